@@ -1,0 +1,132 @@
+"""Worker process: `python -m inferometer._worker < job.json`.
+
+Runs exactly one cell in a fresh process and writes a WorkerReport to job.report_path.  It
+imports only numpy, psutil and the stdlib besides the one runtime it loads, so it can run in
+an environment that holds nothing else.  Thread environment variables were set by the parent
+before this interpreter started, so they are in force before any runtime is imported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+
+import numpy as np
+
+from .jobs import Job
+from .measure.libraries import mapped_libraries, runtime_libraries
+from .measure.load import LoadProbe
+from .measure.memory import peak_rss_mb, rss_mb
+from .models.preprocess import make_images
+from .results.codec import from_dict, to_dict
+from .results.schema import WorkerReport
+from .runtimes import LoadOptions, Session, get
+from .runtimes.base import variant
+from .scenarios import single_stream
+
+
+def _write(path: str, report: WorkerReport) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(to_dict(report), f)
+    os.replace(tmp, path)
+
+
+def _pin(threads: int | None) -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, cpus[: threads or len(cpus)])
+
+
+INTEGRITY_IMAGES = 8
+
+
+def _integrity_outputs(session: Session, job: Job) -> np.ndarray:
+    """First output on a fixed set of at least 8 images, run in batches of the cell's size,
+    so even a batch-1 cell is checked on 8 inputs."""
+    b = job.spec.batch
+    n = -(-max(INTEGRITY_IMAGES, b) // b) * b
+    images = make_images(n, *job.model.input_shape[1:])
+    outs = [np.array(session.run(session.prepare(images[i:i + b]))[0], dtype=np.float32)
+            for i in range(0, n, b)]
+    return np.concatenate(outs)
+
+
+def run_job(job: Job) -> WorkerReport:
+    stage = "setup"
+    try:
+        spec = job.spec
+        if job.pin:
+            _pin(spec.threads)
+        runtime = get(spec.runtime)()
+        precision = variant(runtime, spec.variant).precision
+        # Inputs first: numpy.random's extension modules must not count as runtime libraries.
+        images = make_images(spec.batch, *job.model.input_shape[1:])
+        before = mapped_libraries()
+        stage = "load"
+        t0 = time.perf_counter_ns()
+        session = runtime.load(job.model, LoadOptions(spec.variant, spec.threads, spec.batch))
+        load_s = (time.perf_counter_ns() - t0) / 1e9
+        rss_after_load, hwm_after_load = rss_mb(), peak_rss_mb()
+
+        stage = "first inference"
+        t0 = time.perf_counter_ns()
+        outputs = session.run(session.prepare(images))
+        first_ns = time.perf_counter_ns() - t0
+        warmup: list[int] = []
+        loop = None
+        other_load = None
+        if not job.reference_only:
+            stage = "measurement"
+            if job.preprocess_timed:
+                def call() -> object:
+                    return session.run(session.prepare(images))
+            else:
+                feed = session.prepare(images)
+
+                def call() -> object:
+                    return session.run(feed)
+            for _ in range(job.length.warmup):
+                t0 = time.perf_counter_ns()
+                call()
+                warmup.append(time.perf_counter_ns() - t0)
+            probe = LoadProbe().start()
+            loop = single_stream(call, job.length)
+            other_load = probe.other_load()
+        has_outputs = False
+        if job.outputs_path and len(outputs) > 0:
+            stage = "integrity"
+            np.save(job.outputs_path, _integrity_outputs(session, job))
+            has_outputs = True
+        stage = "report"
+        report = WorkerReport(
+            status="ok", runtime_version=runtime.version(), precision=precision,
+            settings=session.info(), load_s=load_s, first_ns=first_ns, warmup_ns=tuple(warmup),
+            samples_ns=loop.samples_ns if loop else (),
+            stop_reason=loop.stop_reason if loop else "",
+            other_load=other_load, rss_after_load_mb=rss_after_load,
+            peak_rss_after_load_mb=hwm_after_load, peak_rss_mb=peak_rss_mb(),
+            libraries=runtime_libraries(before, mapped_libraries()), has_outputs=has_outputs)
+        session.close()
+        return report
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)  # the full story goes to the cell's log file
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return WorkerReport(status="failed",
+                            error=f"{stage}: {type(exc).__name__}: {msg}"[:500])
+
+
+def main() -> int:
+    job = from_dict(Job, json.load(sys.stdin))
+    report = run_job(job)
+    _write(job.report_path, report)
+    sys.stdout.flush()
+    # Skip interpreter teardown: some runtimes' atexit/destructor paths are slow or crash, and
+    # nothing is left to do once the report is on disk.
+    os._exit(0 if report.status == "ok" else 1)
+
+
+if __name__ == "__main__":
+    main()

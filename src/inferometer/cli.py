@@ -1,0 +1,207 @@
+"""Command line: parse, call, print.  No logic lives here."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__, runtimes
+from .errors import InferometerError, UsageError
+from .models.zoo import ZOO, describe
+from .plan import (
+    Plan,
+    expand,
+    parse_batches,
+    parse_shape,
+    parse_threads,
+    select_runtimes,
+    split_list,
+)
+from .progress import Progress
+from .report.table import render, run_tables
+from .results.codec import from_dict, to_dict
+from .results.schema import RunSettings
+from .results.store import RunDir
+from .scenarios import RunLength
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        raise SystemExit(2)
+
+
+def _cmd_runtimes(args: argparse.Namespace) -> int:
+    rows = []
+    for name in runtimes.names():
+        rt = runtimes.get(name)()
+        a = rt.available()
+        variants = ", ".join(v.name for v in rt.variants)
+        why = "" if a.available else f"{a.reason}; install: {a.install}"
+        rows.append([name, a.version or "-", "yes" if a.available else "no", variants, why])
+    print(render(("runtime", "version", "available", "variants", "why not / install"), rows))
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    rows = []
+    for e in ZOO.values():
+        try:
+            params, gflops = describe(e)
+            p, g = f"{params:.2f}", f"{gflops:.2f}"
+        except ImportError:
+            p = g = "(needs torch)"
+        rows.append([e.name, "x".join(map(str, e.input_shape)), p, g, e.output_kind, e.about])
+    print(render(("model", "input", "params M", "GFLOPs", "output", "about"), rows))
+    print("GFLOPs are multiply-adds per image, as torchvision and the papers count them. "
+          "Any .onnx file path is accepted too.")
+    return 0
+
+
+def _length(args: argparse.Namespace) -> RunLength:
+    try:
+        return RunLength(warmup=args.warmup, min_time_s=args.min_time, min_count=args.min_count,
+                         max_time_s=max(args.max_time, args.min_time),
+                         target_rel_ci=args.target_ci / 100.0)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _new_plan(args: argparse.Namespace, argv: Sequence[str]) -> tuple[Plan, list[str]]:
+    from .models.resolve import resolve
+
+    if not args.models:
+        raise UsageError("run: name a model (see inferometer models) or use --resume RUN_DIR")
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be > 0")
+    threads = parse_threads(args.threads)
+    batches = parse_batches(args.batch)
+    shape = parse_shape(args.shape)
+    choices = select_runtimes(args.runtimes, args.variants)
+    ref = runtimes.get(args.reference)  # validates the name
+    del ref
+    models = []
+    for name in split_list(args.models):
+        if name in ZOO:
+            print(f"preparing {name} (exported to ONNX once, then cached)...", file=sys.stderr)
+        models.append(resolve(name, shape))
+    if len({m.name for m in models}) != len(models):
+        raise UsageError("two models have the same name; rename one file")
+    cells, notes = expand(models, choices, threads, batches)
+    length = _length(args)
+    settings = RunSettings(preprocess_timed=not args.no_preprocess, pin=args.pin,
+                           timeout_s=args.timeout, reference_runtime=args.reference,
+                           warmup=length.warmup, min_time_s=length.min_time_s,
+                           min_count=length.min_count, max_time_s=length.max_time_s,
+                           target_rel_ci=length.target_rel_ci, noisy_threshold=args.noisy)
+    return Plan(tuple(models), cells, length, settings, ("inferometer", *argv)), notes
+
+
+def _default_dir(plan: Plan) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path("runs") / f"{stamp}-{'+'.join(m.name for m in plan.models)}"[:120]
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .measure.machine import machine_info
+    from .runner import Runner
+
+    if args.resume:
+        rundir = RunDir(Path(args.resume))
+        data = rundir.plan()
+        plan, created, machine = from_dict(Plan, data["plan"]), data["created"], data["machine"]
+        missing = [m.onnx_path for m in plan.models if not Path(m.onnx_path).exists()]
+        if missing:
+            raise UsageError(f"cannot resume: model file {missing[0]} is gone; start a new run")
+    else:
+        plan, notes = _new_plan(args, argv)
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+        rundir = RunDir(Path(args.output) if args.output else _default_dir(plan))
+        created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        machine = machine_info()
+        rundir.create({"created": created, "machine": machine, "plan": to_dict(plan)})
+    print(f"run directory: {rundir.path} ({len(plan.cells)} cells)", file=sys.stderr)
+    runner = Runner(plan, rundir, machine, created, Progress())
+    try:
+        run = runner.execute(resume=bool(args.resume))
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished cells are saved; resume with: "
+              f"inferometer run --resume {rundir.path}", file=sys.stderr)
+        return 130
+    print(run_tables(run))
+    print(f"\nresults: {rundir.path / 'results.json'} (raw samples in samples/, "
+          f"table in results.csv)")
+    return 0 if all(c.status == "ok" for c in run.cells) else 1
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    run = RunDir(Path(args.run_dir)).load()
+    if args.json:
+        print(json.dumps(to_dict(run), indent=1))
+    else:
+        print(run_tables(run))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="inferometer", description=__doc__)
+    p.add_argument("--version", action="version", version=f"inferometer {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("runtimes", help="list runtimes, versions, availability, install hints")
+    sub.add_parser("models", help="list the model zoo")
+    r = sub.add_parser("run", help="benchmark models across runtimes, threads and batch sizes")
+    r.add_argument("models", nargs="?", help="zoo names or .onnx paths, comma-separated")
+    r.add_argument("--runtimes", help="comma-separated; name or name:variant (default: installed)")
+    r.add_argument("--variants", help="comma-separated variants, for the runtimes that have them")
+    r.add_argument("--threads", help="comma-separated counts and/or 'auto' (default: 1..ncpu,auto)")
+    r.add_argument("--batch", help="comma-separated batch sizes (default: 1)")
+    r.add_argument("--shape", help="one item's CxHxW for .onnx files with dynamic dims")
+    r.add_argument("--output", help="run directory (default: runs/<timestamp>-<models>)")
+    r.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run")
+    r.add_argument("--no-preprocess", action="store_true",
+                   help="time the runtime call alone, not the uint8 -> input conversion")
+    r.add_argument("--pin", action="store_true", help="pin each worker to its first N CPUs")
+    r.add_argument("--timeout", type=float, default=600.0, help="seconds per cell (600)")
+    r.add_argument("--warmup", type=int, default=3, help="warm-up runs after the first (3)")
+    r.add_argument("--min-time", type=float, default=2.0, help="seconds, at least (2)")
+    r.add_argument("--max-time", type=float, default=10.0, help="seconds, at most (10)")
+    r.add_argument("--min-count", type=int, default=10, help="runs, at least (10)")
+    r.add_argument("--target-ci", type=float, default=1.0,
+                   help="stop when the median's 95%% CI is within +-this %% (1)")
+    r.add_argument("--noisy", type=float, default=0.15,
+                   help="flag a cell when other processes used more than this CPU share (0.15)")
+    r.add_argument("--reference", default="onnxruntime", help="integrity reference runtime")
+    s = sub.add_parser("show", help="print the tables of a stored run")
+    s.add_argument("run_dir")
+    s.add_argument("--json", action="store_true", help="print results.json as stored")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "runtimes":
+            return _cmd_runtimes(args)
+        if args.command == "models":
+            return _cmd_models(args)
+        if args.command == "run":
+            return _cmd_run(args, argv)
+        return _cmd_show(args)
+    except InferometerError as exc:
+        print(f"inferometer: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""The job a worker receives.  Crosses the process boundary as JSON (pyperf's lesson: config
+in, raw values out), so it holds only plain frozen dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .models.ref import ModelRef
+from .results.schema import CellSpec
+from .scenarios import RunLength
+
+
+@dataclass(frozen=True)
+class Job:
+    spec: CellSpec
+    model: ModelRef
+    length: RunLength
+    preprocess_timed: bool
+    pin: bool
+    report_path: str
+    outputs_path: str | None  # where to save the first output on the fixed inputs
+    reference_only: bool = False  # produce outputs for integrity, time nothing

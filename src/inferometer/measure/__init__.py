@@ -1,0 +1,1 @@
+"""What the worker measures besides time: memory, loaded libraries, machine load, metadata."""

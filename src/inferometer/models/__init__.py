@@ -1,0 +1,1 @@
+"""Models: the zoo (architectures + deterministic weights), user ONNX files, the ONNX cache."""

@@ -1,0 +1,33 @@
+"""Fixed inputs and the uint8 HWC -> float NCHW conversion every runtime starts from."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .ref import ModelRef
+
+INPUT_SEED = 20261122
+
+
+def make_images(n: int, height: int, width: int, seed: int = INPUT_SEED) -> np.ndarray:
+    """n decoded RGB images, uint8 NHWC.  Image i depends only on (seed, i), so the first k
+    images are the same at every batch size and integrity compares like with like."""
+    out = np.empty((n, height, width, 3), np.uint8)
+    for i in range(n):
+        out[i] = np.random.default_rng((seed, i)).integers(0, 256, (height, width, 3), np.uint8)
+    return out
+
+
+class Normalizer:
+    """(x/255 - mean)/std folded into one multiply-add, then NHWC -> NCHW (contiguous)."""
+
+    def __init__(self, model: ModelRef) -> None:
+        std = np.asarray(model.std, np.float32)
+        self.scale = (1.0 / (255.0 * std)).astype(np.float32)
+        self.shift = (-np.asarray(model.mean, np.float32) / std).astype(np.float32)
+
+    def nhwc(self, batch: np.ndarray) -> np.ndarray:
+        return batch.astype(np.float32) * self.scale + self.shift
+
+    def nchw(self, batch: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(self.nhwc(batch).transpose(0, 3, 1, 2))

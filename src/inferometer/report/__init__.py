@@ -1,0 +1,1 @@
+"""Rendering stored results; reads only RunResult, never runs anything."""

@@ -1,0 +1,123 @@
+"""Plain-text tables of a run: one block per model, then each runtime's dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..results.schema import CellResult, RunResult
+
+
+def render(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Left-align the first column and text, right-align numbers."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]
+
+    def fmt(cells: Sequence[str]) -> str:
+        out = []
+        for i, (c, w) in enumerate(zip(cells, widths, strict=True)):
+            numeric = i > 0 and c.replace(".", "", 1).replace("x", "", 1).isdigit()
+            out.append(c.rjust(w) if numeric else c.ljust(w))
+        return "  ".join(out).rstrip()
+
+    lines = [fmt(headers), "  ".join("-" * w for w in widths)]
+    lines += [fmt(r) for r in rows]
+    return "\n".join(lines)
+
+
+def _num(x: float | None, digits: int = 2) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def _integrity(c: CellResult) -> str:
+    i = c.integrity
+    if i is None:
+        return "n/a"
+    top1 = "" if i.top1_agreement is None else f" top1 {i.top1_agreement:.0%}"
+    return f"{'ok' if i.passed else 'FAIL'} {i.rel_max_abs_diff:.1e}{top1}"
+
+
+def _deps(c: CellResult) -> str:
+    if not c.libraries:
+        return "-"
+    total = sum(lib.size_mb for lib in c.libraries)
+    return f"{len(c.libraries)} libs {total:.0f}MB"
+
+
+HEADERS = ("runtime/variant", "prec", "thr", "batch", "mean ms", "p50 ms", "p90 ms", "p99 ms",
+           "items/s", "peak MB", "load s", "first ms", "integrity", "deps", "flags")
+
+
+def cell_row(c: CellResult) -> list[str]:
+    name = f"{c.spec.runtime}/{c.spec.variant}"
+    head = [name, c.precision, c.spec.threads_label, str(c.spec.batch)]
+    if c.status != "ok" or c.summary is None:
+        return head + ["-"] * (len(HEADERS) - 5) + [f"FAILED: {c.error}"]
+    s = c.summary
+    flags = " ".join(f for f, on in (("unstable", c.unstable), ("noisy", c.noisy)) if on)
+    return [*head, _num(s.mean_ms), _num(s.p50_ms), _num(s.p90_ms), _num(s.p99_ms),
+            _num(c.items_per_s, 1), _num(c.peak_rss_mb, 0), _num(c.load_s),
+            _num(c.first_ms, 1), _integrity(c), _deps(c), flags]
+
+
+def best_cells(cells: Sequence[CellResult]) -> dict[int, CellResult]:
+    """Per batch size: the lowest median latency among cells that ran and passed integrity
+    (or had no reference to fail)."""
+    best: dict[int, CellResult] = {}
+    for c in cells:
+        if c.status != "ok" or c.summary is None or c.spec.runtime == "null":
+            continue
+        if c.integrity is not None and not c.integrity.passed:
+            continue
+        b = best.get(c.spec.batch)
+        if b is None or c.summary.p50_ms < b.summary.p50_ms:  # type: ignore[union-attr]
+            best[c.spec.batch] = c
+    return best
+
+
+def run_tables(run: RunResult) -> str:
+    out: list[str] = []
+    for m in run.models:
+        cells = [c for c in run.cells if c.spec.model == m.name]
+        shape = "x".join(map(str, m.input_shape))
+        out.append(f"\n== {m.name}  (input {shape}, output {m.output_kind}) ==")
+        out.append(render(HEADERS, [cell_row(c) for c in cells]))
+        for batch, c in sorted(best_cells(cells).items()):
+            out.append(f"fastest at batch {batch}: {c.spec.runtime}/{c.spec.variant} "
+                       f"threads={c.spec.threads_label}: p50 {c.summary.p50_ms:.2f} ms, "  # type: ignore[union-attr]
+                       f"{c.items_per_s:.1f} items/s")
+        out.append(_dependencies(cells))
+    out.append(_footer(run))
+    return "\n".join(out)
+
+
+def _dependencies(cells: Sequence[CellResult]) -> str:
+    lines = ["runtime dependencies (non-system shared libraries loaded by the worker):"]
+    seen = set()
+    for c in cells:
+        if c.status != "ok" or c.spec.runtime in seen:
+            continue
+        seen.add(c.spec.runtime)
+        libs = ", ".join(f"{lib.name} {lib.size_mb:.1f}MB" for lib in c.libraries) or "none"
+        lines.append(f"  {c.spec.runtime} {c.runtime_version}: {libs}")
+    return "\n".join(lines)
+
+
+def _footer(run: RunResult) -> str:
+    s = run.settings
+    m = run.machine
+    lines = [f"\nmachine: {m.get('cpu_model')}, {m.get('usable_cpus')} usable CPUs, "
+             f"flags {','.join(m.get('cpu_flags') or []) or '-'}",  # type: ignore[arg-type]
+             "timed: " + ("uint8 NHWC buffer -> runtime input + inference" if s.preprocess_timed
+                          else "inference only (--no-preprocess)"),
+             f"integrity reference: {s.reference_runtime} fp32 on the same fixed inputs"]
+    noisy = sum(c.noisy for c in run.cells)
+    unstable = sum(c.unstable for c in run.cells)
+    if noisy:
+        lines.append(f"warning: {noisy} cell(s) ran while other processes used more than "
+                     f"{s.noisy_threshold:.0%} of the CPUs (noisy): re-run on a quiet machine")
+    if unstable:
+        lines.append(f"warning: {unstable} cell(s) did not reach a +-{s.target_rel_ci:.0%} CI "
+                     f"of the median within {s.max_time_s:g} s (unstable)")
+    if run.status != "complete":
+        lines.append(f"note: this run is {run.status}; resume it with inferometer run --resume")
+    return "\n".join(lines)

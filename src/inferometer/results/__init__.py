@@ -1,0 +1,1 @@
+"""Versioned result schema, run-directory store and exports."""

@@ -1,0 +1,130 @@
+"""The result schema.  Bump SCHEMA_VERSION on any incompatible change and add a migration to
+`store.MIGRATIONS`; golden files of every version live in tests/golden/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..measure.libraries import Library
+from ..stats import Summary
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """One measured configuration: a fresh worker process runs exactly this."""
+
+    model: str
+    runtime: str
+    variant: str
+    threads: int | None  # None: the runtime's own default ("auto", unrestricted)
+    batch: int
+
+    @property
+    def threads_label(self) -> str:
+        return "auto" if self.threads is None else str(self.threads)
+
+    @property
+    def id(self) -> str:
+        return f"{self.model}.{self.runtime}.{self.variant}.t{self.threads_label}.b{self.batch}"
+
+
+@dataclass(frozen=True)
+class WorkerReport:
+    """What a worker sends back: raw measurements only; statistics are derived by the parent."""
+
+    status: str  # "ok" or "failed"
+    error: str | None = None
+    runtime_version: str = ""
+    precision: str = "fp32"
+    settings: dict[str, str] = field(default_factory=dict)
+    load_s: float | None = None
+    first_ns: int | None = None
+    warmup_ns: tuple[int, ...] = ()
+    samples_ns: tuple[int, ...] = ()
+    stop_reason: str = ""
+    other_load: float | None = None
+    rss_after_load_mb: float | None = None
+    peak_rss_after_load_mb: float | None = None
+    peak_rss_mb: float | None = None
+    libraries: tuple[Library, ...] = ()
+    has_outputs: bool = False
+
+
+@dataclass(frozen=True)
+class Integrity:
+    """Outputs on the fixed inputs compared with the reference runtime's."""
+
+    reference: str
+    precision: str
+    max_abs_diff: float
+    rel_max_abs_diff: float  # max |d| / max |reference|
+    cosine: float
+    top1_agreement: float | None  # None when the output is not a class vector
+    passed: bool
+    rule: str  # the tolerance that decided `passed`, in words
+
+
+@dataclass(frozen=True)
+class CellResult:
+    spec: CellSpec
+    status: str  # "ok" or "failed"
+    error: str | None = None
+    runtime_version: str = ""
+    precision: str = "fp32"
+    settings: dict[str, str] = field(default_factory=dict)
+    timed_region: str = ""
+    load_s: float | None = None
+    first_ms: float | None = None
+    summary: Summary | None = None
+    items_per_s: float | None = None
+    stop_reason: str = ""
+    unstable: bool = False
+    other_load: float | None = None
+    noisy: bool = False
+    rss_after_load_mb: float | None = None
+    peak_rss_after_load_mb: float | None = None
+    peak_rss_mb: float | None = None
+    libraries: tuple[Library, ...] = ()
+    integrity: Integrity | None = None
+    wall_s: float | None = None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    source: str  # "zoo" or the path of the user's file
+    onnx_sha256: str
+    input_name: str
+    input_shape: tuple[int, ...]  # one item, NCHW without N
+    output_kind: str
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    preprocess_timed: bool
+    pin: bool
+    timeout_s: float
+    reference_runtime: str
+    warmup: int
+    min_time_s: float
+    min_count: int
+    max_time_s: float
+    target_rel_ci: float
+    noisy_threshold: float
+
+
+@dataclass(frozen=True)
+class RunResult:
+    schema_version: int
+    tool_version: str
+    created: str
+    status: str  # "running", "complete" or "interrupted"
+    command: tuple[str, ...]
+    machine: dict[str, object]
+    settings: RunSettings
+    models: tuple[ModelInfo, ...]
+    cells: tuple[CellResult, ...]
+    # "model.bBATCH" -> what produced the integrity reference (or why there is none)
+    references: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,112 @@
+"""A run is a directory.  Every file is written atomically (temp file + rename), cell by cell,
+so a killed run loses nothing already measured and is never mistaken for a finished one:
+
+    plan.json            what was asked (enough to resume)
+    results.json         RunResult: status running/interrupted/complete, one entry per cell
+    results.csv          one flat row per cell
+    cells/<id>.json      each CellResult as soon as it finished
+    samples/<id>.json    raw latencies (ns): first call, warm-up, steady state
+    outputs/<id>.npy     first output on the fixed inputs (integrity)
+    logs/<id>.log        the worker's stdout/stderr
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import RunDirError
+from .codec import from_dict, to_dict
+from .schema import SCHEMA_VERSION, CellResult, RunResult
+
+# version -> function upgrading a results dict from that version to the next one.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write(path, json.dumps(to_dict(obj), indent=1) + "\n")
+
+
+def migrate(data: dict[str, Any], source: str = "results.json") -> dict[str, Any]:
+    version = data.get("schema_version")
+    if not isinstance(version, int):
+        raise RunDirError(f"{source}: no schema_version: not an inferometer results file")
+    if version > SCHEMA_VERSION:
+        raise RunDirError(f"{source}: schema version {version} is newer than this inferometer "
+                          f"understands ({SCHEMA_VERSION}); upgrade inferometer")
+    while version < SCHEMA_VERSION:
+        data = MIGRATIONS[version](data)
+        version = data["schema_version"]
+    return data
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunDirError(f"{path.parent} is not a run directory (no {path.name})") from None
+    except json.JSONDecodeError as exc:
+        raise RunDirError(f"{path} is corrupt or truncated: {exc.msg} at line {exc.lineno} "
+                          f"column {exc.colno}") from None
+
+
+class RunDir:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def file(self, kind: str, cell_id: str, suffix: str) -> Path:
+        return self.path / kind / f"{cell_id}{suffix}"
+
+    def create(self, plan: dict[str, Any]) -> None:
+        if self.path.exists() and any(self.path.iterdir()):
+            raise RunDirError(f"{self.path} already exists and is not empty; "
+                              "choose another --output or use --resume")
+        for sub in ("cells", "samples", "outputs", "logs"):
+            (self.path / sub).mkdir(parents=True, exist_ok=True)
+        atomic_write(self.path / "plan.json", json.dumps(plan, indent=1) + "\n")
+
+    def plan(self) -> dict[str, Any]:
+        return _read_json(self.path / "plan.json")
+
+    def save_cell(self, cell: CellResult, samples: dict[str, Any] | None) -> None:
+        if samples is not None:
+            atomic_write(self.file("samples", cell.spec.id, ".json"), json.dumps(samples))
+        write_json(self.file("cells", cell.spec.id, ".json"), cell)
+
+    def finished_cells(self) -> dict[str, CellResult]:
+        cells = {}
+        for p in sorted((self.path / "cells").glob("*.json")):
+            cell = from_dict(CellResult, _read_json(p))
+            cells[cell.spec.id] = cell
+        return cells
+
+    def write_results(self, run: RunResult) -> None:
+        write_json(self.path / "results.json", run)
+
+    def load(self) -> RunResult:
+        if not self.path.is_dir():
+            raise RunDirError(f"{self.path} is not a directory")
+        data = _read_json(self.path / "results.json")
+        if not isinstance(data, dict):
+            raise RunDirError(f"{self.path / 'results.json'} is not a results object")
+        data = migrate(data, str(self.path / "results.json"))
+        try:
+            return from_dict(RunResult, data)
+        except (TypeError, KeyError, AttributeError) as exc:
+            raise RunDirError(f"{self.path / 'results.json'} does not match the schema: "
+                              f"{exc}") from None

@@ -1,0 +1,125 @@
+"""PyTorch on the CPU.  The variants are today's forms of "oneDNN layout + cached weights":
+channels_last memory format, TorchScript trace + freeze (weights folded and pre-packed), and
+torch.compile with Inductor's freezing; bf16 through autocast."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..models.ref import ModelRef
+from .base import Availability, LoadOptions, Variant, installed, variant
+
+
+@dataclass(frozen=True)
+class _Recipe:
+    channels_last: bool = False
+    jit_freeze: bool = False
+    compile: bool = False
+    bf16: bool = False
+
+
+_RECIPES = {
+    "eager": _Recipe(),
+    "channels_last": _Recipe(channels_last=True),
+    "jit_freeze": _Recipe(channels_last=True, jit_freeze=True),
+    "compile": _Recipe(channels_last=True, compile=True),
+    "bf16": _Recipe(channels_last=True, bf16=True),
+    "compile_bf16": _Recipe(channels_last=True, compile=True, bf16=True),
+}
+_HELP = {
+    "eager": "eager mode, NCHW",
+    "channels_last": "eager, model and input in channels_last (oneDNN's blocked-friendly layout)",
+    "jit_freeze": "torch.jit.trace + torch.jit.freeze, channels_last (cached, folded weights)",
+    "compile": "torch.compile with inductor freezing, channels_last (first call compiles)",
+    "bf16": "eager channels_last under bf16 autocast",
+    "compile_bf16": "torch.compile with freezing, channels_last, bf16 autocast",
+}
+
+
+class _TorchSession:
+    def __init__(self, torch: Any, fn: Any, model: ModelRef, recipe: _Recipe,
+                 info: dict[str, str]) -> None:
+        self._torch = torch
+        self._fn = fn
+        self._recipe = recipe
+        std = torch.tensor(model.std, dtype=torch.float32).view(1, 3, 1, 1)
+        self._scale = 1.0 / (255.0 * std)
+        self._shift = -torch.tensor(model.mean, dtype=torch.float32).view(1, 3, 1, 1) / std
+        self._info = info
+
+    def prepare(self, batch: np.ndarray) -> Any:
+        # NHWC uint8 viewed as NCHW is already channels_last-strided; eager wants contiguous.
+        x = self._torch.from_numpy(batch).permute(0, 3, 1, 2).float()
+        x = x * self._scale + self._shift
+        if self._recipe.channels_last:
+            return x.contiguous(memory_format=self._torch.channels_last)
+        return x.contiguous()
+
+    def run(self, feed: Any) -> Sequence[np.ndarray]:
+        torch = self._torch
+        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16,
+                                                    enabled=self._recipe.bf16):
+            y = self._fn(feed)
+        return [y.float().numpy()]
+
+    def info(self) -> dict[str, str]:
+        return self._info
+
+    def close(self) -> None:
+        self._fn = None
+
+
+class Torch:
+    name: ClassVar[str] = "torch"
+    variants: ClassVar[tuple[Variant, ...]] = tuple(
+        Variant(k, "bf16" if r.bf16 else "fp32", _HELP[k]) for k, r in _RECIPES.items())
+    default_variants: ClassVar[tuple[str, ...]] = ("eager",)
+
+    def available(self) -> Availability:
+        return installed("torch", ("torch",),
+                         "pip install torch==2.13.0 (CPU build; pin it with a constraints file)")
+
+    def version(self) -> str:
+        import torch
+        return torch.__version__
+
+    def supports(self, model: ModelRef) -> str | None:
+        if model.torch_builder is None or model.torch_weights is None:
+            return "torch runs zoo models only: an .onnx file carries no PyTorch architecture"
+        return None
+
+    def load(self, model: ModelRef, options: LoadOptions) -> _TorchSession:
+        import torch
+
+        # Thread pools must be sized before any parallel work starts in this process.
+        if options.threads is not None:
+            torch.set_num_threads(options.threads)
+        torch.set_num_interop_threads(1)
+        recipe = _RECIPES[options.variant]
+        module, _, fn = (model.torch_builder or "").partition(":")
+        net = getattr(importlib.import_module(module), fn)()
+        net.load_state_dict(torch.load(model.torch_weights, weights_only=True))
+        net.eval()
+        if recipe.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        call: Any = net
+        if recipe.jit_freeze:
+            example = torch.zeros(options.batch, *model.input_shape).contiguous(
+                memory_format=torch.channels_last)
+            with torch.no_grad():
+                call = torch.jit.freeze(torch.jit.trace(net, example))
+        elif recipe.compile:
+            import torch._inductor.config as inductor_config
+            inductor_config.freezing = True
+            call = torch.compile(net)
+        info = {"variant": variant(self, options.variant).help,
+                "num_threads": str(torch.get_num_threads()),
+                "num_interop_threads": str(torch.get_num_interop_threads()),
+                "mkldnn": str(torch.backends.mkldnn.is_available()),
+                "autocast": "bf16" if recipe.bf16 else "off"}
+        return _TorchSession(torch, call, model, recipe, info)

@@ -1,0 +1,84 @@
+"""The one plug-in point.  A runtime is a class with a name, its variants, `available()`,
+`supports(model)` and `load(model, options) -> Session`.  A session converts a decoded uint8
+batch into the runtime's input (`prepare`) and runs it (`run`, which returns only when the work
+is finished: devices are synchronised inside).  Heavy imports happen inside `load`."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+from ..models.ref import ModelRef
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    precision: str = "fp32"
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Availability:
+    available: bool
+    version: str | None = None
+    reason: str | None = None
+    install: str | None = None  # the exact command that makes it available
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    variant: str
+    threads: int | None  # None: leave the runtime's default
+    batch: int
+
+
+class Session(Protocol):
+    def prepare(self, batch: np.ndarray) -> Any:
+        """uint8 NHWC RGB batch -> the runtime's input (layout, dtype, normalisation)."""
+
+    def run(self, feed: Any) -> Sequence[np.ndarray]:
+        """Infer; return host numpy outputs (valid until the next call)."""
+
+    def info(self) -> dict[str, str]:
+        """Effective settings as the runtime reports them (threads, precision, providers...)."""
+
+    def close(self) -> None: ...
+
+
+class Runtime(Protocol):
+    name: ClassVar[str]
+    variants: ClassVar[tuple[Variant, ...]]
+    default_variants: ClassVar[tuple[str, ...]]
+
+    def available(self) -> Availability: ...
+    def version(self) -> str: ...
+    def supports(self, model: ModelRef) -> str | None:
+        """None if it can run `model`, else the reason it cannot."""
+    def load(self, model: ModelRef, options: LoadOptions) -> Session: ...
+
+
+def installed(module: str, dists: Sequence[str], install: str) -> Availability:
+    """Availability without importing the runtime: importing torch or openvino in the
+    orchestrator would cost seconds and memory for nothing."""
+    if importlib.util.find_spec(module) is None:
+        return Availability(False, reason=f"python module '{module}' not installed",
+                            install=install)
+    for dist in dists:
+        try:
+            return Availability(True, version=importlib.metadata.version(dist))
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return Availability(True, version="unknown")
+
+
+def variant(runtime: type[Runtime] | Runtime, name: str) -> Variant:
+    for v in runtime.variants:
+        if v.name == name:
+            return v
+    raise KeyError(name)
