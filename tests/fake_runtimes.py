@@ -1,0 +1,56 @@
+"""Runtimes that fail on purpose: the runner must turn each into one failed cell."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any, ClassVar
+
+from inferometer.runtimes._null import Null
+from inferometer.runtimes.base import Availability
+
+
+class Crash(Null):
+    """Dies by SIGSEGV during load, as a runtime with a native bug would."""
+
+    name: ClassVar[str] = "crash"
+
+    def load(self, model: Any, options: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+
+class Hang(Null):
+    name: ClassVar[str] = "hang"
+
+    def load(self, model: Any, options: Any) -> Any:
+        time.sleep(3600)
+
+
+class _RaisingSession:
+    def prepare(self, batch: Any) -> Any:
+        return batch
+
+    def run(self, feed: Any) -> Any:
+        raise RuntimeError("kernel exploded on purpose")
+
+    def info(self) -> dict[str, str]:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+class Raise(Null):
+    name: ClassVar[str] = "raise"
+
+    def load(self, model: Any, options: Any) -> Any:
+        return _RaisingSession()
+
+
+class Missing(Null):
+    name: ClassVar[str] = "missing"
+
+    def available(self) -> Availability:
+        return Availability(False, reason="python module 'missing_rt' not installed",
+                            install="pip install missing-rt")

@@ -1,0 +1,125 @@
+"""End to end through the CLI, as a user runs it, on the tiny model."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import QUICK, cli
+
+from inferometer.results.store import RunDir
+from inferometer.stats import summarize
+
+INSTALLED = [n for n in ("onnxruntime", "openvino", "torch")
+             if __import__("importlib").util.find_spec(n) is not None]
+
+
+def test_runtimes_and_models_listings() -> None:
+    r = cli("runtimes")
+    assert r.returncode == 0
+    for name in ("onnxruntime", "openvino", "torch", "null"):
+        assert name in r.stdout
+    r = cli("models")
+    assert r.returncode == 0
+    row = next(ln for ln in r.stdout.splitlines() if ln.startswith("resnet50 "))
+    assert "3x224x224" in row and "25.56" in row and "4.09" in row
+    assert "arcface_r100" in r.stdout and "3x112x112" in r.stdout
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("e2e") / "run"
+    r = cli("run", "tinynet", "--runtimes", ",".join(INSTALLED), "--threads", "1,auto",
+            "--batch", "1,2", "--output", str(out), *QUICK)
+    return out, r
+
+
+def test_run_writes_a_complete_run_directory(run_dir) -> None:  # type: ignore[no-untyped-def]
+    out, r = run_dir
+    assert r.returncode == 0, r.stderr
+    run = RunDir(out).load()
+    assert run.status == "complete"
+    assert len(run.cells) == len(INSTALLED) * 2 * 2
+    for c in run.cells:
+        assert c.status == "ok", c.error
+        assert c.integrity is not None and c.integrity.passed, (c.spec.id, c.integrity)
+        assert c.integrity.top1_agreement == 1.0
+        assert c.summary is not None and c.summary.count >= 5
+        assert c.items_per_s == pytest.approx(c.spec.batch * 1000 / c.summary.p50_ms)
+        assert c.peak_rss_mb and c.peak_rss_mb > 10
+        assert c.libraries and c.runtime_version
+        assert c.timed_region.startswith("uint8 NHWC")
+        # every statistic is recomputable from the raw samples on disk
+        raw = json.loads((out / "samples" / f"{c.spec.id}.json").read_text())
+        assert raw["unit"] == "ns" and len(raw["warmup"]) == 1
+        assert summarize(raw["samples"]) == c.summary
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert len(rows) == len(run.cells)
+    assert run.machine["cpu_model"] and run.settings.reference_runtime == "onnxruntime"
+
+
+def test_run_prints_the_table(run_dir) -> None:  # type: ignore[no-untyped-def]
+    out, r = run_dir
+    assert "== tinynet" in r.stdout
+    for name in INSTALLED:
+        assert f"{name}/" in r.stdout
+    assert "fastest at batch 1:" in r.stdout and "fastest at batch 2:" in r.stdout
+    assert "runtime dependencies" in r.stdout
+    assert "[8/8]" in r.stderr or f"[{len(INSTALLED) * 4}/{len(INSTALLED) * 4}]" in r.stderr
+    shown = cli("show", str(out))
+    assert shown.returncode == 0
+    assert shown.stdout.split("machine:")[0] == r.stdout.split("machine:")[0]
+
+
+@pytest.mark.skipif("torch" not in INSTALLED, reason="torch not installed")
+def test_torch_variants_from_the_command_line(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    r = cli("run", "tinynet", "--runtimes", "torch", "--variants", "channels_last,jit_freeze,bf16",
+            "--threads", "1", "--output", str(out), *QUICK)
+    assert r.returncode == 0, r.stderr
+    run = RunDir(out).load()
+    assert [c.spec.variant for c in run.cells] == ["channels_last", "jit_freeze", "bf16"]
+    assert [c.precision for c in run.cells] == ["fp32", "fp32", "bf16"]
+    assert all(c.integrity and c.integrity.passed for c in run.cells)
+
+
+def test_user_onnx_file_runs(tmp_path: Path, tiny) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "run"
+    r = cli("run", tiny.onnx_path, "--runtimes", "onnxruntime", "--threads", "1",
+            "--no-preprocess", "--output", str(out), *QUICK)
+    assert r.returncode == 0, r.stderr
+    run = RunDir(out).load()
+    assert run.models[0].source == tiny.onnx_path
+    assert run.cells[0].timed_region.startswith("inference only")
+
+
+def test_interrupt_keeps_finished_cells_and_resume_finishes(fakes: None, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "inferometer", "run", "tinynet", "--runtimes",
+                             "onnxruntime,hang", "--threads", "1", "--timeout", "3",
+                             "--output", str(out), *QUICK],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list((out / "cells").glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # the hang cell's worker is running now
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "resume with: inferometer run --resume" in err
+    run = RunDir(out).load()
+    assert run.status == "interrupted"
+    assert [c.spec.runtime for c in run.cells] == ["onnxruntime"]
+
+    r = cli("run", "--resume", str(out))
+    assert "(done earlier)" in r.stderr
+    run = RunDir(out).load()
+    assert run.status == "complete"
+    assert [(c.spec.runtime, c.status) for c in run.cells] == [("onnxruntime", "ok"),
+                                                               ("hang", "failed")]

@@ -1,0 +1,71 @@
+"""The contract every runtime must meet, run through the real worker process on the tiny model:
+a new runtime passes this suite or it is not done."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inferometer import runtimes
+from inferometer.integrity import compare
+from inferometer.jobs import Job
+from inferometer.results.schema import CellSpec
+from inferometer.runner import spawn_worker
+from inferometer.scenarios import RunLength
+
+LENGTH = RunLength(warmup=1, min_time_s=0.02, min_count=3, max_time_s=0.2)
+BUILTIN = ("onnxruntime", "openvino", "torch", "null")
+
+
+def _cases() -> list:
+    cases = []
+    for name in BUILTIN:
+        rt = runtimes.get(name)()
+        avail = rt.available()
+        for v in rt.variants:
+            marks = [] if avail.available else [pytest.mark.skip(reason=f"{name}: {avail.reason}")]
+            cases.append(pytest.param(name, v.name, marks=marks, id=f"{name}-{v.name}"))
+    return cases
+
+
+def _job(tmp: Path, model, name: str, variant: str, threads, batch: int) -> Job:  # type: ignore[no-untyped-def]
+    return Job(spec=CellSpec(model.name, name, variant, threads, batch), model=model,
+               length=LENGTH, preprocess_timed=True, pin=False,
+               report_path=str(tmp / f"{name}.{variant}.report.json"),
+               outputs_path=str(tmp / f"{name}.{variant}.npy"))
+
+
+@pytest.fixture(scope="module")
+def reference(tiny, tmp_path_factory) -> np.ndarray:  # type: ignore[no-untyped-def]
+    tmp = tmp_path_factory.mktemp("ref")
+    job = _job(tmp, tiny, "onnxruntime", "default", 1, 2)
+    report = spawn_worker(job, tmp / "log", timeout_s=120)
+    assert report.status == "ok", report.error
+    return np.load(job.outputs_path)
+
+
+@pytest.mark.parametrize(("name", "variant"), _cases())
+def test_runtime_contract(name: str, variant: str, tiny, reference, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rt = runtimes.get(name)()
+    assert rt.name == name
+    assert variant in [v.name for v in rt.variants]
+    assert set(rt.default_variants) <= {v.name for v in rt.variants}
+    job = _job(tmp_path, tiny, name, variant, 1, 2)
+    report = spawn_worker(job, tmp_path / "log", timeout_s=300)
+    assert report.status == "ok", (report.error, (tmp_path / "log").read_text()[-2000:])
+    assert report.runtime_version
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in report.settings.items())
+    assert len(report.samples_ns) >= LENGTH.min_count and min(report.samples_ns) > 0
+    assert len(report.warmup_ns) == LENGTH.warmup and report.first_ns and report.first_ns > 0
+    assert report.peak_rss_mb and report.peak_rss_mb >= (report.peak_rss_after_load_mb or 0) > 0
+    if name == "null":
+        assert not report.has_outputs
+        return
+    assert report.has_outputs
+    assert any(lib.size_mb > 1 for lib in report.libraries), "the runtime's own libraries"
+    out = np.load(job.outputs_path)
+    assert out.shape == reference.shape == (8, 10)
+    verdict = compare(out, reference, report.precision, "onnxruntime", "classes")
+    assert verdict.passed, verdict

@@ -1,0 +1,31 @@
+"""A crash, a hang or an exception costs one cell, never the run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import QUICK, cli
+
+
+def test_faulty_cells_fail_with_reasons_and_the_sweep_goes_on(fakes: None, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    r = cli("run", "tinynet", "--runtimes", "crash,hang,raise,onnxruntime", "--threads", "1",
+            "--timeout", "4", "--output", str(out), *QUICK)
+    assert r.returncode == 1, r.stderr  # some cells failed
+    assert "Traceback" not in r.stderr
+    data = json.loads((out / "results.json").read_text())
+    assert data["status"] == "complete"
+    cells = {c["spec"]["runtime"]: c for c in data["cells"]}
+    assert cells["crash"]["status"] == "failed"
+    assert "SIGSEGV" in cells["crash"]["error"]
+    assert cells["hang"]["status"] == "failed"
+    assert "timed out after 4 s" in cells["hang"]["error"]
+    assert cells["raise"]["status"] == "failed"
+    assert "kernel exploded on purpose" in cells["raise"]["error"]
+    assert "first inference" in cells["raise"]["error"]
+    assert cells["onnxruntime"]["status"] == "ok"
+    assert "FAILED: worker killed by signal SIGSEGV" in r.stdout
+    # the failing worker's traceback is kept for diagnosis
+    log = (out / "logs" / "tinynet.raise.default.t1.b1.log").read_text()
+    assert "RuntimeError: kernel exploded on purpose" in log

@@ -1,0 +1,81 @@
+import pytest
+
+from inferometer.errors import ModelError, RuntimeUnavailable, UsageError
+from inferometer.plan import (
+    expand,
+    parse_batches,
+    parse_shape,
+    parse_threads,
+    select_runtimes,
+    usable_cpus,
+)
+
+
+def test_threads_default_is_one_to_ncpu_and_auto() -> None:
+    assert parse_threads(None) == (*range(1, usable_cpus() + 1), None)
+    assert parse_threads("1,2,auto,2") == (1, 2, None)
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "abc", "100000", ""])
+def test_bad_threads(text: str) -> None:
+    with pytest.raises(UsageError, match="--threads"):
+        parse_threads(text)
+
+
+@pytest.mark.parametrize("text", ["0", "x", "5000", ""])
+def test_bad_batches(text: str) -> None:
+    with pytest.raises(UsageError, match="--batch"):
+        parse_batches(text)
+
+
+def test_shapes() -> None:
+    assert parse_shape("3x224x224") == (3, 224, 224)
+    for bad in ("3x224", "3x0x4", "axbxc"):
+        with pytest.raises(UsageError, match="--shape"):
+            parse_shape(bad)
+
+
+def test_unknown_runtime_lists_valid_names() -> None:
+    with pytest.raises(UsageError, match="unknown runtime 'nope'; valid: onnxruntime"):
+        select_runtimes("nope", None)
+
+
+def test_variant_selection() -> None:
+    got = select_runtimes("onnxruntime,null", "basic")
+    assert [(c.name, c.variants) for c in got] == [("onnxruntime", ("basic",)),
+                                                   ("null", ("default",))]
+    pinned = select_runtimes("onnxruntime:disabled,onnxruntime:default", None)
+    assert pinned[0].variants == ("disabled", "default")
+
+
+def test_unknown_variant_lists_valid_ones() -> None:
+    with pytest.raises(UsageError, match="unknown variant 'warp'; valid: onnxruntime: default"):
+        select_runtimes("onnxruntime", "warp")
+    with pytest.raises(UsageError, match="has no variant 'bf16'"):
+        select_runtimes("onnxruntime:bf16", None)
+
+
+def test_missing_runtime_prints_install_command(fakes: None) -> None:
+    with pytest.raises(RuntimeUnavailable, match="install it with: pip install missing-rt"):
+        select_runtimes("missing", None)
+    # ...but it is silently left out of the default "everything installed" selection.
+    assert "missing" not in [c.name for c in select_runtimes(None, None)]
+
+
+def test_expand_makes_the_full_matrix_and_skips_what_cannot_run(tiny) -> None:  # type: ignore[no-untyped-def]
+    choices = select_runtimes("onnxruntime,null", None)
+    cells, notes = expand([tiny], choices, (1, None), (1, 4))
+    assert len(cells) == 2 * 2 * 2
+    assert len({c.id for c in cells}) == len(cells)
+    onnx_only = tiny.__class__(**{**tiny.__dict__, "torch_builder": None})
+    from inferometer.plan import RuntimeChoice
+    cells, notes = expand([onnx_only], [RuntimeChoice("torch", ("eager",)),
+                                        RuntimeChoice("null", ("default",))], (1,), (1,))
+    assert [c.runtime for c in cells] == ["null"]
+    assert "torch runs zoo models only" in notes[0]
+
+
+def test_fixed_batch_models_reject_other_batches(tiny) -> None:  # type: ignore[no-untyped-def]
+    fixed = tiny.__class__(**{**tiny.__dict__, "fixed_batch": 1})
+    with pytest.raises(ModelError, match="fixed batch of 1; --batch 4"):
+        expand([fixed], select_runtimes("null", None), (1,), (1, 4))

@@ -1,0 +1,78 @@
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from inferometer.errors import RunDirError
+from inferometer.results.codec import from_dict, to_dict
+from inferometer.results.export import COLUMNS, to_csv
+from inferometer.results.schema import SCHEMA_VERSION, RunResult
+from inferometer.results.store import RunDir, migrate
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _golden_run(tmp_path: Path, version: int = 1) -> RunDir:
+    d = tmp_path / "run"
+    d.mkdir()
+    shutil.copy(GOLDEN / f"results-v{version}.json", d / "results.json")
+    return RunDir(d)
+
+
+def test_golden_v1_loads_with_typed_fields(tmp_path: Path) -> None:
+    run = _golden_run(tmp_path).load()
+    assert run.schema_version == SCHEMA_VERSION
+    assert run.status == "complete"
+    cell = run.cells[0]
+    assert cell.summary is not None and cell.summary.p50_ms > 0
+    assert cell.integrity is not None and cell.integrity.passed
+    assert isinstance(cell.spec.batch, int)
+    assert all(isinstance(lib.size_mb, float) for lib in cell.libraries)
+
+
+def test_round_trip_is_lossless(tmp_path: Path) -> None:
+    run = _golden_run(tmp_path).load()
+    again = from_dict(RunResult, json.loads(json.dumps(to_dict(run))))
+    assert again == run
+
+
+def test_csv_has_one_row_per_cell(tmp_path: Path) -> None:
+    run = _golden_run(tmp_path).load()
+    lines = to_csv(run).strip().splitlines()
+    assert lines[0].split(",") == list(COLUMNS)
+    assert len(lines) == 1 + len(run.cells)
+
+
+def test_newer_schema_is_refused_with_advice() -> None:
+    with pytest.raises(RunDirError, match="upgrade inferometer"):
+        migrate({"schema_version": SCHEMA_VERSION + 1})
+
+
+def test_migrations_chain_to_current(monkeypatch: pytest.MonkeyPatch) -> None:
+    from inferometer.results import store
+
+    def v0_to_v1(d: dict) -> dict:
+        return {**d, "schema_version": 1, "upgraded": True}
+
+    monkeypatch.setitem(store.MIGRATIONS, 0, v0_to_v1)
+    assert migrate({"schema_version": 0})["upgraded"] is True
+
+
+def test_truncated_results_say_where(tmp_path: Path) -> None:
+    rd = _golden_run(tmp_path)
+    text = (rd.path / "results.json").read_text()
+    (rd.path / "results.json").write_text(text[: len(text) // 2])
+    with pytest.raises(RunDirError, match=r"results.json is corrupt or truncated: .* line \d+"):
+        rd.load()
+
+
+def test_directory_without_results_is_not_a_run(tmp_path: Path) -> None:
+    with pytest.raises(RunDirError, match="not a run directory"):
+        RunDir(tmp_path).load()
+
+
+def test_create_refuses_a_non_empty_directory(tmp_path: Path) -> None:
+    (tmp_path / "something").write_text("x")
+    with pytest.raises(RunDirError, match="not empty"):
+        RunDir(tmp_path).create({})
