@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bench test lint clean
+.PHONY: bench test envs lint clean
+
+# Runtimes that need their own environment (see inferometer env --help).  Created once and
+# reused; the contract suite runs every runtime whose environment exists.
+ENVS := mxnet ncnn onnxruntime-openvino onnxruntime==1.20.1
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +20,10 @@ $(STAMP): pyproject.toml constraints.txt
 bench: $(STAMP)
 	$(BIN)/inferometer run resnet50
 
-test: $(STAMP)
+envs: $(STAMP)
+	for e in $(ENVS); do $(BIN)/inferometer env create "$$e" || exit 1; done
+
+test: $(STAMP) envs
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 

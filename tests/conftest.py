@@ -19,6 +19,10 @@ QUICK = ["--min-time", "0.05", "--max-time", "0.3", "--min-count", "5", "--warmu
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from inferometer import envs
+
+    # Environments are expensive (created once by `make envs`): keep using the real ones.
+    os.environ.setdefault("INFEROMETER_ENVS", str(envs.root()))
     os.environ["INFEROMETER_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     os.environ.pop("INFEROMETER_RUNTIMES", None)
 

@@ -89,6 +89,17 @@ def test_torch_variants_from_the_command_line(tmp_path: Path) -> None:
     assert all(c.integrity and c.integrity.passed for c in run.cells)
 
 
+def test_pin_restricts_each_worker_to_its_first_cpus(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    r = cli("run", "tinynet", "--runtimes", "null", "--threads", "1,auto", "--pin",
+            "--output", str(out), *QUICK)
+    assert r.returncode == 0, r.stderr
+    one, auto = RunDir(out).load().cells
+    allowed = sorted(__import__("os").sched_getaffinity(0))
+    assert one.cpu_affinity == (allowed[0],)
+    assert auto.cpu_affinity == tuple(allowed)
+
+
 def test_user_onnx_file_runs(tmp_path: Path, tiny) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "run"
     r = cli("run", tiny.onnx_path, "--runtimes", "onnxruntime", "--threads", "1",

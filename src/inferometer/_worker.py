@@ -108,7 +108,8 @@ def run_job(job: Job) -> WorkerReport:
             stop_reason=loop.stop_reason if loop else "",
             other_load=other_load, rss_after_load_mb=rss_after_load,
             peak_rss_after_load_mb=hwm_after_load, peak_rss_mb=peak_rss_mb(),
-            libraries=runtime_libraries(before, mapped_libraries()), has_outputs=has_outputs)
+            libraries=runtime_libraries(before, mapped_libraries()), has_outputs=has_outputs,
+            cpu_affinity=tuple(sorted(os.sched_getaffinity(0))))
         session.close()
         return report
     except Exception as exc:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__, runtimes
+from . import __version__, envs, runtimes
 from .errors import InferometerError, UsageError
 from .models.zoo import ZOO, describe
 from .plan import (
@@ -37,13 +37,31 @@ class _Parser(argparse.ArgumentParser):
 
 def _cmd_runtimes(args: argparse.Namespace) -> int:
     rows = []
-    for name in runtimes.names():
+    for name in envs.runtime_names():
         rt = runtimes.get(name)()
-        a = rt.available()
+        a = envs.availability(name)
         variants = ", ".join(v.name for v in rt.variants)
-        why = "" if a.available else f"{a.reason}; install: {a.install}"
+        why = "" if a.available else a.reason or ""
+        if not a.available and a.install:
+            why += f"; install: {a.install}"
         rows.append([name, a.version or "-", "yes" if a.available else "no", variants, why])
     print(render(("runtime", "version", "available", "variants", "why not / install"), rows))
+    return 0
+
+
+def _cmd_env(args: argparse.Namespace) -> int:
+    if args.env_command == "create":
+        info = envs.create(args.spec, log=lambda msg: print(msg, file=sys.stderr))
+        print(f"environment {info.name}: {info.runtime} {info.runtime_version} ({info.python})")
+    elif args.env_command == "remove":
+        envs.remove(args.name)
+        print(f"removed environment {args.name}")
+    else:
+        rows = [[e.name, e.runtime, e.runtime_version, " ".join(e.requirements), e.created]
+                for e in envs.list_envs()]
+        print(render(("environment", "runtime", "version", "requirements", "created"), rows)
+              if rows else f"no environments under {envs.root()}; known recipes: "
+              f"{', '.join(envs.RECIPES)}, or any pinned runtime package (onnxruntime==1.20.1)")
     return 0
 
 
@@ -181,6 +199,14 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--noisy", type=float, default=0.15,
                    help="flag a cell when other processes used more than this CPU share (0.15)")
     r.add_argument("--reference", default="onnxruntime", help="integrity reference runtime")
+    e = sub.add_parser("env", help="managed per-runtime environments")
+    esub = e.add_subparsers(dest="env_command", required=True, parser_class=_Parser)
+    ec = esub.add_parser("create", help="create (or reuse) an environment")
+    ec.add_argument("spec", help=f"{', '.join(envs.RECIPES)}, or a pinned package like "
+                    "onnxruntime==1.20.1")
+    esub.add_parser("list", help="list environments")
+    er = esub.add_parser("remove", help="delete an environment")
+    er.add_argument("name")
     s = sub.add_parser("show", help="print the tables of a stored run")
     s.add_argument("run_dir")
     s.add_argument("--json", action="store_true", help="print results.json as stored")
@@ -197,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_models(args)
         if args.command == "run":
             return _cmd_run(args, argv)
+        if args.command == "env":
+            return _cmd_env(args)
         return _cmd_show(args)
     except InferometerError as exc:
         print(f"inferometer: error: {exc}", file=sys.stderr)

@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from . import runtimes
+from . import envs, runtimes
 from .errors import ModelError, RuntimeUnavailable, UsageError
 from .models.ref import ModelRef
 from .results.schema import CellSpec, RunSettings
@@ -93,12 +93,13 @@ def parse_shape(text: str | None) -> tuple[int, int, int] | None:
 
 
 def select_runtimes(requested: str | None, variants: str | None) -> list[RuntimeChoice]:
-    """Resolve --runtimes (names or name:variant) and --variants into choices.
+    """Resolve --runtimes (name, name@version for a version environment, name:variant) and
+    --variants into choices.
 
     Without --runtimes: every installed runtime.  A --variants name applies to each chosen
     runtime that has it; a runtime that has none of them keeps its defaults.  An explicitly
     requested runtime that is not installed is an error carrying the install command."""
-    all_names = runtimes.names()
+    all_names = envs.runtime_names()
     explicit = requested is not None
     items = split_list(requested) if explicit else [
         n for n in all_names if n not in HIDDEN_FROM_DEFAULT]
@@ -107,15 +108,16 @@ def select_runtimes(requested: str | None, variants: str | None) -> list[Runtime
     pinned: dict[str, list[str]] = {}
     for item in items:
         name, _, var = item.partition(":")
-        if name not in all_names:
+        if name not in all_names and "@" not in name:
             raise UsageError(f"unknown runtime '{name}'; valid: {', '.join(all_names)}")
+        runtimes.get(name)  # 'x@version' must name a known runtime x
         pinned.setdefault(name, [])
         if var:
             pinned[name].append(var)
     chosen = {}
     for name in pinned:
         rt = runtimes.get(name)()
-        avail = rt.available()
+        avail = envs.availability(name)
         if not avail.available:
             if explicit:
                 raise RuntimeUnavailable(f"runtime '{name}' is not installed ({avail.reason}); "

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, runtimes
+from . import __version__, envs, runtimes
 from .integrity import compare
 from .jobs import Job
 from .models.ref import ModelRef
@@ -34,6 +34,7 @@ from .results.schema import (
     WorkerReport,
 )
 from .results.store import RunDir, atomic_write
+from .runtimes.base import variant
 from .stats import summarize, throughput
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
@@ -176,7 +177,7 @@ class Runner:
             out = self.rundir.path / "outputs" / f"reference.{key}.npy"
             if out.exists():
                 continue
-            avail = rt.available()
+            avail = envs.availability(name)
             if not avail.available:
                 self.references[key] = f"none: reference runtime {name} not installed"
                 continue
@@ -196,7 +197,11 @@ class Runner:
                   preprocess_timed=s.preprocess_timed, pin=s.pin,
                   report_path=str(self.rundir.path / "logs" / f"{stem}.report.json"),
                   outputs_path=outputs, reference_only=reference_only)
-        return spawn_worker(job, self.rundir.path / "logs" / f"{stem}.log", s.timeout_s)
+        try:
+            python = envs.python_for(spec.runtime)
+        except envs.EnvError as exc:  # removed since the plan was made
+            return WorkerReport(status="failed", error=str(exc))
+        return spawn_worker(job, self.rundir.path / "logs" / f"{stem}.log", s.timeout_s, python)
 
     def _run_cell(self, spec: CellSpec) -> CellResult:
         t0 = time.monotonic()
@@ -226,7 +231,9 @@ class Runner:
 
     def _cell(self, spec: CellSpec, r: WorkerReport, wall: float, out: Path) -> CellResult:
         if r.status != "ok":
-            return CellResult(spec=spec, status="failed", error=r.error, wall_s=wall)
+            precision = variant(runtimes.get(spec.runtime), spec.variant).precision
+            return CellResult(spec=spec, status="failed", error=r.error, precision=precision,
+                              wall_s=wall)
         s, length = self.plan.settings, self.plan.length
         summary = summarize(r.samples_ns)
         unstable = r.stop_reason != "converged" and summary.rel_ci > length.target_rel_ci
@@ -242,4 +249,4 @@ class Runner:
             rss_after_load_mb=r.rss_after_load_mb, peak_rss_after_load_mb=r.peak_rss_after_load_mb,
             peak_rss_mb=r.peak_rss_mb, libraries=r.libraries,
             integrity=self._integrity(spec, r.precision, out) if r.has_outputs else None,
-            wall_s=wall)
+            wall_s=wall, cpu_affinity=r.cpu_affinity)

@@ -50,6 +50,7 @@ class WorkerReport:
     peak_rss_mb: float | None = None
     libraries: tuple[Library, ...] = ()
     has_outputs: bool = False
+    cpu_affinity: tuple[int, ...] = ()  # CPUs the worker was allowed to run on
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class CellResult:
     libraries: tuple[Library, ...] = ()
     integrity: Integrity | None = None
     wall_s: float | None = None
+    cpu_affinity: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,14 @@ _BUILTIN = {
     "openvino": "inferometer.runtimes._openvino:OpenVino",
     "torch": "inferometer.runtimes._torch:Torch",
     "null": "inferometer.runtimes._null:Null",
+    "onnxruntime_openvino": "inferometer.runtimes._onnxruntime:OnnxRuntimeOpenVino",
+    "mxnet": "inferometer.runtimes._mxnet:MXNet",
+    "ncnn": "inferometer.runtimes._ncnn:Ncnn",
+    # Rows of the studies that cannot run on these machines keep their place, with the reason.
+    "onnxruntime_dnnl": "inferometer.runtimes._unavailable:OnnxRuntimeDnnl",
+    "caffe2": "inferometer.runtimes._unavailable:Caffe2",
+    "oneflow": "inferometer.runtimes._unavailable:OneFlow",
+    "tensorrt": "inferometer.runtimes._unavailable:TensorRT",
 }
 
 
@@ -36,6 +44,8 @@ def names() -> list[str]:
 
 
 def get(name: str) -> type[Runtime]:
+    """The class for `name`; 'onnxruntime@1.20.1' is onnxruntime run in another environment."""
+    name = name.partition("@")[0]
     specs = _specs()
     if name not in specs:
         raise UsageError(f"unknown runtime '{name}'; valid: {', '.join(specs)}")

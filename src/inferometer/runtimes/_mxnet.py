@@ -1,0 +1,91 @@
+"""Apache MXNet 1.9.1 through its ONNX importer and the Module API.  Lives in its own
+environment: it imports only with numpy<1.24.  Threads come from OMP_NUM_THREADS, which the
+runner sets before the worker starts."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..models.preprocess import Normalizer
+from ..models.ref import ModelRef
+from .base import Availability, LoadOptions, Variant, installed
+
+
+class _MXSession:
+    def __init__(self, mx: Any, mod: Any, model: ModelRef, info: dict[str, str]) -> None:
+        self._mx = mx
+        self._mod = mod
+        self._norm = Normalizer(model)
+        self._info = info
+
+    def prepare(self, batch: np.ndarray) -> Any:
+        return self._mx.io.DataBatch([self._mx.nd.array(self._norm.nchw(batch))])
+
+    def run(self, feed: Any) -> Sequence[np.ndarray]:
+        self._mod.forward(feed, is_train=False)
+        return [self._mod.get_outputs()[0].asnumpy()]  # asnumpy() waits for the engine
+
+    def info(self) -> dict[str, str]:
+        return self._info
+
+    def close(self) -> None:
+        self._mod = None
+
+
+def _declare_initializers(path: str) -> str:
+    """MXNet's importer wants every initializer also declared as a graph input; current
+    exporters do not declare them."""
+    import onnx
+    from onnx import helper
+
+    proto = onnx.load(path)
+    declared = {i.name for i in proto.graph.input}
+    for init in proto.graph.initializer:
+        if init.name not in declared:
+            proto.graph.input.append(
+                helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
+    fd, out = tempfile.mkstemp(suffix=".onnx")
+    os.close(fd)
+    onnx.save(proto, out)
+    return out
+
+
+class MXNet:
+    name: ClassVar[str] = "mxnet"
+    environment: ClassVar[str] = "mxnet"
+    variants: ClassVar[tuple[Variant, ...]] = (Variant("default", "fp32", "ONNX import, Module"),)
+    default_variants: ClassVar[tuple[str, ...]] = ("default",)
+
+    def available(self) -> Availability:
+        return installed("mxnet", ("mxnet",), "inferometer env create mxnet")
+
+    def version(self) -> str:
+        import mxnet
+        return mxnet.__version__
+
+    def supports(self, model: ModelRef) -> str | None:
+        return None
+
+    def load(self, model: ModelRef, options: LoadOptions) -> _MXSession:
+        import mxnet as mx
+        from mxnet.contrib import onnx as onnx_mxnet
+
+        fixed = _declare_initializers(model.onnx_path)
+        try:
+            sym, args, aux = onnx_mxnet.import_model(fixed)
+        finally:
+            os.unlink(fixed)
+        data_names = [n for n in sym.list_inputs() if n not in args and n not in aux]
+        mod = mx.mod.Module(symbol=sym, data_names=data_names, label_names=None,
+                            context=mx.cpu())
+        mod.bind(for_training=False,
+                 data_shapes=[(data_names[0], (options.batch, *model.input_shape))])
+        mod.set_params(args, aux, allow_missing=True, allow_extra=True)
+        info = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "default"),
+                "api": "mx.mod.Module", "context": "cpu"}
+        return _MXSession(mx, mod, model, info)
