@@ -54,3 +54,15 @@ class Missing(Null):
     def available(self) -> Availability:
         return Availability(False, reason="python module 'missing_rt' not installed",
                             install="pip install missing-rt")
+
+
+class BadConvert(Null):
+    """Its model conversion fails: its cells must fail without being run."""
+
+    name: ClassVar[str] = "badconvert"
+
+    def convert(self, model: Any, variant: str) -> str:
+        raise ValueError("unsupported operator Frobnicate")
+
+    def load(self, model: Any, options: Any) -> Any:
+        raise AssertionError("load must not be reached after a failed conversion")

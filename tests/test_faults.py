@@ -29,3 +29,19 @@ def test_faulty_cells_fail_with_reasons_and_the_sweep_goes_on(fakes: None, tmp_p
     # the failing worker's traceback is kept for diagnosis
     log = (out / "logs" / "tinynet.raise.default.t1.b1.log").read_text()
     assert "RuntimeError: kernel exploded on purpose" in log
+
+
+def test_failed_conversion_fails_its_cells_without_running_them(fakes: None,
+                                                                tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    r = cli("run", "tinynet", "--runtimes", "badconvert,null", "--threads", "1,auto",
+            "--output", str(out), *QUICK)
+    assert r.returncode == 1
+    data = json.loads((out / "results.json").read_text())
+    assert data["conversions"] == {
+        "tinynet.badconvert.default": "failed: conversion: ValueError: unsupported operator "
+                                      "Frobnicate"}
+    bad = [c for c in data["cells"] if c["spec"]["runtime"] == "badconvert"]
+    assert len(bad) == 2 and all("conversion failed" in c["error"] for c in bad)
+    assert not list((out / "logs").glob("tinynet.badconvert.default.t*.log"))  # never spawned
+    assert all(c["status"] == "ok" for c in data["cells"] if c["spec"]["runtime"] == "null")

@@ -62,6 +62,11 @@ def run_job(job: Job) -> WorkerReport:
             _pin(spec.threads)
         runtime = get(spec.runtime)()
         precision = variant(runtime, spec.variant).precision
+        if job.mode == "convert":
+            stage = "conversion"
+            how = runtime.convert(job.model, spec.variant)  # type: ignore[attr-defined]
+            return WorkerReport(status="ok", runtime_version=runtime.version(),
+                                precision=precision, settings={"conversion": how})
         # Inputs first: numpy.random's extension modules must not count as runtime libraries.
         images = make_images(spec.batch, *job.model.input_shape[1:])
         before = mapped_libraries()
@@ -70,6 +75,7 @@ def run_job(job: Job) -> WorkerReport:
         session = runtime.load(job.model, LoadOptions(spec.variant, spec.threads, spec.batch))
         load_s = (time.perf_counter_ns() - t0) / 1e9
         rss_after_load, hwm_after_load = rss_mb(), peak_rss_mb()
+        settings = dict(session.info())
 
         stage = "first inference"
         t0 = time.perf_counter_ns()
@@ -78,7 +84,7 @@ def run_job(job: Job) -> WorkerReport:
         warmup: list[int] = []
         loop = None
         other_load = None
-        if not job.reference_only:
+        if job.mode == "measure":
             stage = "measurement"
             if job.preprocess_timed:
                 def call() -> object:
@@ -96,14 +102,17 @@ def run_job(job: Job) -> WorkerReport:
             loop = single_stream(call, job.length)
             other_load = probe.other_load()
         has_outputs = False
-        if job.outputs_path and len(outputs) > 0:
+        note = getattr(runtime, "integrity_note", None)  # outputs not comparable, and why
+        if note:
+            settings["integrity"] = note
+        elif job.outputs_path and len(outputs) > 0:
             stage = "integrity"
             np.save(job.outputs_path, _integrity_outputs(session, job))
             has_outputs = True
         stage = "report"
         report = WorkerReport(
             status="ok", runtime_version=runtime.version(), precision=precision,
-            settings=session.info(), load_s=load_s, first_ns=first_ns, warmup_ns=tuple(warmup),
+            settings=settings, load_s=load_s, first_ns=first_ns, warmup_ns=tuple(warmup),
             samples_ns=loop.samples_ns if loop else (),
             stop_reason=loop.stop_reason if loop else "",
             other_load=other_load, rss_after_load_mb=rss_after_load,

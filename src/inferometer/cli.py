@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -229,6 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InferometerError as exc:
         print(f"inferometer: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `inferometer show RUN | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

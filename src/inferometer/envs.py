@@ -39,6 +39,12 @@ RECIPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "mxnet": ("mxnet", ("mxnet==1.9.1", "numpy<1.24", "onnx==1.16.2", "protobuf<5")),
     "ncnn": ("ncnn", ("ncnn", "pnnx")),
     "onnxruntime-openvino": ("onnxruntime_openvino", ("onnxruntime-openvino",)),
+    # onnx2tf pins tensorflow 2.19, LiteRT 2.1, numpy 1.26.4, onnx 1.19.1 and more itself.
+    "tensorflow": ("tensorflow", ("onnx2tf",)),
+    "tvm": ("tvm", ("apache-tvm", "onnx")),
+    # x2paddle 1.6 needs onnx 1.16.2 and (undeclared) six and requests
+    "paddle": ("paddle", ("paddlepaddle==3.3.1", "x2paddle==1.6.0", "onnx==1.16.2", "six",
+                          "requests")),
 }
 # pip distribution -> runtime, for version environments such as onnxruntime==1.20.1
 DISTS = {"onnxruntime": "onnxruntime", "openvino": "openvino", "torch": "torch",

@@ -19,4 +19,6 @@ class Job:
     pin: bool
     report_path: str
     outputs_path: str | None  # where to save the first output on the fixed inputs
-    reference_only: bool = False  # produce outputs for integrity, time nothing
+    # "measure"; "reference": outputs for integrity, time nothing; "convert": run the
+    # runtime's model conversion (cached) and nothing else
+    mode: str = "measure"

@@ -28,8 +28,11 @@ class Progress:
         self.tty = stream.isatty()
 
     def __call__(self, e: Event) -> None:
-        if e.kind == "reference":
-            self._line(f"reference outputs {e.index}/{e.total}: {_label(e)}", final=not self.tty)
+        if e.kind in ("reference", "convert"):
+            what = "reference outputs" if e.kind == "reference" else "converting"
+            s = e.spec
+            label = _label(e) if e.kind == "reference" else f"{s.model} {s.runtime}/{s.variant}"
+            self._line(f"{what} {e.index}/{e.total}: {label}", final=not self.tty)
             return
         prefix = f"[{e.index:>{len(str(e.total))}}/{e.total}]"
         if e.kind == "start":

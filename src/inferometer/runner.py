@@ -38,13 +38,14 @@ from .runtimes.base import variant
 from .stats import summarize, throughput
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
+                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+                "TVM_NUM_THREADS")
 _SRC = str(Path(__file__).resolve().parent.parent)
 
 
 @dataclass(frozen=True)
 class Event:
-    kind: str  # "reference", "start", "done", "skip"
+    kind: str  # "reference", "convert", "start", "done", "skip"
     index: int
     total: int
     spec: CellSpec
@@ -118,6 +119,8 @@ class Runner:
         self.on_event = on_event or (lambda e: None)
         self.models = {m.name: m for m in plan.models}
         self.references: dict[str, str] = {}
+        self.conversions: dict[str, str] = {}
+        self.failed_conversions: dict[str, str] = {}
         self.cells: dict[str, CellResult] = {}
 
     # -- assembly -----------------------------------------------------------------------------
@@ -129,7 +132,8 @@ class Runner:
                          models=tuple(_model_info(m) for m in self.plan.models),
                          cells=tuple(self.cells[c.id] for c in self.plan.cells
                                      if c.id in self.cells),
-                         references=dict(self.references))
+                         references=dict(self.references),
+                         conversions=dict(self.conversions))
 
     def _save(self, status: str) -> RunResult:
         run = self.result(status)
@@ -143,12 +147,14 @@ class Runner:
             prev = self.rundir.load() if (self.rundir.path / "results.json").exists() else None
             if prev:
                 self.references = dict(prev.references)
+                self.conversions = dict(prev.conversions)
             self.cells = {k: v for k, v in self.rundir.finished_cells().items()
                           if v.status == "ok"}
         pending = [c for c in self.plan.cells if c.id not in self.cells]
         self._save("running")
         try:
             self._references(pending)
+            self._conversions(pending)
             for i, spec in enumerate(self.plan.cells, 1):
                 if spec.id in self.cells:
                     self.on_event(Event("skip", i, len(self.plan.cells), spec, self.cells[spec.id]))
@@ -186,17 +192,34 @@ class Runner:
                 continue
             spec = CellSpec(c.model, name, rt.default_variants[0], None, c.batch)
             self.on_event(Event("reference", i, len(seen), spec))
-            report = self._spawn(spec, f"reference.{key}", str(out), reference_only=True)
+            report = self._spawn(spec, f"reference.{key}", str(out), mode="reference")
             self.references[key] = (f"{name} {report.runtime_version} {spec.variant}"
                                     if report.status == "ok" else f"none: {report.error}")
 
+    def _conversions(self, pending: list[CellSpec]) -> None:
+        """Runtimes with their own model format convert once per (model, variant), each in
+        a worker of the runtime's environment; a failed conversion fails its cells."""
+        todo: dict[str, CellSpec] = {}
+        for c in pending:
+            if hasattr(runtimes.get(c.runtime), "convert"):
+                todo.setdefault(f"{c.model}.{c.runtime}.{c.variant}", c)
+        for i, (key, c) in enumerate(todo.items(), 1):
+            spec = CellSpec(c.model, c.runtime, c.variant, None, 1)
+            self.on_event(Event("convert", i, len(todo), spec))
+            report = self._spawn(spec, f"convert.{key}", None, mode="convert")
+            if report.status == "ok":
+                self.conversions[key] = report.settings.get("conversion", "done")
+            else:
+                self.conversions[key] = f"failed: {report.error}"
+                self.failed_conversions[key] = f"conversion failed: {report.error}"
+
     def _spawn(self, spec: CellSpec, stem: str, outputs: str | None,
-               reference_only: bool = False) -> WorkerReport:
+               mode: str = "measure") -> WorkerReport:
         s = self.plan.settings
         job = Job(spec=spec, model=self.models[spec.model], length=self.plan.length,
                   preprocess_timed=s.preprocess_timed, pin=s.pin,
                   report_path=str(self.rundir.path / "logs" / f"{stem}.report.json"),
-                  outputs_path=outputs, reference_only=reference_only)
+                  outputs_path=outputs, mode=mode)
         try:
             python = envs.python_for(spec.runtime)
         except envs.EnvError as exc:  # removed since the plan was made
@@ -206,7 +229,9 @@ class Runner:
     def _run_cell(self, spec: CellSpec) -> CellResult:
         t0 = time.monotonic()
         out = self.rundir.file("outputs", spec.id, ".npy")
-        report = self._spawn(spec, spec.id, str(out))
+        failed = self.failed_conversions.get(f"{spec.model}.{spec.runtime}.{spec.variant}")
+        report = (WorkerReport(status="failed", error=failed) if failed
+                  else self._spawn(spec, spec.id, str(out)))
         wall = time.monotonic() - t0
         cell = self._cell(spec, report, wall, out)
         samples = None

@@ -20,7 +20,7 @@ def render(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         return "  ".join(out).rstrip()
 
     lines = [fmt(headers), "  ".join("-" * w for w in widths)]
-    lines += [fmt(r) for r in rows]
+    lines += [fmt(r) if any(r) else "" for r in rows]
     return "\n".join(lines)
 
 
@@ -31,7 +31,7 @@ def _num(x: float | None, digits: int = 2) -> str:
 def _integrity(c: CellResult) -> str:
     i = c.integrity
     if i is None:
-        return "n/a"
+        return "n/a (see settings)" if "integrity" in c.settings else "n/a"
     top1 = "" if i.top1_agreement is None else f" top1 {i.top1_agreement:.0%}"
     return f"{'ok' if i.passed else 'FAIL'} {i.rel_max_abs_diff:.1e}{top1}"
 
@@ -80,7 +80,14 @@ def run_tables(run: RunResult) -> str:
         cells = [c for c in run.cells if c.spec.model == m.name]
         shape = "x".join(map(str, m.input_shape))
         out.append(f"\n== {m.name}  (input {shape}, output {m.output_kind}) ==")
-        out.append(render(HEADERS, [cell_row(c) for c in cells]))
+        rows: list[list[str]] = []
+        prev = ""
+        for c in cells:  # one block per runtime, as the CPU study lays it out
+            if rows and c.spec.runtime != prev:
+                rows.append([""] * len(HEADERS))
+            rows.append(cell_row(c))
+            prev = c.spec.runtime
+        out.append(render(HEADERS, rows))
         for batch, c in sorted(best_cells(cells).items()):
             out.append(f"fastest at batch {batch}: {c.spec.runtime}/{c.spec.variant} "
                        f"threads={c.spec.threads_label}: p50 {c.summary.p50_ms:.2f} ms, "  # type: ignore[union-attr]

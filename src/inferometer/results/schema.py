@@ -130,3 +130,5 @@ class RunResult:
     cells: tuple[CellResult, ...]
     # "model.bBATCH" -> what produced the integrity reference (or why there is none)
     references: dict[str, str] = field(default_factory=dict)
+    # "model.runtime.variant" -> what the conversion step did (or why it failed)
+    conversions: dict[str, str] = field(default_factory=dict)

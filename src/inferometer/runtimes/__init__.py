@@ -21,6 +21,11 @@ _BUILTIN = {
     "onnxruntime_openvino": "inferometer.runtimes._onnxruntime:OnnxRuntimeOpenVino",
     "mxnet": "inferometer.runtimes._mxnet:MXNet",
     "ncnn": "inferometer.runtimes._ncnn:Ncnn",
+    "tensorflow": "inferometer.runtimes._tensorflow:TensorFlow",
+    "tflite": "inferometer.runtimes._tensorflow:LiteRT",
+    "keras": "inferometer.runtimes._tensorflow:Keras",
+    "tvm": "inferometer.runtimes._tvm:Tvm",
+    "paddle": "inferometer.runtimes._paddle:Paddle",
     # Rows of the studies that cannot run on these machines keep their place, with the reason.
     "onnxruntime_dnnl": "inferometer.runtimes._unavailable:OnnxRuntimeDnnl",
     "caffe2": "inferometer.runtimes._unavailable:Caffe2",

@@ -40,13 +40,18 @@ def _pnnx_binary() -> str:
     return os.path.join(next(iter(spec.submodule_search_locations)), "pnnx")
 
 
-def convert(model: ModelRef) -> tuple[Path, Path, str]:
-    """ONNX -> (param, bin), cached; pnnx writes fp32 weights with fp16=0."""
-    c, h, w = model.input_shape
+def _files(model: ModelRef) -> tuple[Path, Path, Path]:
+    _, h, w = model.input_shape
     out = cache_dir() / "converted" / "ncnn" / f"{model.sha256[:16]}-{h}x{w}"
-    param, weights = out / "model.ncnn.param", out / "model.ncnn.bin"
+    return out, out / "model.ncnn.param", out / "model.ncnn.bin"
+
+
+def _convert(model: ModelRef) -> str:
+    """ONNX -> ncnn param/bin, cached; pnnx writes fp32 weights with fp16=0."""
+    c, h, w = model.input_shape
+    out, param, weights = _files(model)
     if param.exists() and weights.exists():
-        return param, weights, "cached"
+        return f"cached in {out}"
     t0 = time.monotonic()
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=out.parent))
@@ -65,7 +70,7 @@ def convert(model: ModelRef) -> tuple[Path, Path, str]:
             final.rename(out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return param, weights, f"converted by pnnx in {time.monotonic() - t0:.1f} s"
+    return f"converted by pnnx in {time.monotonic() - t0:.1f} s"
 
 
 class _NcnnSession:
@@ -116,10 +121,13 @@ class Ncnn:
     def supports(self, model: ModelRef) -> str | None:
         return None
 
+    def convert(self, model: ModelRef, variant: str) -> str:
+        return _convert(model)  # one fp32 file serves every variant: precision is a load option
+
     def load(self, model: ModelRef, options: LoadOptions) -> _NcnnSession:
         import ncnn
 
-        param, weights, how = convert(model)
+        _, param, weights = _files(model)
         opts = _OPTS[options.variant]
         net = ncnn.Net()
         for key, value in opts.items():
@@ -128,6 +136,6 @@ class Ncnn:
             net.opt.num_threads = options.threads
         if net.load_param(str(param)) != 0 or net.load_model(str(weights)) != 0:
             raise RuntimeError(f"ncnn could not load {param}")
-        info = {"num_threads": str(net.opt.num_threads), "conversion": how,
+        info = {"num_threads": str(net.opt.num_threads), "model": str(param),
                 **{k: str(v) for k, v in opts.items()}}
         return _NcnnSession(ncnn, net, model, info)

@@ -62,6 +62,10 @@ class Runtime(Protocol):
         """None if it can run `model`, else the reason it cannot."""
     def load(self, model: ModelRef, options: LoadOptions) -> Session: ...
 
+    # Optional: `convert(model, variant) -> str` turns the ONNX file into the runtime's own
+    # format (cached; returns what it did).  The runner calls it once per (model, variant), in
+    # its own worker, before the cells, so conversion never counts as load time.
+
 
 def installed(module: str, dists: Sequence[str], install: str) -> Availability:
     """Availability without importing the runtime: importing torch or openvino in the

@@ -1,0 +1,130 @@
+"""PaddlePaddle inference (oneDNN on CPU), from the same ONNX export through x2paddle.
+
+x2paddle accepts opset <= 15 and rejects MaxPool nodes that carry an explicit `dilations`
+attribute, so the conversion first down-converts the opset and strips those attributes (they
+are all 1 in the zoo).  x2paddle's feedback ping is disabled: nothing touches the network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..models.preprocess import Normalizer
+from ..models.ref import ModelRef
+from ..models.resolve import cache_dir
+from .base import Availability, LoadOptions, Variant, installed
+
+_OPSET = 15
+
+
+def _out(model: ModelRef) -> Path:
+    return cache_dir() / "converted" / "paddle" / model.sha256[:16]
+
+
+def _model_files(out: Path) -> tuple[Path, Path]:
+    base = out / "inference_model"
+    for graph in ("model.json", "model.pdmodel"):  # Paddle 3 writes PIR json, Paddle 2 pdmodel
+        if (base / graph).exists():
+            return base / graph, base / "model.pdiparams"
+    raise RuntimeError(f"no Paddle inference model under {base}")
+
+
+def _convert(model: ModelRef) -> str:
+    out = _out(model)
+    if out.exists():
+        return f"cached in {out}"
+    import onnx
+    from onnx import version_converter
+    from x2paddle.convert import onnx2paddle
+
+    t0 = time.monotonic()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=out.parent))
+    try:
+        proto = version_converter.convert_version(onnx.load(model.onnx_path), _OPSET)
+        for node in proto.graph.node:
+            if node.op_type == "MaxPool":
+                keep = [a for a in node.attribute if a.name != "dilations"]
+                del node.attribute[:]
+                node.attribute.extend(keep)
+        onnx.save(proto, str(work / "model.onnx"))
+        onnx2paddle(str(work / "model.onnx"), str(work / "out"), convert_to_lite=False,
+                    disable_feedback=True)
+        _model_files(work / "out")
+        with contextlib.suppress(OSError):
+            (work / "out").rename(out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return f"converted by x2paddle (opset {_OPSET}) in {time.monotonic() - t0:.1f} s"
+
+
+class _PaddleSession:
+    def __init__(self, predictor: Any, model: ModelRef, info: dict[str, str]) -> None:
+        self._pred = predictor
+        self._in = predictor.get_input_handle(predictor.get_input_names()[0])
+        self._out = predictor.get_output_handle(predictor.get_output_names()[0])
+        self._norm = Normalizer(model)
+        self._info = info
+
+    def prepare(self, batch: np.ndarray) -> Any:
+        return self._norm.nchw(batch)
+
+    def run(self, feed: Any) -> Sequence[np.ndarray]:
+        self._in.reshape(feed.shape)
+        self._in.copy_from_cpu(feed)
+        self._pred.run()
+        return [self._out.copy_to_cpu()]
+
+    def info(self) -> dict[str, str]:
+        return self._info
+
+    def close(self) -> None:
+        self._pred = None
+
+
+class Paddle:
+    name: ClassVar[str] = "paddle"
+    environment: ClassVar[str] = "paddle"
+    variants: ClassVar[tuple[Variant, ...]] = (
+        Variant("onednn", "fp32", "Paddle Inference, oneDNN (MKLDNN) enabled"),
+        Variant("native", "fp32", "Paddle Inference without oneDNN"))
+    default_variants: ClassVar[tuple[str, ...]] = ("onednn",)
+
+    def available(self) -> Availability:
+        return installed("paddle", ("paddlepaddle",), "inferometer env create paddle")
+
+    def version(self) -> str:
+        import paddle
+        return paddle.__version__
+
+    def supports(self, model: ModelRef) -> str | None:
+        return None
+
+    def convert(self, model: ModelRef, variant: str) -> str:
+        return _convert(model)
+
+    def load(self, model: ModelRef, options: LoadOptions) -> _PaddleSession:
+        from paddle import inference
+
+        graph, params = _model_files(_out(model))
+        config = inference.Config(str(graph), str(params))
+        config.disable_gpu()
+        if options.variant == "onednn":
+            config.enable_mkldnn()
+        else:
+            config.disable_mkldnn()
+        config.set_cpu_math_library_num_threads(options.threads or os.cpu_count() or 1)
+        config.disable_glog_info()
+        predictor = inference.create_predictor(config)
+        info = {"onednn": str(config.mkldnn_enabled()),
+                "cpu_math_threads": str(config.cpu_math_library_num_threads())}
+        return _PaddleSession(predictor, model, info)

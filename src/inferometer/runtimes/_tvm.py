@@ -1,0 +1,120 @@
+"""Apache TVM (Relax), compiled from the same ONNX export for the host CPU (LLVM with the
+host's -mcpu, so AVX-512 is used where the CPU has it) and cached as a shared library.
+
+The default Relax pipeline applies no schedules to CPU kernels: untuned, a ResNet-50 takes
+seconds per image.  That is TVM's honest out-of-the-box number and is labelled `untuned`.
+Threads: TVM_NUM_THREADS, set by the runner before the worker starts.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..models.preprocess import Normalizer
+from ..models.ref import ModelRef
+from ..models.resolve import cache_dir
+from .base import Availability, LoadOptions, Variant, installed
+
+
+def _host_cpu() -> str:
+    import tvm
+
+    return tvm.target.codegen.llvm_get_system_cpu()
+
+
+def _target() -> dict[str, Any]:
+    return {"kind": "llvm", "mcpu": _host_cpu()}
+
+
+def _lib(model: ModelRef, variant: str) -> Path:
+    return cache_dir() / "converted" / "tvm" / f"{model.sha256[:16]}-{variant}-{_host_cpu()}.so"
+
+
+def _compile(model: ModelRef, variant: str) -> str:
+    lib = _lib(model, variant)
+    if lib.exists():
+        return f"cached in {lib}"
+    import onnx
+    import tvm
+    from tvm import relax
+    from tvm.relax.frontend.onnx import from_onnx
+
+    t0 = time.monotonic()
+    # batch stays symbolic: one library serves every batch size
+    mod = from_onnx(onnx.load(model.onnx_path), keep_params_in_input=True)
+    mod, params = relax.frontend.detach_params(mod)
+    executable = tvm.compile(mod, tvm.target.Target(_target()))
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=lib.parent)
+    os.close(fd)
+    executable.export_library(tmp)
+    np.savez(str(lib) + ".params.npz", *[p.numpy() for p in params["main"]])
+    os.replace(tmp, lib)
+    return f"compiled for {_host_cpu()} in {time.monotonic() - t0:.1f} s"
+
+
+class _TvmSession:
+    def __init__(self, tvm: Any, vm: Any, params: list, model: ModelRef,
+                 info: dict[str, str]) -> None:
+        self._tvm = tvm
+        self._vm = vm
+        self._params = params
+        self._norm = Normalizer(model)
+        self._info = info
+
+    def prepare(self, batch: np.ndarray) -> Any:
+        return self._tvm.runtime.tensor(self._norm.nchw(batch))
+
+    def run(self, feed: Any) -> Sequence[np.ndarray]:
+        out = self._vm["main"](feed, *self._params)
+        if not hasattr(out, "numpy"):  # several outputs come back as a tuple
+            out = out[0]
+        return [out.numpy()]  # numpy() copies to the host after the work completes
+
+    def info(self) -> dict[str, str]:
+        return self._info
+
+    def close(self) -> None:
+        self._vm = None
+
+
+class Tvm:
+    name: ClassVar[str] = "tvm"
+    environment: ClassVar[str] = "tvm"
+    variants: ClassVar[tuple[Variant, ...]] = (
+        Variant("untuned", "fp32", "Relax default pipeline, no tuning (naive CPU schedules)"),)
+    default_variants: ClassVar[tuple[str, ...]] = ("untuned",)
+
+    def available(self) -> Availability:
+        return installed("tvm", ("apache-tvm",), "inferometer env create tvm")
+
+    def version(self) -> str:
+        import tvm
+        return tvm.__version__
+
+    def supports(self, model: ModelRef) -> str | None:
+        return None
+
+    def convert(self, model: ModelRef, variant: str) -> str:
+        return _compile(model, variant)
+
+    def load(self, model: ModelRef, options: LoadOptions) -> _TvmSession:
+        import tvm
+        from tvm import relax
+
+        lib = _lib(model, options.variant)
+        vm = relax.VirtualMachine(tvm.runtime.load_module(str(lib)), tvm.cpu())
+        with np.load(str(lib) + ".params.npz") as f:
+            params = [tvm.runtime.tensor(f[k]) for k in sorted(f.files,
+                                                                key=lambda k: int(k[4:]))]
+        info = {"target": str(_target()), "TVM_NUM_THREADS":
+                os.environ.get("TVM_NUM_THREADS", "default"), "library": lib.name}
+        return _TvmSession(tvm, vm, params, model, info)
+
