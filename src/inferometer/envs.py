@@ -45,6 +45,7 @@ RECIPES: dict[str, tuple[str, tuple[str, ...]]] = {
     # x2paddle 1.6 needs onnx 1.16.2 and (undeclared) six and requests
     "paddle": ("paddle", ("paddlepaddle==3.3.1", "x2paddle==1.6.0", "onnx==1.16.2", "six",
                           "requests")),
+    "jax": ("jax", ("jax", "onnx")),
 }
 # pip distribution -> runtime, for version environments such as onnxruntime==1.20.1
 DISTS = {"onnxruntime": "onnxruntime", "openvino": "openvino", "torch": "torch",

@@ -26,6 +26,7 @@ _BUILTIN = {
     "keras": "inferometer.runtimes._tensorflow:Keras",
     "tvm": "inferometer.runtimes._tvm:Tvm",
     "paddle": "inferometer.runtimes._paddle:Paddle",
+    "jax": "inferometer.runtimes._jax:Jax",
     # Rows of the studies that cannot run on these machines keep their place, with the reason.
     "onnxruntime_dnnl": "inferometer.runtimes._unavailable:OnnxRuntimeDnnl",
     "caffe2": "inferometer.runtimes._unavailable:Caffe2",
