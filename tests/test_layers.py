@@ -21,8 +21,11 @@ FORBIDDEN = {
     "measure": {"cli", "plan", "runner", "progress", "report", "_worker", "runtimes", "models"},
     "stats": {"cli", "plan", "runner", "progress", "report", "_worker", "runtimes", "models",
               "measure", "results"},
-    "results": {"cli", "plan", "runner", "progress", "report", "_worker", "runtimes", "models"},
-    "report": {"cli", "plan", "runner", "progress", "_worker", "runtimes", "scenarios"},
+    "results": {"cli", "plan", "runner", "progress", "report", "_worker", "runtimes", "models",
+                "load", "envs"},
+    "report": {"cli", "plan", "runner", "progress", "_worker", "runtimes", "scenarios", "load",
+               "envs"},
+    "_serve": {"cli", "plan", "runner", "progress", "report", "load", "envs"},
 }
 
 
@@ -68,7 +71,7 @@ def test_the_rule_checker_sees_violations(tmp_path: Path) -> None:
 
 
 def test_worker_imports_only_numpy_psutil_and_the_stdlib() -> None:
-    code = ("import sys, inferometer._worker, inferometer.runtimes._null;"
+    code = ("import sys, inferometer._worker, inferometer._serve, inferometer.runtimes._null;"
             "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()

@@ -163,8 +163,105 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0 if all(c.status == "ok" for c in run.cells) else 1
 
 
+def _seconds(text: str, flag: str) -> float:
+    """'100ms', '30s', '2m' or a bare number of seconds."""
+    t = text.strip().lower()
+    for suffix, scale in (("ms", 1e-3), ("us", 1e-6), ("s", 1.0), ("m", 60.0)):
+        if t.endswith(suffix):
+            t, mult = t[: -len(suffix)], scale
+            break
+    else:
+        mult = 1.0
+    try:
+        return float(t) * mult
+    except ValueError:
+        raise UsageError(f"{flag}: '{text}' is not a duration like 100ms or 30s") from None
+
+
+def _load_config(args: argparse.Namespace, targets: str | None, arrivals: str):  # type: ignore[no-untyped-def]
+    from .load.arrivals import ARRIVALS
+    from .load.run import LoadConfig, validate
+    from .models.resolve import resolve
+
+    choice = select_runtimes(args.runtime, args.variant)
+    if len(choice) != 1 or len(choice[0].variants) != 1:
+        raise UsageError("--runtime: name exactly one runtime (and at most one --variant)")
+    arr = tuple(split_list(arrivals))
+    for a in arr:
+        if a not in ARRIVALS:
+            raise UsageError(f"--arrivals: unknown '{a}'; valid: {', '.join(ARRIVALS)}")
+    try:
+        instances = tuple(int(i) for i in split_list(args.instances))
+    except ValueError:
+        raise UsageError(f"--instances: '{args.instances}' is not a list of numbers") from None
+    threads = parse_threads(args.threads_per_instance) if args.threads_per_instance else (None,)
+    print(f"preparing {args.model}...", file=sys.stderr)
+    cfg = LoadConfig(model=resolve(args.model), runtime=choice[0].name,
+                     variant=choice[0].variants[0], instances=instances, threads=threads,
+                     engine=args.engine, arrivals=arr,
+                     targets_s=tuple(_seconds(t, "--targets") for t in split_list(targets or "")),
+                     percentile=args.percentile,
+                     duration_s=_seconds(args.duration, "--duration"),
+                     qps=getattr(args, "qps", None), precision=getattr(args, "precision", 0.1),
+                     pin=args.pin)
+    validate(cfg)
+    return cfg
+
+
+def _load_dir(args: argparse.Namespace, kind: str) -> Path:
+    if args.output:
+        return Path(args.output)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{stamp}-{kind}-{args.model}"
+
+
+def _cmd_load(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .load import run as load
+    from .measure.machine import machine_info
+
+    kind = args.command
+    if kind == "scan":
+        cfg = _load_config(args, args.targets, args.arrivals)
+    else:
+        cfg = _load_config(args, args.target, args.arrivals)
+        if args.scenario == "server" and cfg.qps is None:
+            raise UsageError("--qps is required for the server scenario")
+    out = _load_dir(args, kind)
+    if out.exists() and any(out.iterdir()):
+        raise UsageError(f"{out} already exists and is not empty; choose another --output")
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    accuracy = load.check_accuracy(cfg.model)
+    print(f"check_accuracy {accuracy}")
+    if kind == "scan":
+        results, steps, version = load.scan(cfg, out / "logs", print)
+        final = {a: {t: q for label in results for t, q in results[label].get(a, {}).items()}
+                 for a in cfg.arrivals} if len(results) == 1 else results
+        print(f"===FINAL_RESULT: {final}")
+    else:
+        steps, version = load.loadtest(cfg, args.scenario, args.queries, args.batch,
+                                       out / "logs", print)
+        results = {}
+    run = load.new_run(kind, cfg, ("inferometer", *argv), machine_info(), version, accuracy,
+                       results, steps)
+    load.save(out, run)
+    print(f"results: {out / 'results.json'}")
+    return 0
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
-    run = RunDir(Path(args.run_dir)).load()
+    from .report.table import load_tables
+    from .results.loadrun import LoadRun
+
+    path = Path(args.run_dir)
+    try:
+        kind = json.loads((path / "results.json").read_text()).get("kind")
+    except (OSError, ValueError, AttributeError):
+        kind = None  # RunDir.load below says precisely what is wrong
+    if kind in ("loadtest", "scan"):
+        data = json.loads((path / "results.json").read_text())
+        print(json.dumps(data, indent=1) if args.json else load_tables(from_dict(LoadRun, data)))
+        return 0
+    run = RunDir(path).load()
     if args.json:
         print(json.dumps(to_dict(run), indent=1))
     else:
@@ -208,6 +305,32 @@ def _parser() -> argparse.ArgumentParser:
     esub.add_parser("list", help="list environments")
     er = esub.add_parser("remove", help="delete an environment")
     er.add_argument("name")
+    def load_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("model", help="zoo name or .onnx path")
+        p.add_argument("--runtime", required=True, help="one runtime (name or name:variant)")
+        p.add_argument("--variant", help="the runtime's variant (default: its default)")
+        p.add_argument("--engine", default="native", help="native (ours) or mlperf (LoadGen)")
+        p.add_argument("--instances", default="1", help="runtime instances (processes)")
+        p.add_argument("--threads-per-instance", help="threads per instance (default: auto)")
+        p.add_argument("--percentile", type=float, default=99.0, help="latency percentile (99)")
+        p.add_argument("--duration", default="10s", help="at least this long per test (10s)")
+        p.add_argument("--pin", action="store_true", help="pin instances to disjoint CPUs")
+        p.add_argument("--output", help="run directory (default: runs/<ts>-<kind>-<model>)")
+
+    lt = sub.add_parser("loadtest", help="one server or offline load test")
+    load_args(lt)
+    lt.add_argument("--scenario", choices=("server", "offline"), default="server")
+    lt.add_argument("--qps", type=float, help="offered queries per second (server)")
+    lt.add_argument("--arrivals", default="exponential", help="linear or exponential")
+    lt.add_argument("--target", help="latency bound for VALID, e.g. 100ms (server)")
+    lt.add_argument("--queries", type=int, default=256, help="items (offline; 256)")
+    lt.add_argument("--batch", type=int, default=8, help="batch size (offline; 8)")
+    sc = sub.add_parser("scan", help="max QPS whose p99 meets each latency target")
+    load_args(sc)
+    sc.add_argument("--targets", default="10ms,50ms,100ms,200ms", help="latency bounds")
+    sc.add_argument("--arrivals", default="linear,exponential", help="arrival processes")
+    sc.add_argument("--precision", type=float, default=0.1,
+                    help="stop bisecting when the QPS bracket is within this fraction (0.1)")
     s = sub.add_parser("show", help="print the tables of a stored run")
     s.add_argument("run_dir")
     s.add_argument("--json", action="store_true", help="print results.json as stored")
@@ -226,6 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_run(args, argv)
         if args.command == "env":
             return _cmd_env(args)
+        if args.command in ("loadtest", "scan"):
+            return _cmd_load(args, argv)
         return _cmd_show(args)
     except InferometerError as exc:
         print(f"inferometer: error: {exc}", file=sys.stderr)

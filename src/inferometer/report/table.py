@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..results.loadrun import LoadRun
 from ..results.schema import CellResult, RunResult
 
 
@@ -128,3 +129,25 @@ def _footer(run: RunResult) -> str:
     if run.status != "complete":
         lines.append(f"note: this run is {run.status}; resume it with inferometer run --resume")
     return "\n".join(lines)
+
+
+def load_tables(run: LoadRun) -> str:
+    """A stored loadtest or scan: every step, then the max QPS per target."""
+    rows = []
+    for ls in run.scan:
+        st = ls.step
+        rows.append([ls.config, st.arrivals, "-" if st.target_s is None else f"{st.target_s:g}",
+                     f"{st.offered_qps:g}", f"{st.achieved_qps:.2f}", str(st.queries),
+                     f"{st.tiles_s.get('50', 0) * 1000:.2f}",
+                     f"{st.tiles_s.get('99', 0) * 1000:.2f}",
+                     "VALID" if st.valid else "INVALID: " + "; ".join(st.reasons)])
+    out = [f"{run.kind}: {run.model.name} on {run.runtime} {run.runtime_version} "
+           f"({run.variant}), engine {run.engine}",
+           f"check_accuracy {run.check_accuracy}",
+           render(("instances x threads", "arrivals", "target s", "offered qps", "qps",
+                   "queries", "p50 ms", "p99 ms", "verdict"), rows)]
+    for config, by_arrival in run.results.items():
+        for arrivals, by_target in by_arrival.items():
+            best = ", ".join(f"{t}s: {q:g}" for t, q in by_target.items())
+            out.append(f"max QPS {config} {arrivals}: {best}")
+    return "\n".join(out)

@@ -1,0 +1,183 @@
+"""Our load generator.  The issuer thread sleeps until each scheduled instant (coarse sleep,
+then a short spin) and puts the query on the pool's queue; latency runs from the *scheduled*
+instant to the instance's completion timestamp, so an issuer or queue that falls behind counts
+against the system (no coordinated omission), and the issuer's own lag is recorded to prove
+it kept up.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..results.loadrun import StepResult
+from ..stats import percentile
+from .arrivals import TILES, Verdict, judge, min_queries, schedule
+
+Clock = Callable[[], int]
+_SPIN_NS = 300_000  # sleep to within 0.3 ms of the instant, then spin
+
+
+class Pool:
+    """What the engine needs from a SUT (InstancePool, or a fake in tests)."""
+
+    on_complete: Callable[[int, int], None]
+    on_start: Callable[[int], None]
+
+    def submit(self, qid: int, n: int = 1) -> None: ...
+
+
+def sleep_until(t_ns: int, clock: Clock = time.monotonic_ns) -> None:
+    while True:
+        rem = t_ns - clock()
+        if rem <= 0:
+            return
+        if rem > _SPIN_NS:
+            time.sleep((rem - _SPIN_NS) / 1e9)
+
+
+def _summarize(scenario: str, arrivals: str, qps: float, lat: Sequence[int],
+               lag: Sequence[int], span_ns: int, verdict: Verdict,
+               target_ns: int | None) -> StepResult:
+    s = sorted(lat) or [0]
+    return StepResult(
+        scenario=scenario, arrivals=arrivals, offered_qps=qps,
+        achieved_qps=len(lat) / (span_ns / 1e9) if span_ns > 0 else 0.0, queries=len(lat),
+        duration_s=span_ns / 1e9, mean_s=sum(s) / len(s) / 1e9,
+        tiles_s={f"{t:g}": percentile(s, t) / 1e9 for t in TILES},
+        issue_lag_p99_us=percentile(sorted(lag), 99) / 1e3 if lag else 0.0,
+        target_s=None if target_ns is None else target_ns / 1e9,
+        valid=verdict.valid, reasons=verdict.reasons)
+
+
+def run_server(pool: Pool, qps: float, arrivals: str, *, duration_s: float,
+               target_ns: int | None = None, pct: float = 99.0, seed: int = 0,
+               min_count: int | None = None, max_issue_lag_ns: int = 1_000_000,
+               clock: Clock = time.monotonic_ns) -> tuple[StepResult, list[int]]:
+    """Open-loop test: queries arrive on schedule whether or not the system keeps up.
+    Returns the step and the raw latencies (ns)."""
+    needed = min_queries(pct) if min_count is None else min_count
+    n = max(needed, math.ceil(qps * duration_s))
+    offsets = schedule(n, qps, arrivals, seed)
+    # An overloaded system would make the test last forever: stop issuing once the oldest
+    # waiting query is this late (the step is then INVALID anyway).
+    abort_ns = max(10 * (target_ns or 0), 2_000_000_000)
+    done = threading.Event()
+    completed: dict[int, int] = {}
+    started = [0]
+    issued = [0]
+    lock = threading.Lock()
+    aborted: list[str] = []
+
+    def on_complete(qid: int, t: int) -> None:
+        with lock:
+            completed[qid] = t
+            if len(completed) == issued[0] and issued_all.is_set():
+                done.set()
+
+    def on_start(qid: int) -> None:
+        started[0] += 1
+
+    issued_all = threading.Event()
+    pool.on_complete, pool.on_start = on_complete, on_start
+    t0 = clock() + 20_000_000
+    lag: list[int] = []
+    for i, off in enumerate(offsets):
+        when = t0 + off
+        sleep_until(when, clock)
+        now = clock()
+        if started[0] < issued[0] and now - (t0 + offsets[started[0]]) > abort_ns:
+            aborted.append(f"overloaded: a query waited over {abort_ns / 1e9:g} s; stopped "
+                           f"issuing after {i} of {n}")
+            break
+        lag.append(now - when)
+        with lock:
+            issued[0] += 1
+        pool.submit(i)
+    with lock:
+        issued_all.set()
+        if len(completed) == issued[0]:
+            done.set()
+    done.wait()
+    k = issued[0]
+    lat = [completed[i] - (t0 + offsets[i]) for i in range(k)]
+    span = (max(completed.values()) - t0) if completed else 0
+    verdict = judge(lat, lag, target_ns=target_ns, percentile=pct, needed=needed,
+                    max_issue_lag_ns=max_issue_lag_ns, aborted=aborted[0] if aborted else None)
+    return _summarize("server", arrivals, qps, lat, lag, span, verdict, target_ns), lat
+
+
+def run_offline(pool: Pool, queries: int, batch: int,
+                clock: Clock = time.monotonic_ns) -> tuple[StepResult, list[int]]:
+    """All queries at once, in batches: throughput is what counts (items/s)."""
+    done = threading.Event()
+    completed: dict[int, int] = {}
+    lock = threading.Lock()
+    nb = math.ceil(queries / batch)
+
+    def on_complete(qid: int, t: int) -> None:
+        with lock:
+            completed[qid] = t
+            if len(completed) == nb:
+                done.set()
+
+    pool.on_complete, pool.on_start = on_complete, lambda qid: None
+    t0 = clock()
+    for i in range(nb):
+        pool.submit(i, batch)
+    done.wait()
+    span = max(completed.values()) - t0
+    lat = [completed[i] - t0 for i in range(nb)]
+    res = _summarize("offline", "all-at-once", 0.0, lat, [], span,
+                     Verdict(True, ()), None)
+    items_per_s = nb * batch / (span / 1e9)
+    return StepResult(**{**res.__dict__, "achieved_qps": items_per_s, "queries": nb * batch}), lat
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    arrivals: str
+    target_s: float
+    max_qps: float  # -1 when no tested QPS met the target
+    steps: tuple[StepResult, ...]
+
+
+def scan_target(test: Callable[[float], StepResult], start_qps: float, *,
+                precision: float = 0.05, min_qps: float = 0.5,
+                max_steps: int = 20) -> tuple[float, list[StepResult]]:
+    """Largest QPS whose step is VALID: bracket by doubling/halving from `start_qps`, then
+    bisect until the bracket is within `precision` (relative).  -1 if none is valid."""
+    steps: list[StepResult] = []
+
+    def ok(q: float) -> bool:
+        r = test(q)
+        steps.append(r)
+        return r.valid
+
+    lo, hi = 0.0, 0.0
+    q = start_qps
+    if ok(q):
+        lo = q
+        while len(steps) < max_steps and ok(q * 2):
+            lo = q = q * 2
+        hi = q * 2
+    else:
+        hi = q
+        while q / 2 >= min_qps and len(steps) < max_steps:
+            q /= 2
+            if ok(q):
+                lo = q
+                break
+            hi = q
+        if lo == 0:
+            return -1.0, steps
+    while (hi - lo) / hi > precision and len(steps) < max_steps:
+        mid = round((lo + hi) / 2, 2)
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo, steps

@@ -1,0 +1,106 @@
+"""The same server/offline tests driven by MLCommons LoadGen (`mlcommons-loadgen`, imported
+as mlperf_loadgen): LoadGen owns the schedule and the clock, our instance pool only runs, and
+LoadGen's summary is parsed into the same StepResult.  It is the cross-check for our own
+generator.  LoadGen's Server scenario issues Poisson arrivals only."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+from ..errors import RuntimeUnavailable, UsageError
+from ..results.loadrun import StepResult
+from .arrivals import TILES, min_queries
+from .engine import Pool
+
+INSTALL = "pip install mlcommons-loadgen"
+
+
+def _lg():  # type: ignore[no-untyped-def]
+    try:
+        import mlperf_loadgen as lg
+    except ImportError:
+        raise RuntimeUnavailable(f"the mlperf engine needs MLCommons LoadGen: {INSTALL}") from None
+    return lg
+
+
+def parse_summary(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def _step(summary: dict[str, str], arrivals: str, qps: float, target_ns: int | None,
+          queries: int) -> StepResult:
+    def ns(key: str) -> float:
+        return float(summary.get(key, "nan")) / 1e9
+
+    tiles = {f"{t:g}": ns(f"{t:.2f} percentile latency (ns)") for t in TILES
+             if f"{t:.2f} percentile latency (ns)" in summary}  # LoadGen has no p80
+    valid = summary.get("Result is") == "VALID"
+    reasons = () if valid else tuple(
+        v for k, v in summary.items() if k.startswith(("Early stopping", "Recommendations"))
+    ) or ("LoadGen: INVALID",)
+    achieved = float(summary.get("Completed samples per second",
+                                 summary.get("Samples per second", "0")) or 0)
+    return StepResult(scenario="server" if arrivals == "exponential" else "offline",
+                      arrivals=arrivals, offered_qps=qps, achieved_qps=achieved,
+                      queries=queries, duration_s=queries / achieved if achieved else 0.0,
+                      mean_s=ns("Mean latency (ns)"), tiles_s=tiles, issue_lag_p99_us=0.0,
+                      target_s=None if target_ns is None else target_ns / 1e9,
+                      valid=valid, reasons=reasons)
+
+
+def run_server(pool: Pool, qps: float, arrivals: str, *, duration_s: float,
+               target_ns: int | None = None, pct: float = 99.0, seed: int = 0,
+               min_count: int | None = None, log_dir: Path | None = None) -> StepResult:
+    if arrivals != "exponential":
+        raise UsageError("the mlperf engine's Server scenario issues Poisson arrivals only: "
+                         "use --arrivals exponential")
+    lg = _lg()
+    settings = lg.TestSettings()
+    settings.scenario = lg.TestScenario.Server
+    settings.mode = lg.TestMode.PerformanceOnly
+    settings.server_target_qps = qps
+    settings.server_target_latency_ns = int(target_ns or 10**12)  # no target: never binding
+    settings.server_target_latency_percentile = pct / 100.0
+    settings.min_duration_ms = int(duration_s * 1000)
+    settings.min_query_count = min_queries(pct) if min_count is None else min_count
+    settings.schedule_rng_seed = seed
+    return _start(lg, pool, settings, arrivals, qps, target_ns, log_dir)
+
+
+def _start(lg, pool: Pool, settings, arrivals: str, qps: float, target_ns: int | None,  # type: ignore[no-untyped-def]
+           log_dir: Path | None) -> StepResult:
+    count = [0]
+
+    def issue(samples) -> None:  # type: ignore[no-untyped-def]
+        for s in samples:
+            pool.submit(s.id)
+
+    def complete(qid: int, t_done: int) -> None:
+        count[0] += 1
+        lg.QuerySamplesComplete([lg.QuerySampleResponse(qid, 0, 0)])
+
+    pool.on_complete, pool.on_start = complete, lambda qid: None
+    sut = lg.ConstructSUT(issue, lambda: None)
+    qsl = lg.ConstructQSL(1024, 1024, lambda idx: None, lambda idx: None)
+    out = Path(log_dir or tempfile.mkdtemp(prefix="loadgen-"))
+    out.mkdir(parents=True, exist_ok=True)
+    logs = lg.LogSettings()
+    logs.log_output.outdir = str(out)
+    logs.log_output.copy_summary_to_stdout = False
+    try:
+        lg.StartTestWithLogSettings(sut, qsl, settings, logs)
+    finally:
+        lg.DestroyQSL(qsl)
+        lg.DestroySUT(sut)
+    text = (out / "mlperf_log_summary.txt").read_text()
+    summary = parse_summary(text)
+    m = re.search(r"Scheduled samples per second\s*:\s*([\d.]+)", text)
+    step = _step(summary, arrivals, float(m.group(1)) if m else qps, target_ns, count[0])
+    return step

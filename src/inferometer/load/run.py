@@ -1,0 +1,177 @@
+"""Load tests and scans as a user asks for them: configuration, the accuracy stage, the
+instance pools, the scan over instances x threads, and the stored result."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import __version__, envs
+from ..errors import UsageError
+from ..models.ref import ModelRef
+from ..results.loadrun import LoadRun, LoadStep, StepResult
+from ..results.schema import SCHEMA_VERSION, ModelInfo
+from ..results.store import write_json
+from . import engine, mlperf
+from .arrivals import min_queries
+from .pool import InstancePool, PoolSpec
+
+ENGINES = ("native", "mlperf")
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    model: ModelRef
+    runtime: str
+    variant: str
+    instances: tuple[int, ...] = (1,)
+    threads: tuple[int | None, ...] = (None,)  # per instance
+    engine: str = "native"
+    arrivals: tuple[str, ...] = ("exponential",)
+    targets_s: tuple[float, ...] = ()
+    percentile: float = 99.0
+    duration_s: float = 10.0
+    qps: float | None = None
+    precision: float = 0.1
+    pin: bool = False
+    seed: int = 0
+
+
+def check_accuracy(model: ModelRef) -> str:
+    """The reference checks accuracy on the first N samples before timing.  Zoo models carry
+    seeded weights and no labelled data yet, so the stage says so instead of inventing a
+    number."""
+    return (f"skipped: no labelled dataset for '{model.name}' (seeded weights); accuracy runs "
+            "come with labelled data")
+
+
+def validate(cfg: LoadConfig) -> None:
+    if cfg.engine not in ENGINES:
+        raise UsageError(f"unknown engine '{cfg.engine}'; valid: {', '.join(ENGINES)}")
+    if any(t <= 0 for t in cfg.targets_s):
+        raise UsageError("latency targets must be > 0")
+    if cfg.qps is not None and cfg.qps <= 0:
+        raise UsageError("--qps must be > 0")
+    if cfg.duration_s <= 0:
+        raise UsageError("--duration must be > 0")
+    if not 0 < cfg.percentile < 100:
+        raise UsageError("--percentile must be in (0, 100)")
+    if any(i < 1 for i in cfg.instances):
+        raise UsageError("--instances must be >= 1")
+    if cfg.qps is not None:
+        needed = min_queries(cfg.percentile)
+        have = math.floor(cfg.qps * cfg.duration_s)
+        if have < needed:
+            raise UsageError(
+                f"--duration {cfg.duration_s:g}s at {cfg.qps:g} QPS gives {have} queries; "
+                f"p{cfg.percentile:g} at 99% confidence needs at least {needed} "
+                f"(>= {needed / cfg.qps:.1f} s at this QPS)")
+    if cfg.engine == "mlperf":
+        mlperf._lg()
+        if "linear" in cfg.arrivals:
+            raise UsageError("the mlperf engine's Server scenario issues Poisson arrivals "
+                             "only: use --arrivals exponential")
+
+
+def _label(instances: int, threads: int | None) -> str:
+    return f"{instances}x{'auto' if threads is None else threads}"
+
+
+def _pool(cfg: LoadConfig, instances: int, threads: int | None, batch: int,
+          log_dir: Path) -> InstancePool:
+    d = log_dir / _label(instances, threads)
+    d.mkdir(parents=True, exist_ok=True)
+    spec = PoolSpec(cfg.model, cfg.runtime, cfg.variant, instances, threads, batch, cfg.pin)
+    return InstancePool(spec, d, envs.python_for(cfg.runtime))
+
+
+def _service_ms(pool: InstancePool, n: int = 10) -> float:
+    """Median closed-loop latency of one query: where a scan starts looking."""
+    out = sorted(engine.run_offline(pool, 1, 1)[1][0] for _ in range(n))
+    return out[len(out) // 2] / 1e6
+
+
+def _server(cfg: LoadConfig, pool: InstancePool, qps: float, arrivals: str,
+            target_s: float | None, log_dir: Path) -> StepResult:
+    target_ns = None if target_s is None else int(target_s * 1e9)
+    duration = max(cfg.duration_s, min_queries(cfg.percentile) / qps)
+    if cfg.engine == "mlperf":
+        return mlperf.run_server(pool, qps, arrivals, duration_s=duration, target_ns=target_ns,
+                                 pct=cfg.percentile, seed=cfg.seed,
+                                 log_dir=log_dir / f"loadgen-{arrivals}-{qps:g}")
+    return engine.run_server(pool, qps, arrivals, duration_s=duration, target_ns=target_ns,
+                             pct=cfg.percentile, seed=cfg.seed)[0]
+
+
+def scan(cfg: LoadConfig, log_dir: Path, on_line: Callable[[str], None]) -> tuple[
+        dict[str, dict[str, dict[str, float]]], list[LoadStep], str]:
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    steps: list[LoadStep] = []
+    version = ""
+    for inst in cfg.instances:
+        for thr in cfg.threads:
+            label = _label(inst, thr)
+            with _pool(cfg, inst, thr, 1, log_dir) as pool:
+                version = pool.version
+                service = _service_ms(pool)
+                on_line(f"# {label}: {inst} instance(s) x {thr or 'auto'} thread(s), "
+                        f"closed-loop latency {service:.2f} ms")
+                for arrivals in cfg.arrivals:
+                    for target in cfg.targets_s:
+                        if target * 1000 < service:
+                            best, found = -1.0, []
+                            on_line(f"{arrivals}/{target:g}: skipped: the target is below one "
+                                    f"query's service time ({service:.2f} ms)")
+                        else:
+                            start = max(0.5, 0.6 * inst * 1000 / service)
+
+                            def test(q: float, a: str = arrivals, t: float = target) -> StepResult:
+                                r = _server(cfg, pool, q, a, t, log_dir)
+                                on_line(r.line(f"{t:g}"))
+                                return r
+
+                            best, found = engine.scan_target(
+                                test, round(start, 2), precision=cfg.precision,
+                                min_qps=min_queries(cfg.percentile) / 120.0)
+                        steps += [LoadStep(label, s) for s in found]
+                        results.setdefault(label, {}).setdefault(arrivals, {})[f"{target:g}"] = \
+                            best
+                        on_line(f"===RESULT: {label} {arrivals} target_latency={target:g}s "
+                                f"max_qps={best:g}")
+    return results, steps, version
+
+
+def loadtest(cfg: LoadConfig, scenario: str, queries: int, batch: int, log_dir: Path,
+             on_line: Callable[[str], None]) -> tuple[list[LoadStep], str]:
+    inst, thr = cfg.instances[0], cfg.threads[0]
+    label = _label(inst, thr)
+    with _pool(cfg, inst, thr, batch, log_dir) as pool:
+        if scenario == "offline":
+            step, _ = engine.run_offline(pool, queries, batch)
+        else:
+            qps = cfg.qps or 1.0
+            target = cfg.targets_s[0] if cfg.targets_s else None
+            step = _server(cfg, pool, qps, cfg.arrivals[0], target, log_dir)
+        on_line(step.line(f"{cfg.targets_s[0]:g}" if cfg.targets_s else ""))
+        return [LoadStep(label, step)], pool.version
+
+
+def save(path: Path, run: LoadRun) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    write_json(path / "results.json", run)
+
+
+def new_run(kind: str, cfg: LoadConfig, command: tuple[str, ...], machine: dict[str, object],
+            version: str, accuracy: str, results: dict, steps: list[LoadStep]) -> LoadRun:
+    m = cfg.model
+    return LoadRun(schema_version=SCHEMA_VERSION, kind=kind, tool_version=__version__,
+                   created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                   command=command, machine=machine,
+                   model=ModelInfo(m.name, "zoo" if m.torch_builder else m.onnx_path, m.sha256,
+                                   m.input_name, m.input_shape, m.output_kind),
+                   runtime=cfg.runtime, runtime_version=version, variant=cfg.variant,
+                   engine=cfg.engine, check_accuracy=accuracy, results=results,
+                   scan=tuple(steps))

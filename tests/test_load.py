@@ -1,0 +1,133 @@
+"""The load generator: schedules, validity, scan search, and the engine against a SUT with a
+known service time (a fake pool), cross-checked against MLCommons LoadGen."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import queue
+import statistics
+import threading
+import time
+
+import pytest
+
+from inferometer.load import engine
+from inferometer.load.arrivals import judge, min_queries, schedule
+from inferometer.stats import percentile
+
+
+def test_linear_schedule_is_evenly_spaced() -> None:
+    assert schedule(4, 100.0, "linear") == [0, 10_000_000, 20_000_000, 30_000_000]
+
+
+def test_poisson_schedule_is_seeded_with_the_right_rate() -> None:
+    s = schedule(20000, 200.0, "exponential", seed=3)
+    assert s == schedule(20000, 200.0, "exponential", seed=3)
+    assert s != schedule(20000, 200.0, "exponential", seed=4)
+    gaps = [b - a for a, b in itertools.pairwise(s)]
+    assert statistics.mean(gaps) == pytest.approx(5e6, rel=0.03)
+    # exponential gaps: the standard deviation equals the mean
+    assert statistics.pstdev(gaps) == pytest.approx(statistics.mean(gaps), rel=0.05)
+    with pytest.raises(ValueError):
+        schedule(10, 10.0, "bursty")
+
+
+def test_min_queries_follows_loadgens_rule() -> None:
+    assert min_queries(99) == 459
+    assert min_queries(90) == 44
+    assert min_queries(99.9) == 4603
+
+
+def test_judge_gives_every_reason() -> None:
+    ok = judge([1_000_000] * 500, [1000] * 500, target_ns=2_000_000, percentile=99, needed=459,
+               max_issue_lag_ns=100_000, aborted=None)
+    assert ok.valid and not ok.reasons
+    bad = judge([3_000_000] * 100, [500_000] * 100, target_ns=2_000_000, percentile=99,
+                needed=459, max_issue_lag_ns=100_000, aborted="overloaded")
+    assert not bad.valid
+    text = " ".join(bad.reasons)
+    assert "too few queries: 100 < 459" in text and "over target" in text
+    assert "issue lag" in text and "overloaded" in text
+
+
+def test_scan_finds_the_boundary_within_precision() -> None:
+    def fake(limit: float):  # type: ignore[no-untyped-def]
+        def test(q: float) -> engine.StepResult:
+            return engine.StepResult("server", "linear", q, q, 500, 1.0, 0.0, {}, 0.0, 0.1,
+                                     q <= limit, ())
+        return test
+
+    for limit, start in ((37.3, 10.0), (37.3, 100.0), (5.0, 80.0)):
+        best, steps = engine.scan_target(fake(limit), start, precision=0.05)
+        assert limit * 0.95 <= best <= limit
+        assert all(s.valid == (s.offered_qps <= limit) for s in steps)
+    best, _ = engine.scan_target(fake(0.1), 10.0, min_qps=1.0)
+    assert best == -1
+
+
+class FakePool:
+    """One server with a fixed service time; `stall_at` makes one query take `stall_s`."""
+
+    def __init__(self, service_s: float, stall_at: int = -1, stall_s: float = 0.0) -> None:
+        self.on_complete = lambda qid, t: None
+        self.on_start = lambda qid: None
+        self.q: queue.SimpleQueue = queue.SimpleQueue()
+        self.service_s, self.stall_at, self.stall_s = service_s, stall_at, stall_s
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            qid, _ = self.q.get()
+            self.on_start(qid)
+            time.sleep(self.stall_s if qid == self.stall_at else self.service_s)
+            self.on_complete(qid, time.monotonic_ns())
+
+    def submit(self, qid: int, n: int = 1) -> None:
+        self.q.put((qid, n))
+
+
+def test_light_load_is_valid_and_latency_is_at_least_the_service_time() -> None:
+    step, lat = engine.run_server(FakePool(0.002), 100.0, "exponential", duration_s=1.0,
+                                  target_ns=500_000_000, min_count=100, seed=1,
+                                  max_issue_lag_ns=50_000_000)
+    assert step.valid, step.reasons
+    assert step.queries == len(lat) == 100
+    assert min(lat) >= 2_000_000  # cannot be faster than the service
+    assert step.achieved_qps == pytest.approx(100.0, rel=0.5)
+
+
+def test_a_stall_counts_against_every_query_scheduled_during_it() -> None:
+    """Latency runs from the scheduled instant: queries that waited behind a 300 ms stall
+    must show it (a generator with coordinated omission would report ~1 ms for them)."""
+    _, lat = engine.run_server(FakePool(0.001, stall_at=20, stall_s=0.3), 200.0, "linear",
+                                  duration_s=1.0, min_count=200, max_issue_lag_ns=50_000_000)
+    delayed = sum(1 for x in lat if x >= 100_000_000)
+    assert delayed >= 30  # ~60 queries are scheduled during the stall at 200 QPS
+    assert percentile(sorted(lat), 99) >= 200_000_000
+
+
+def test_overload_is_invalid() -> None:
+    step, _ = engine.run_server(FakePool(0.01), 400.0, "linear", duration_s=0.5,
+                                target_ns=50_000_000, min_count=100,
+                                max_issue_lag_ns=50_000_000)
+    assert not step.valid
+    assert any("over target" in r for r in step.reasons)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mlperf_loadgen") is None,
+                    reason="mlcommons-loadgen not installed")
+def test_our_p99_agrees_with_loadgen_on_a_known_system(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Same SUT (4 ms service, one server), same offered Poisson load (~40% busy): the p99 of
+    both generators must agree within 35% (different random schedules of 600 queries)."""
+    from inferometer.load import mlperf
+
+    qps, duration = 100.0, 6.0
+    ours, _ = engine.run_server(FakePool(0.004), qps, "exponential", duration_s=duration,
+                                seed=5, max_issue_lag_ns=50_000_000)
+    theirs = mlperf.run_server(FakePool(0.004), qps, "exponential", duration_s=duration,
+                               seed=5, log_dir=tmp_path)
+    assert theirs.queries >= min_queries(99)
+    a, b = ours.tiles_s["99"], theirs.tiles_s["99"]
+    assert a >= 0.004 and b >= 0.004
+    assert abs(a - b) / max(a, b) <= 0.35, (a, b)
