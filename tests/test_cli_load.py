@@ -66,6 +66,28 @@ def test_server_through_loadgen(tmp_path: Path) -> None:
     assert (tmp_path / "lg" / "logs").rglob("mlperf_log_summary.txt")
 
 
+def test_single_stream_is_closed_loop(tmp_path: Path) -> None:
+    r = cli("loadtest", "tinynet", "--runtime", "null", "--scenario", "single-stream",
+            "--duration", "0.2s", "--output", str(tmp_path / "ss"))
+    assert r.returncode == 0, r.stderr
+    step = json.loads((tmp_path / "ss" / "results.json").read_text())["scan"][0]["step"]
+    assert step["scenario"] == "single-stream" and step["queries"] >= 459
+    # one query in flight at a time: throughput is the inverse of the mean latency
+    assert step["achieved_qps"] * step["mean_s"] == pytest.approx(1.0, rel=0.5)
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("mlperf_loadgen") is None,
+                    reason="mlcommons-loadgen not installed")
+def test_offline_through_loadgen_runs_exactly_the_requested_samples(tmp_path: Path) -> None:
+    r = cli("loadtest", "tinynet", "--runtime", "onnxruntime", "--scenario", "offline",
+            "--engine", "mlperf", "--queries", "96", "--batch", "8",
+            "--output", str(tmp_path / "lgo"))
+    assert r.returncode == 0, r.stderr
+    step = json.loads((tmp_path / "lgo" / "results.json").read_text())["scan"][0]["step"]
+    assert step["valid"], step["reasons"]
+    assert step["queries"] == 96 and step["achieved_qps"] > 0
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["scan", "tinynet", "--runtime", "onnxruntime", "--targets", "0ms"], "targets must be > 0"),
     (["loadtest", "tinynet", "--runtime", "onnxruntime", "--qps", "0"], "--qps must be > 0"),

@@ -319,7 +319,8 @@ def _parser() -> argparse.ArgumentParser:
 
     lt = sub.add_parser("loadtest", help="one server or offline load test")
     load_args(lt)
-    lt.add_argument("--scenario", choices=("server", "offline"), default="server")
+    lt.add_argument("--scenario", choices=("server", "offline", "single-stream"),
+                    default="server")
     lt.add_argument("--qps", type=float, help="offered queries per second (server)")
     lt.add_argument("--arrivals", default="exponential", help="linear or exponential")
     lt.add_argument("--target", help="latency bound for VALID, e.g. 100ms (server)")

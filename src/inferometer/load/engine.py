@@ -137,6 +137,32 @@ def run_offline(pool: Pool, queries: int, batch: int,
     return StepResult(**{**res.__dict__, "achieved_qps": items_per_s, "queries": nb * batch}), lat
 
 
+def run_single_stream(pool: Pool, *, duration_s: float, min_count: int,
+                      clock: Clock = time.monotonic_ns) -> tuple[StepResult, list[int]]:
+    """Closed loop: the next query is issued when the previous one completes."""
+    done = threading.Event()
+    finished = [0]
+
+    def on_complete(qid: int, t: int) -> None:
+        finished[0] = t
+        done.set()
+
+    pool.on_complete, pool.on_start = on_complete, lambda qid: None
+    lat: list[int] = []
+    t0 = clock()
+    end = t0 + int(duration_s * 1e9)
+    while len(lat) < min_count or clock() < end:
+        done.clear()
+        start = clock()
+        pool.submit(len(lat))
+        done.wait()
+        lat.append(finished[0] - start)
+    span = clock() - t0
+    res = _summarize("single-stream", "closed-loop", 0.0, lat, [], span, Verdict(True, ()),
+                     None)
+    return res, lat
+
+
 @dataclass(frozen=True)
 class ScanResult:
     arrivals: str

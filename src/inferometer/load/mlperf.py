@@ -43,7 +43,8 @@ def _step(summary: dict[str, str], arrivals: str, qps: float, target_ns: int | N
              if f"{t:.2f} percentile latency (ns)" in summary}  # LoadGen has no p80
     valid = summary.get("Result is") == "VALID"
     reasons = () if valid else tuple(
-        v for k, v in summary.items() if k.startswith(("Early stopping", "Recommendations"))
+        f"LoadGen: {k.lower().replace('satisfied', 'not satisfied')}"
+        for k, v in summary.items() if "satisfied" in k and v.upper().startswith("NO")
     ) or ("LoadGen: INVALID",)
     achieved = float(summary.get("Completed samples per second",
                                  summary.get("Samples per second", "0")) or 0)
@@ -74,17 +75,37 @@ def run_server(pool: Pool, qps: float, arrivals: str, *, duration_s: float,
     return _start(lg, pool, settings, arrivals, qps, target_ns, log_dir)
 
 
+def run_offline(pool: Pool, queries: int, batch: int, log_dir: Path | None = None) -> StepResult:
+    """LoadGen's Offline scenario: every sample in one issue; we group them into batches of
+    `batch` for the pool and complete each sample of a batch when the batch is done."""
+    lg = _lg()
+    settings = lg.TestSettings()
+    settings.scenario = lg.TestScenario.Offline
+    settings.mode = lg.TestMode.PerformanceOnly
+    # LoadGen sizes the one offline query as expected_qps x min_duration x 1.1 samples (at
+    # least min_query_count); no minimum duration: `queries` is the whole test.
+    settings.offline_expected_qps = 1.0
+    settings.min_duration_ms = 0
+    settings.min_query_count = queries
+    return _start(lg, pool, settings, "all-at-once", 0.0, None, log_dir, batch)
+
+
 def _start(lg, pool: Pool, settings, arrivals: str, qps: float, target_ns: int | None,  # type: ignore[no-untyped-def]
-           log_dir: Path | None) -> StepResult:
+           log_dir: Path | None, batch: int = 1) -> StepResult:
     count = [0]
+    groups: dict[int, list[int]] = {}
 
     def issue(samples) -> None:  # type: ignore[no-untyped-def]
-        for s in samples:
-            pool.submit(s.id)
+        ids = [s.id for s in samples]
+        for i in range(0, len(ids), batch):
+            chunk = ids[i:i + batch]
+            groups[chunk[0]] = chunk
+            pool.submit(chunk[0], len(chunk))
 
     def complete(qid: int, t_done: int) -> None:
-        count[0] += 1
-        lg.QuerySamplesComplete([lg.QuerySampleResponse(qid, 0, 0)])
+        chunk = groups.pop(qid)
+        count[0] += len(chunk)
+        lg.QuerySamplesComplete([lg.QuerySampleResponse(q, 0, 0) for q in chunk])
 
     pool.on_complete, pool.on_start = complete, lambda qid: None
     sut = lg.ConstructSUT(issue, lambda: None)

@@ -149,8 +149,13 @@ def loadtest(cfg: LoadConfig, scenario: str, queries: int, batch: int, log_dir: 
     inst, thr = cfg.instances[0], cfg.threads[0]
     label = _label(inst, thr)
     with _pool(cfg, inst, thr, batch, log_dir) as pool:
-        if scenario == "offline":
+        if scenario == "offline" and cfg.engine == "mlperf":
+            step = mlperf.run_offline(pool, queries, batch, log_dir / "loadgen-offline")
+        elif scenario == "offline":
             step, _ = engine.run_offline(pool, queries, batch)
+        elif scenario == "single-stream":
+            step, _ = engine.run_single_stream(pool, duration_s=cfg.duration_s,
+                                               min_count=min_queries(cfg.percentile))
         else:
             qps = cfg.qps or 1.0
             target = cfg.targets_s[0] if cfg.targets_s else None

@@ -1,0 +1,46 @@
+"""Server p99 of our engine vs MLCommons LoadGen on the same ResNet-50 ONNX Runtime pool at
+the same offered Poisson QPS, in interleaved rounds.  Goal: medians within 3%.
+
+    .venv/bin/python benchmarks/engine_crosscheck.py [--qps 20] [--rounds 3] [--seconds 25]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+from inferometer.load import engine, mlperf
+from inferometer.load.pool import InstancePool, PoolSpec
+from inferometer.models.resolve import resolve
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="resnet50")
+    ap.add_argument("--qps", type=float, default=20.0)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=25.0)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    d = Path(tempfile.mkdtemp())
+    ours, theirs = [], []
+    spec = PoolSpec(resolve(args.model), "onnxruntime", "default", 1, args.threads, 1)
+    with InstancePool(spec, d) as pool:
+        for i in range(args.rounds):
+            a, _ = engine.run_server(pool, args.qps, "exponential", duration_s=args.seconds,
+                                     seed=i)
+            b = mlperf.run_server(pool, args.qps, "exponential", duration_s=args.seconds,
+                                  seed=i, log_dir=d / f"lg{i}")
+            ours.append(a.tiles_s["99"])
+            theirs.append(b.tiles_s["99"])
+            print(f"round {i + 1}: ours p99 {a.tiles_s['99'] * 1000:.2f} ms ({a.queries} q), "
+                  f"loadgen p99 {b.tiles_s['99'] * 1000:.2f} ms ({b.queries} q)", flush=True)
+    mo, mt = statistics.median(ours), statistics.median(theirs)
+    print(f"median p99: ours {mo * 1000:.2f} ms, loadgen {mt * 1000:.2f} ms, "
+          f"difference {abs(mo - mt) / mt:.1%} (goal <= 3%)")
+
+
+if __name__ == "__main__":
+    main()
