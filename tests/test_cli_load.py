@@ -72,8 +72,8 @@ def test_single_stream_is_closed_loop(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     step = json.loads((tmp_path / "ss" / "results.json").read_text())["scan"][0]["step"]
     assert step["scenario"] == "single-stream" and step["queries"] >= 459
-    # one query in flight at a time: throughput is the inverse of the mean latency
-    assert step["achieved_qps"] * step["mean_s"] == pytest.approx(1.0, rel=0.5)
+    # one query in flight at a time: the latencies add up to at most the wall time
+    assert 0 < step["achieved_qps"] * step["mean_s"] <= 1.02
 
 
 @pytest.mark.skipif(__import__("importlib").util.find_spec("mlperf_loadgen") is None,
