@@ -19,7 +19,7 @@ from pathlib import Path
 
 from inferometer.load import engine, mlperf
 
-LADDER = (1000, 2000, 5000, 10000, 20000, 50000, 100000)
+LADDER = (1000, 2000, 5000, 10000, 20000, 30000, 40000, 50000, 100000)
 
 
 class InstantPool:
@@ -44,7 +44,9 @@ def main() -> None:
     for qps in LADDER:
         step, _ = engine.run_server(InstantPool(), qps, "exponential", duration_s=2.0,
                                     max_issue_lag_ns=100_000)
-        ok = step.issue_lag_p99_us < 100 and step.achieved_qps >= 0.99 * qps
+        # issue lag is the direct measure; a 2 s Poisson sample's realised rate varies by ~2%,
+        # so comparing achieved with offered QPS would fail a generator that kept up
+        ok = step.issue_lag_p99_us < 100
         print(f"ours    {qps:>7} qps: achieved {step.achieved_qps:9.0f}, issue lag p99 "
               f"{step.issue_lag_p99_us:7.0f} us {'ok' if ok else 'FAIL'}", flush=True)
         if ok:

@@ -14,6 +14,7 @@ from inferometer.integrity import compare
 from inferometer.jobs import Job
 from inferometer.results.schema import CellSpec
 from inferometer.runner import spawn_worker
+from inferometer.runtimes.base import needs_conversion
 from inferometer.scenarios import RunLength
 
 LENGTH = RunLength(warmup=1, min_time_s=0.02, min_count=3, max_time_s=0.2)
@@ -59,7 +60,7 @@ def test_runtime_contract(name: str, variant: str, tiny, reference, tmp_path: Pa
         pytest.skip(why_not)
     job = _job(tmp_path, tiny, name, variant, 1, 2)
     python = envs.python_for(name)
-    if hasattr(rt, "convert"):  # the runner converts once before the cells; so do we
+    if needs_conversion(rt, variant):  # the runner converts once before the cells; so do we
         conv = spawn_worker(replace(job, mode="convert"), tmp_path / "convert.log", 600, python)
         assert conv.status == "ok", conv.error
         assert conv.settings["conversion"]

@@ -79,3 +79,14 @@ def test_fixed_batch_models_reject_other_batches(tiny) -> None:  # type: ignore[
     fixed = tiny.__class__(**{**tiny.__dict__, "fixed_batch": 1})
     with pytest.raises(ModelError, match="fixed batch of 1; --batch 4"):
         expand([fixed], select_runtimes("null", None), (1,), (1, 4))
+
+
+def test_precisions_map_to_each_runtimes_variants() -> None:
+    got = {c.name: c.variants for c in select_runtimes("onnxruntime,openvino", None, "fp32,int8")}
+    assert got == {"onnxruntime": ("default", "int8"), "openvino": ("latency", "int8")}
+    got = {c.name: c.variants for c in select_runtimes("onnxruntime,torch", None, "int8")}
+    assert got == {"onnxruntime": ("int8",)}  # torch has no int8 variant: left out
+    got = {c.name: c.variants for c in select_runtimes("onnxruntime,openvino", None, "bf16")}
+    assert got == {"openvino": ("bf16",)}  # onnxruntime has no bf16 variant: left out
+    with pytest.raises(UsageError, match="unknown 'fp8'"):
+        select_runtimes("onnxruntime", None, "fp8")

@@ -54,6 +54,23 @@ def _integrity_outputs(session: Session, job: Job) -> np.ndarray:
     return np.concatenate(outs)
 
 
+def _dataset_outputs(session: Session, path: str, b: int) -> tuple[np.ndarray, list[int]]:
+    """Logits for every image, in batches of b (the last one padded: some runtimes compile
+    for a static batch), and each batch's latency."""
+    data = np.load(path, mmap_mode="r")
+    outs, lat = [], []
+    for i in range(0, len(data), b):
+        chunk = np.ascontiguousarray(data[i:i + b])
+        k = len(chunk)
+        if k < b:
+            chunk = np.concatenate([chunk, np.zeros((b - k, *chunk.shape[1:]), chunk.dtype)])
+        t0 = time.perf_counter_ns()
+        out = session.run(session.prepare(chunk))
+        lat.append(time.perf_counter_ns() - t0)
+        outs.append(np.array(out[0], dtype=np.float32).reshape(b, -1)[:k])
+    return np.concatenate(outs), lat
+
+
 def run_job(job: Job) -> WorkerReport:
     stage = "setup"
     try:
@@ -76,6 +93,15 @@ def run_job(job: Job) -> WorkerReport:
         load_s = (time.perf_counter_ns() - t0) / 1e9
         rss_after_load, hwm_after_load = rss_mb(), peak_rss_mb()
         settings = dict(session.info())
+        if job.mode == "accuracy":
+            stage = "accuracy"
+            assert job.dataset_path and job.outputs_path
+            logits, lat = _dataset_outputs(session, job.dataset_path, spec.batch)
+            np.save(job.outputs_path, logits)
+            return WorkerReport(status="ok", runtime_version=runtime.version(),
+                                precision=precision, settings=settings, load_s=load_s,
+                                samples_ns=tuple(lat), peak_rss_mb=peak_rss_mb(),
+                                has_outputs=True)
 
         stage = "first inference"
         t0 = time.perf_counter_ns()

@@ -100,7 +100,7 @@ def _new_plan(args: argparse.Namespace, argv: Sequence[str]) -> tuple[Plan, list
     threads = parse_threads(args.threads)
     batches = parse_batches(args.batch)
     shape = parse_shape(args.shape)
-    choices = select_runtimes(args.runtimes, args.variants)
+    choices = select_runtimes(args.runtimes, args.variants, args.precisions)
     ref = runtimes.get(args.reference)  # validates the name
     del ref
     models = []
@@ -248,6 +248,45 @@ def _cmd_load(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def _cmd_accuracy(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from . import accuracy, datasets
+    from .measure.machine import machine_info
+    from .models.resolve import resolve
+    from .report.table import precision_table
+    from .results.store import write_json
+
+    precisions = split_list(args.precisions)
+    for p in precisions:
+        if p not in ("fp32", "fp16", "bf16", "int8"):
+            raise UsageError(f"--precisions: unknown '{p}'; valid: fp32, fp16, bf16, int8")
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit must be >= 1")
+    names = [c.name for c in select_runtimes(args.runtimes, None)]
+    threads = parse_threads(args.threads)[0] if args.threads else None
+    batch = parse_batches(args.batch)[0]
+    spec = args.dataset or ("digits" if args.model == "digits" else None)
+    if spec is None:
+        raise UsageError(f"--dataset is required for {args.model} (digits, imagenet:DIR, "
+                         "folder:DIR)")
+    datasets.parse(spec)
+    model = resolve(args.model)
+    data = datasets.load(spec, model, args.limit)
+    out = Path(args.output) if args.output else Path("runs") / (
+        dt.datetime.now().strftime("%Y%m%d-%H%M%S") + f"-accuracy-{model.name}")
+    if out.exists() and any(out.iterdir()):
+        raise UsageError(f"{out} already exists and is not empty; choose another --output")
+    rows, reference = accuracy.run(model, data, names, precisions, batch=batch, threads=threads,
+                                   out=out, timeout_s=args.timeout, max_drop=args.max_drop,
+                                   on_line=lambda s: print(s, file=sys.stderr))
+    run = accuracy.record(model, data, rows, reference, batch=batch, threads=threads,
+                          max_drop=args.max_drop, command=("inferometer", *argv),
+                          machine=machine_info())
+    write_json(out / "results.json", run)
+    print(precision_table(run))
+    print(f"results: {out / 'results.json'}")
+    return 0 if all(r.status != "failed" for r in rows) else 1
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
     from .report.table import load_tables
     from .results.loadrun import LoadRun
@@ -257,6 +296,14 @@ def _cmd_show(args: argparse.Namespace) -> int:
         kind = json.loads((path / "results.json").read_text()).get("kind")
     except (OSError, ValueError, AttributeError):
         kind = None  # RunDir.load below says precisely what is wrong
+    if kind == "accuracy":
+        from .report.table import precision_table
+        from .results.accuracyrun import AccuracyRun
+
+        data = json.loads((path / "results.json").read_text())
+        print(json.dumps(data, indent=1) if args.json else
+              precision_table(from_dict(AccuracyRun, data)))
+        return 0
     if kind in ("loadtest", "scan"):
         data = json.loads((path / "results.json").read_text())
         print(json.dumps(data, indent=1) if args.json else load_tables(from_dict(LoadRun, data)))
@@ -279,6 +326,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("models", nargs="?", help="zoo names or .onnx paths, comma-separated")
     r.add_argument("--runtimes", help="comma-separated; name or name:variant (default: installed)")
     r.add_argument("--variants", help="comma-separated variants, for the runtimes that have them")
+    r.add_argument("--precisions", help="fp32,bf16,int8...: each runtime's variant per precision")
     r.add_argument("--threads", help="comma-separated counts and/or 'auto' (default: 1..ncpu,auto)")
     r.add_argument("--batch", help="comma-separated batch sizes (default: 1)")
     r.add_argument("--shape", help="one item's CxHxW for .onnx files with dynamic dims")
@@ -332,6 +380,18 @@ def _parser() -> argparse.ArgumentParser:
     sc.add_argument("--arrivals", default="linear,exponential", help="arrival processes")
     sc.add_argument("--precision", type=float, default=0.1,
                     help="stop bisecting when the QPS bracket is within this fraction (0.1)")
+    a = sub.add_parser("accuracy", help="top-1 per runtime x precision on labelled data")
+    a.add_argument("model", help="zoo name or .onnx path (digits: the built-in trained model)")
+    a.add_argument("--dataset", help="digits, imagenet:DIR (val_map.txt) or folder:DIR")
+    a.add_argument("--limit", type=int, help="first N images only")
+    a.add_argument("--runtimes", help="comma-separated (default: installed)")
+    a.add_argument("--precisions", default="fp32,bf16,int8", help="fp32,fp16,bf16,int8")
+    a.add_argument("--batch", default="1", help="batch size (1)")
+    a.add_argument("--threads", help="threads (default: auto)")
+    a.add_argument("--max-drop", type=float, default=1.0,
+                   help="flag rows whose top-1 drops more than this many points (1.0)")
+    a.add_argument("--timeout", type=float, default=900.0, help="seconds per job (900)")
+    a.add_argument("--output", help="run directory (default: runs/<ts>-accuracy-<model>)")
     s = sub.add_parser("show", help="print the tables of a stored run")
     s.add_argument("run_dir")
     s.add_argument("--json", action="store_true", help="print results.json as stored")
@@ -352,6 +412,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_env(args)
         if args.command in ("loadtest", "scan"):
             return _cmd_load(args, argv)
+        if args.command == "accuracy":
+            return _cmd_accuracy(args, argv)
         return _cmd_show(args)
     except InferometerError as exc:
         print(f"inferometer: error: {exc}", file=sys.stderr)

@@ -20,5 +20,6 @@ class Job:
     report_path: str
     outputs_path: str | None  # where to save the first output on the fixed inputs
     # "measure"; "reference": outputs for integrity, time nothing; "convert": run the
-    # runtime's model conversion (cached) and nothing else
+    # runtime's model conversion (cached) and nothing else; "accuracy": outputs on a dataset
     mode: str = "measure"
+    dataset_path: str | None = None  # "accuracy" mode: uint8 NHWC .npy to run through

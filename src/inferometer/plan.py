@@ -92,7 +92,8 @@ def parse_shape(text: str | None) -> tuple[int, int, int] | None:
     return dims  # type: ignore[return-value]
 
 
-def select_runtimes(requested: str | None, variants: str | None) -> list[RuntimeChoice]:
+def select_runtimes(requested: str | None, variants: str | None,
+                    precisions: str | None = None) -> list[RuntimeChoice]:
     """Resolve --runtimes (name, name@version for a version environment, name:variant) and
     --variants into choices.
 
@@ -128,6 +129,18 @@ def select_runtimes(requested: str | None, variants: str | None) -> list[Runtime
         raise RuntimeUnavailable("no runtime is installed; install one, e.g.: "
                                  "pip install onnxruntime")
     wanted = split_list(variants) if variants else []
+    if precisions:  # each runtime's variant for each precision; runtimes with none are left out
+        precs = split_list(precisions)
+        for p in precs:
+            if p not in ("fp32", "fp16", "bf16", "int8"):
+                raise UsageError(f"--precisions: unknown '{p}'; valid: fp32, fp16, bf16, int8")
+        chosen = {n: rt for n, rt in chosen.items()
+                  if any(p in getattr(rt, "precisions", {"fp32": ""}) for p in precs)}
+        if not chosen:
+            raise UsageError(f"no selected runtime has a {'/'.join(precs)} variant")
+        for name, rt in chosen.items():
+            table = getattr(rt, "precisions", {"fp32": rt.default_variants[0]})
+            pinned[name] = pinned[name] or [table[p] for p in precs if p in table]
     known = {name: [v.name for v in rt.variants] for name, rt in chosen.items()}
     for v in wanted:
         if not any(v in vs for vs in known.values()):

@@ -34,7 +34,7 @@ from .results.schema import (
     WorkerReport,
 )
 from .results.store import RunDir, atomic_write
-from .runtimes.base import variant
+from .runtimes.base import needs_conversion, variant
 from .stats import summarize, throughput
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
@@ -201,7 +201,7 @@ class Runner:
         a worker of the runtime's environment; a failed conversion fails its cells."""
         todo: dict[str, CellSpec] = {}
         for c in pending:
-            if hasattr(runtimes.get(c.runtime), "convert"):
+            if needs_conversion(runtimes.get(c.runtime), c.variant):
                 todo.setdefault(f"{c.model}.{c.runtime}.{c.variant}", c)
         for i, (key, c) in enumerate(todo.items(), 1):
             spec = CellSpec(c.model, c.runtime, c.variant, None, 1)

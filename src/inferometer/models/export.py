@@ -41,7 +41,7 @@ def cache_key(entry: ZooEntry, torch_version: str) -> str:
     module = importlib.import_module(entry.builder.partition(":")[0])
     h = hashlib.sha256()
     for part in (entry.builder, inspect.getsource(module), inspect.getsource(_calibrate),
-                 SEED, OPSET, _RECIPE_VERSION, torch_version):
+                 entry.trainer, SEED, OPSET, _RECIPE_VERSION, torch_version):
         h.update(str(part).encode())
     return h.hexdigest()[:16]
 
@@ -104,7 +104,11 @@ def export_zoo_model(entry: ZooEntry, cache_dir: Path) -> ModelRef:
         torch.manual_seed(SEED)
         module, _, fn = entry.builder.partition(":")
         net = getattr(importlib.import_module(module), fn)()
-        _calibrate(net, entry)
+        if entry.trainer:  # real weights: trained on real data (the digits net)
+            tmod, _, tfn = entry.trainer.partition(":")
+            getattr(importlib.import_module(tmod), tfn)(net, entry.mean, entry.std)
+        else:
+            _calibrate(net, entry)
         torch.save(net.state_dict(), tmp / "weights.pt")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

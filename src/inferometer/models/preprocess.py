@@ -31,3 +31,14 @@ class Normalizer:
 
     def nchw(self, batch: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(self.nhwc(batch).transpose(0, 3, 1, 2))
+
+
+def calibration_images(model: ModelRef, n: int = 32) -> tuple[np.ndarray, str]:
+    """The images int8 conversions calibrate on, and a short id of them for cache keys."""
+    import hashlib
+
+    if model.calibration:
+        images = np.load(model.calibration)
+    else:
+        images = make_images(n, *model.input_shape[1:], seed=INPUT_SEED + 1)
+    return images, hashlib.sha256(images.tobytes()).hexdigest()[:12]

@@ -19,3 +19,5 @@ class ModelRef:
     sha256: str
     torch_builder: str | None = None  # "module:function" for zoo models
     torch_weights: str | None = None  # state_dict saved next to the ONNX export
+    # uint8 NHWC images (.npy) that int8 conversions calibrate on; None: seeded images
+    calibration: str | None = None

@@ -17,12 +17,13 @@ class ZooEntry:
     std: tuple[float, float, float]
     output_kind: str
     about: str
+    trainer: str | None = None  # "module:function" that trains the net instead of calibrating
 
 
 def _e(name: str, builder: str, size: int, norm: tuple = _IMAGENET, kind: str = "classes",
-       about: str = "") -> ZooEntry:
+       about: str = "", trainer: str | None = None) -> ZooEntry:
     return ZooEntry(name, f"inferometer.models.arch.{builder}", (3, size, size), *norm, kind,
-                    about)
+                    about, trainer and f"inferometer.models.arch.{trainer}")
 
 
 ZOO: dict[str, ZooEntry] = {e.name: e for e in (
@@ -36,6 +37,8 @@ ZOO: dict[str, ZooEntry] = {e.name: e for e in (
     _e("arcface_r100", "iresnet:iresnet100", 112, _ARCFACE, "embedding",
        about="insightface IResNet-100, 512-d embedding"),
     _e("tinynet", "tiny:tinynet", 32, about="3 conv layers at 32x32, for tests and smoke runs"),
+    _e("digits", "digits:digitsnet", 16, _ARCFACE, about="small CNN trained on sklearn's digits "
+       "(real labels: accuracy runs)", trainer="digits:train"),
 )}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..results.accuracyrun import AccuracyRun
 from ..results.loadrun import LoadRun
 from ..results.schema import CellResult, RunResult
 
@@ -43,6 +44,8 @@ def _deps(c: CellResult) -> str:
     total = sum(lib.size_mb for lib in c.libraries)
     return f"{len(c.libraries)} libs {total:.0f}MB"
 
+
+_MAX_LIBS = 8
 
 HEADERS = ("runtime/variant", "prec", "thr", "batch", "mean ms", "p50 ms", "p90 ms", "p99 ms",
            "items/s", "peak MB", "load s", "first ms", "integrity", "deps", "flags")
@@ -105,7 +108,11 @@ def _dependencies(cells: Sequence[CellResult]) -> str:
         if c.status != "ok" or c.spec.runtime in seen:
             continue
         seen.add(c.spec.runtime)
-        libs = ", ".join(f"{lib.name} {lib.size_mb:.1f}MB" for lib in c.libraries) or "none"
+        shown = c.libraries[:_MAX_LIBS]  # biggest first; the full list is in results.json
+        libs = ", ".join(f"{lib.name} {lib.size_mb:.1f}MB" for lib in shown) or "none"
+        rest = c.libraries[_MAX_LIBS:]
+        if rest:
+            libs += f", and {len(rest)} more ({sum(lib.size_mb for lib in rest):.1f}MB)"
         lines.append(f"  {c.spec.runtime} {c.runtime_version}: {libs}")
     return "\n".join(lines)
 
@@ -151,3 +158,24 @@ def load_tables(run: LoadRun) -> str:
             best = ", ".join(f"{t}s: {q:g}" for t, q in by_target.items())
             out.append(f"max QPS {config} {arrivals}: {best}")
     return "\n".join(out)
+
+
+def precision_table(run: AccuracyRun) -> str:
+    def f(x: float | None, fmt: str) -> str:
+        return "-" if x is None else format(x, fmt)
+
+    rows = []
+    for r in run.rows:
+        if r.status != "ok":
+            rows.append([r.runtime, r.precision, r.variant, *["-"] * 6, f"{r.status}: {r.note}"])
+            continue
+        rows.append([r.runtime, r.precision, r.variant, f(r.top1, ".2f"),
+                     f(r.delta_top1, "+.2f"),
+                     "-" if r.differ_from_reference is None else str(r.differ_from_reference),
+                     f(r.max_abs_diff, ".2e"), f(r.p50_ms, ".3f"), f(r.speedup, ".2f"),
+                     f"TOP-1 DROP > {run.max_drop:g} pt" if r.flagged else ""])
+    head = (f"precision table: {run.model.name} on {run.dataset} ({run.items} images, "
+            f"batch {run.batch}); reference {run.reference}\n{run.dataset_note}")
+    return head + "\n" + render(
+        ("runtime", "precision", "variant", "top-1 %", "d top-1 vs fp32", "differ vs ref",
+         "max|d| logits", "p50 ms/batch", "speed-up", "flag"), rows)

@@ -153,6 +153,7 @@ class Jax:
     variants: ClassVar[tuple[Variant, ...]] = (
         Variant("jit", "fp32", "ONNX ops translated to jax.lax, NHWC, jax.jit"),)
     default_variants: ClassVar[tuple[str, ...]] = ("jit",)
+    precisions: ClassVar[dict[str, str]] = {"fp32": "jit"}
 
     def available(self) -> Availability:
         return installed("jax", ("jax",), "inferometer env create jax")

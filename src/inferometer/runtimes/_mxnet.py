@@ -60,6 +60,7 @@ class MXNet:
     environment: ClassVar[str] = "mxnet"
     variants: ClassVar[tuple[Variant, ...]] = (Variant("default", "fp32", "ONNX import, Module"),)
     default_variants: ClassVar[tuple[str, ...]] = ("default",)
+    precisions: ClassVar[dict[str, str]] = {"fp32": "default"}
 
     def available(self) -> Availability:
         return installed("mxnet", ("mxnet",), "inferometer env create mxnet")

@@ -110,6 +110,7 @@ class Ncnn:
         Variant("fp16", "fp16", "fp16 packed storage and arithmetic"),
         Variant("bf16", "bf16", "bf16 storage"))
     default_variants: ClassVar[tuple[str, ...]] = ("fp32",)
+    precisions: ClassVar[dict[str, str]] = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16"}
 
     def available(self) -> Availability:
         return installed("ncnn", ("ncnn",), "inferometer env create ncnn")

@@ -98,6 +98,7 @@ class Paddle:
         Variant("onednn", "fp32", "Paddle Inference, oneDNN (MKLDNN) enabled"),
         Variant("native", "fp32", "Paddle Inference without oneDNN"))
     default_variants: ClassVar[tuple[str, ...]] = ("onednn",)
+    precisions: ClassVar[dict[str, str]] = {"fp32": "onednn"}
 
     def available(self) -> Availability:
         return installed("paddle", ("paddlepaddle",), "inferometer env create paddle")

@@ -5,7 +5,7 @@ normalised uint8 batch without a transpose.
 
 onnx2tf tries to download a calibration sample for 3-channel image inputs; the conversion
 writes a local file of that name first, so it never touches the network.  int8 files are
-calibrated on seeded images (the accuracy issue replaces them with real data).
+calibrated on the model's calibration images: the dataset's, in accuracy runs.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..models.preprocess import Normalizer, make_images
+from ..models.preprocess import Normalizer, calibration_images
 from ..models.ref import ModelRef
 from ..models.resolve import cache_dir
 from .base import Availability, LoadOptions, Variant, installed
@@ -34,7 +34,7 @@ _TFLITE = {"fp32": ("model_float32.tflite", False), "fp16": ("model_float16.tfli
 
 
 def _out_dir(model: ModelRef, int8: bool) -> Path:
-    kind = "int8" if int8 else "float"
+    kind = f"int8-{calibration_images(model)[1]}" if int8 else "float"
     return cache_dir() / "converted" / "onnx2tf" / f"{model.sha256[:16]}-{kind}"
 
 
@@ -54,8 +54,7 @@ def convert_onnx2tf(model: ModelRef, int8: bool) -> str:
         np.save(_ONNX2TF_SAMPLE, rng.random((20, 128, 128, 3), dtype=np.float32))
         kwargs: dict[str, Any] = {}
         if int8:
-            _, h, w = model.input_shape
-            calib = make_images(20, h, w, seed=1).astype(np.float32) / 255.0
+            calib = calibration_images(model)[0].astype(np.float32) / 255.0
             np.save("calibration.npy", calib)
             kwargs = {"output_integer_quantized_tflite": True,
                       "custom_input_op_name_np_data_path": [[
@@ -99,6 +98,7 @@ class TensorFlow:
         Variant("default", "fp32", "SavedModel signature in tf.function"),
         Variant("xla", "fp32", "tf.function(jit_compile=True)"))
     default_variants: ClassVar[tuple[str, ...]] = ("default",)
+    precisions: ClassVar[dict[str, str]] = {"fp32": "default"}
 
     def available(self) -> Availability:
         return installed("tensorflow", ("tensorflow", "tensorflow-cpu"),
@@ -175,6 +175,7 @@ class LiteRT:
         Variant("dynamic_int8", "int8", "dynamic-range int8 weights"),
         Variant("int8", "int8", "full integer quantisation, int8 in/out"))
     default_variants: ClassVar[tuple[str, ...]] = ("fp32",)
+    precisions: ClassVar[dict[str, str]] = {"fp32": "fp32", "fp16": "fp16", "int8": "int8"}
 
     def available(self) -> Availability:
         return installed("ai_edge_litert", ("ai-edge-litert",), "inferometer env create tensorflow")

@@ -79,6 +79,7 @@ class Torch:
     variants: ClassVar[tuple[Variant, ...]] = tuple(
         Variant(k, "bf16" if r.bf16 else "fp32", _HELP[k]) for k, r in _RECIPES.items())
     default_variants: ClassVar[tuple[str, ...]] = ("eager",)
+    precisions: ClassVar[dict[str, str]] = {"fp32": "eager", "bf16": "bf16"}
 
     def available(self) -> Availability:
         return installed("torch", ("torch",),

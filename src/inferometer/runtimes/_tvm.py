@@ -91,6 +91,7 @@ class Tvm:
     variants: ClassVar[tuple[Variant, ...]] = (
         Variant("untuned", "fp32", "Relax default pipeline, no tuning (naive CPU schedules)"),)
     default_variants: ClassVar[tuple[str, ...]] = ("untuned",)
+    precisions: ClassVar[dict[str, str]] = {"fp32": "untuned"}
 
     def available(self) -> Availability:
         return installed("tvm", ("apache-tvm",), "inferometer env create tvm")

@@ -64,7 +64,8 @@ class Runtime(Protocol):
 
     # Optional: `convert(model, variant) -> str` turns the ONNX file into the runtime's own
     # format (cached; returns what it did).  The runner calls it once per (model, variant), in
-    # its own worker, before the cells, so conversion never counts as load time.
+    # its own worker, before the cells, so conversion never counts as load time.  A runtime
+    # whose variants do not all convert lists the ones that do in `convert_variants`.
 
 
 def installed(module: str, dists: Sequence[str], install: str) -> Availability:
@@ -86,3 +87,8 @@ def variant(runtime: type[Runtime] | Runtime, name: str) -> Variant:
         if v.name == name:
             return v
     raise KeyError(name)
+
+
+def needs_conversion(runtime: type[Runtime] | Runtime, variant_name: str) -> bool:
+    return hasattr(runtime, "convert") and variant_name in getattr(
+        runtime, "convert_variants", (variant_name,))

@@ -1,0 +1,115 @@
+"""Accuracy runs and the precision table: per runtime x precision, top-1 on labelled data,
+the change against that runtime's fp32, the predictions that differ from the fp32 reference,
+the largest logit difference, and the speed-up against fp32 on the same batches."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, envs, runtimes
+from .datasets import Dataset
+from .jobs import Job
+from .models.ref import ModelRef
+from .results.accuracyrun import AccuracyRun, PrecisionRow
+from .results.schema import SCHEMA_VERSION, CellSpec, ModelInfo
+from .runner import spawn_worker
+from .runtimes.base import needs_conversion
+from .scenarios import RunLength
+
+
+def _job(model: ModelRef, spec: CellSpec, out: Path, mode: str, data: Path) -> Job:
+    return Job(spec=spec, model=model, length=RunLength(), preprocess_timed=True, pin=False,
+               report_path=str(out / "logs" / f"{spec.runtime}.{spec.variant}.{mode}.json"),
+               outputs_path=str(out / "outputs" / f"{spec.runtime}.{spec.variant}.npy"),
+               mode=mode, dataset_path=str(data))
+
+
+def run(model: ModelRef, data: Dataset, names: Sequence[str], precisions: Sequence[str], *,
+        batch: int, threads: int | None, out: Path, timeout_s: float, max_drop: float,
+        on_line: Callable[[str], None]) -> tuple[list[PrecisionRow], str]:
+    for sub in ("dataset", "outputs", "logs"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    images = out / "dataset" / "images.npy"
+    np.save(images, data.images)
+    np.save(out / "dataset" / "labels.npy", data.labels)
+    np.save(out / "dataset" / "calibration.npy", data.calibration)
+    model = replace(model, calibration=str(out / "dataset" / "calibration.npy"))
+
+    def execute(name: str, variant: str) -> tuple[str, np.ndarray | None, list[int]]:
+        rt = runtimes.get(name)
+        spec = CellSpec(model.name, name, variant, threads, batch)
+        python = envs.python_for(name)
+        if needs_conversion(rt, variant):
+            on_line(f"converting {name}/{variant} ...")
+            conv = spawn_worker(_job(model, spec, out, "convert", images),
+                                out / "logs" / f"{name}.{variant}.convert.log", timeout_s, python)
+            if conv.status != "ok":
+                return f"conversion failed: {conv.error}", None, []
+        on_line(f"running {name}/{variant} on {len(data.labels)} images ...")
+        job = _job(model, spec, out, "accuracy", images)
+        rep = spawn_worker(job, out / "logs" / f"{name}.{variant}.log", timeout_s, python)
+        if rep.status != "ok":
+            return rep.error or "failed", None, []
+        return "", np.load(job.outputs_path or ""), list(rep.samples_ns)
+
+    ref_name = "onnxruntime"
+    _, ref_logits, _ = execute(ref_name, "default")
+    reference = f"{ref_name} fp32" if ref_logits is not None else "none (onnxruntime failed)"
+    rows: list[PrecisionRow] = []
+    for name in names:
+        rt = runtimes.get(name)
+        table = getattr(rt, "precisions", {"fp32": rt.default_variants[0]})
+        base: PrecisionRow | None = None
+        for prec in precisions:
+            variant = table.get(prec)
+            if variant is None:
+                rows.append(PrecisionRow(name, prec, "-", "n/a",
+                                         f"{name} has no {prec} variant"))
+                continue
+            err, logits, lat = execute(name, variant)
+            if logits is None:
+                rows.append(PrecisionRow(name, prec, variant, "failed", err))
+                continue
+            row = _row(name, prec, variant, logits, lat, data.labels, ref_logits, base,
+                       max_drop)
+            rows.append(row)
+            if prec == "fp32":
+                base = row
+    return rows, reference
+
+
+def _row(name: str, prec: str, variant: str, logits: np.ndarray, lat: list[int],
+         labels: np.ndarray, ref: np.ndarray | None, base: PrecisionRow | None,
+         max_drop: float) -> PrecisionRow:
+    if logits.ndim != 2 or logits.shape[1] < 2:
+        return PrecisionRow(name, prec, variant, "failed",
+                            f"model output {logits.shape} is not a class vector")
+    pred = logits.argmax(1)
+    top1 = float((pred == labels).mean() * 100)
+    p50 = float(np.median(lat)) / 1e6 if lat else None
+    differ = max_diff = None
+    if ref is not None and ref.shape == logits.shape:
+        differ = int((pred != ref.argmax(1)).sum())
+        max_diff = float(np.abs(logits - ref).max())
+    delta = None if base is None or base.top1 is None else top1 - base.top1
+    speed = None if base is None or not base.p50_ms or not p50 else base.p50_ms / p50
+    return PrecisionRow(name, prec, variant, "ok", "", top1, delta, differ, max_diff, p50, speed,
+                        flagged=delta is not None and -delta > max_drop)
+
+
+def record(model: ModelRef, data: Dataset, rows: list[PrecisionRow], reference: str, *,
+           batch: int, threads: int | None, max_drop: float, command: tuple[str, ...],
+           machine: dict[str, object]) -> AccuracyRun:
+    return AccuracyRun(
+        schema_version=SCHEMA_VERSION, kind="accuracy", tool_version=__version__,
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), command=command,
+        machine=machine,
+        model=ModelInfo(model.name, "zoo" if model.torch_builder else model.onnx_path,
+                        model.sha256, model.input_name, model.input_shape, model.output_kind),
+        dataset=data.name, dataset_note=data.note, items=len(data.labels), batch=batch,
+        threads=threads, reference=reference, max_drop=max_drop, rows=tuple(rows))

@@ -1,0 +1,42 @@
+"""Stored accuracy runs (kind "accuracy" in results.json): the precision table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .schema import ModelInfo
+
+
+@dataclass(frozen=True)
+class PrecisionRow:
+    runtime: str
+    precision: str
+    variant: str
+    status: str  # "ok", "failed" or "n/a"
+    note: str = ""
+    top1: float | None = None
+    delta_top1: float | None = None  # vs this runtime's fp32 (percentage points)
+    differ_from_reference: int | None = None  # predictions unlike the reference fp32's
+    max_abs_diff: float | None = None  # logits vs the reference fp32
+    p50_ms: float | None = None  # per batch
+    speedup: float | None = None  # vs this runtime's fp32
+    flagged: bool = False  # top-1 dropped more than the bound
+
+
+@dataclass(frozen=True)
+class AccuracyRun:
+    schema_version: int
+    kind: str  # "accuracy"
+    tool_version: str
+    created: str
+    command: tuple[str, ...]
+    machine: dict[str, object]
+    model: ModelInfo
+    dataset: str
+    dataset_note: str
+    items: int
+    batch: int
+    threads: int | None
+    reference: str
+    max_drop: float
+    rows: tuple[PrecisionRow, ...]
