@@ -69,7 +69,7 @@ def test_run_prints_the_table(run_dir) -> None:  # type: ignore[no-untyped-def]
     assert "== tinynet" in r.stdout
     for name in INSTALLED:
         assert f"{name}/" in r.stdout
-    assert "fastest at batch 1:" in r.stdout and "fastest at batch 2:" in r.stdout
+    assert "fastest fp32 at batch 1:" in r.stdout and "fastest fp32 at batch 2:" in r.stdout
     assert "runtime dependencies" in r.stdout
     assert "[8/8]" in r.stderr or f"[{len(INSTALLED) * 4}/{len(INSTALLED) * 4}]" in r.stderr
     shown = cli("show", str(out))

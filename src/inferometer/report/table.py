@@ -63,18 +63,20 @@ def cell_row(c: CellResult) -> list[str]:
             _num(c.first_ms, 1), _integrity(c), _deps(c), flags]
 
 
-def best_cells(cells: Sequence[CellResult]) -> dict[int, CellResult]:
-    """Per batch size: the lowest median latency among cells that ran and passed integrity
-    (or had no reference to fail)."""
-    best: dict[int, CellResult] = {}
+def best_cells(cells: Sequence[CellResult]) -> dict[tuple[int, str], CellResult]:
+    """Per (batch size, precision): the lowest median latency among cells that ran and passed
+    integrity (or had no reference to fail).  Precisions are kept apart: an int8 row is only
+    "fastest" next to what it costs in accuracy."""
+    best: dict[tuple[int, str], CellResult] = {}
     for c in cells:
         if c.status != "ok" or c.summary is None or c.spec.runtime == "null":
             continue
         if c.integrity is not None and not c.integrity.passed:
             continue
-        b = best.get(c.spec.batch)
+        key = (c.spec.batch, c.precision)
+        b = best.get(key)
         if b is None or c.summary.p50_ms < b.summary.p50_ms:  # type: ignore[union-attr]
-            best[c.spec.batch] = c
+            best[key] = c
     return best
 
 
@@ -92,10 +94,13 @@ def run_tables(run: RunResult) -> str:
             rows.append(cell_row(c))
             prev = c.spec.runtime
         out.append(render(HEADERS, rows))
-        for batch, c in sorted(best_cells(cells).items()):
-            out.append(f"fastest at batch {batch}: {c.spec.runtime}/{c.spec.variant} "
+        for (batch, prec), c in sorted(best_cells(cells).items()):
+            i = c.integrity
+            cost = ("" if prec == "fp32" or i is None or i.top1_agreement is None
+                    else f" (top-1 agrees with the fp32 reference on {i.top1_agreement:.0%})")
+            out.append(f"fastest {prec} at batch {batch}: {c.spec.runtime}/{c.spec.variant} "
                        f"threads={c.spec.threads_label}: p50 {c.summary.p50_ms:.2f} ms, "  # type: ignore[union-attr]
-                       f"{c.items_per_s:.1f} items/s")
+                       f"{c.items_per_s:.1f} items/s{cost}")
         out.append(_dependencies(cells))
     out.append(_footer(run))
     return "\n".join(out)
