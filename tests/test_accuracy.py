@@ -95,8 +95,8 @@ def test_digits_precision_table_end_to_end(tmp_path: Path) -> None:
     assert rows[("openvino", "int8")]["status"] == "ok"  # NNCF, calibrated on the train split
     assert rows[("openvino", "int8")]["top1"] >= 90.0
     assert rows[("torch", "bf16")]["top1"] >= 90.0
-    assert rows[("torch", "int8")]["status"] == "n/a"  # said, not hidden
-    assert "torch has no int8 variant" in rows[("torch", "int8")]["note"]
+    assert rows[("torch", "int8")]["status"] == "ok"  # PT2E through torchao
+    assert rows[("torch", "int8")]["top1"] >= 90.0
     shown = cli("show", str(out))
     assert shown.returncode == 0 and "precision table" in shown.stdout
 
@@ -113,4 +113,20 @@ def test_accuracy_on_an_imagenet_tree_through_the_cli(tmp_path: Path) -> None:
     bad = cli("accuracy", "tinynet", "--dataset", f"imagenet:{tmp_path / 'none'}",
               "--output", str(tmp_path / "x"))
     assert bad.returncode == 2 and "does not exist" in bad.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_model_without_class_scores_is_refused_up_front(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 16, 16])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+              tmp_path / "identity.onnx")
+    r = cli("accuracy", str(tmp_path / "identity.onnx"), "--dataset", "digits",
+            "--output", str(tmp_path / "x"))
+    assert r.returncode == 2
+    assert "outputs tensor values, not a class vector" in r.stderr
     assert not (tmp_path / "x").exists()

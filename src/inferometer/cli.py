@@ -270,6 +270,9 @@ def _cmd_accuracy(args: argparse.Namespace, argv: Sequence[str]) -> int:
                          "folder:DIR)")
     datasets.parse(spec)
     model = resolve(args.model)
+    if model.output_kind != "classes":
+        raise UsageError(f"model '{model.name}' outputs {model.output_kind} values, not a class "
+                         "vector: top-1 accuracy needs one score per class")
     data = datasets.load(spec, model, args.limit)
     out = Path(args.output) if args.output else Path("runs") / (
         dt.datetime.now().strftime("%Y%m%d-%H%M%S") + f"-accuracy-{model.name}")

@@ -21,6 +21,7 @@ class _Recipe:
     jit_freeze: bool = False
     compile: bool = False
     bf16: bool = False
+    int8: bool = False
 
 
 _RECIPES = {
@@ -30,6 +31,7 @@ _RECIPES = {
     "compile": _Recipe(channels_last=True, compile=True),
     "bf16": _Recipe(channels_last=True, bf16=True),
     "compile_bf16": _Recipe(channels_last=True, compile=True, bf16=True),
+    "int8": _Recipe(int8=True),
 }
 _HELP = {
     "eager": "eager mode, NCHW",
@@ -38,7 +40,35 @@ _HELP = {
     "compile": "torch.compile with inductor freezing, channels_last (first call compiles)",
     "bf16": "eager channels_last under bf16 autocast",
     "compile_bf16": "torch.compile with freezing, channels_last, bf16 autocast",
+    "int8": "PT2E static int8 (torchao X86InductorQuantizer), calibrated, torch.compile "
+            "with freezing; load includes export, calibration and compile",
 }
+
+
+def _pt2e_int8(torch: Any, net: Any, model: ModelRef, batch: int) -> Any:
+    """torch.export -> X86 Inductor quantizer -> calibrate -> convert -> compile (freezing).
+    PT2E lives in torchao since torch 2.10 removed torch.ao.quantization.quantize_pt2e."""
+    import torch._inductor.config as inductor_config
+    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    from ..models.preprocess import Normalizer, calibration_images
+
+    images, _ = calibration_images(model)
+    if len(images) < batch:
+        images = np.resize(images, (batch, *images.shape[1:]))
+    norm = Normalizer(model)
+    batches = [torch.from_numpy(norm.nchw(images[i:i + batch]))
+               for i in range(0, len(images) - batch + 1, batch)]
+    exported = torch.export.export(net, (batches[0],)).module()
+    quantizer = xiq.X86InductorQuantizer()
+    quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
+    prepared = prepare_pt2e(exported, quantizer)
+    with torch.no_grad():
+        for x in batches:
+            prepared(x)
+    inductor_config.freezing = True
+    return torch.compile(convert_pt2e(prepared))
 
 
 class _TorchSession:
@@ -62,8 +92,9 @@ class _TorchSession:
 
     def run(self, feed: Any) -> Sequence[np.ndarray]:
         torch = self._torch
-        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16,
-                                                    enabled=self._recipe.bf16):
+        # no_grad, not inference_mode, for PT2E int8: its frozen graph holds plain tensors
+        grad_off = torch.no_grad() if self._recipe.int8 else torch.inference_mode()
+        with grad_off, torch.autocast("cpu", torch.bfloat16, enabled=self._recipe.bf16):
             y = self._fn(feed)
         return [y.float().numpy()]
 
@@ -77,9 +108,10 @@ class _TorchSession:
 class Torch:
     name: ClassVar[str] = "torch"
     variants: ClassVar[tuple[Variant, ...]] = tuple(
-        Variant(k, "bf16" if r.bf16 else "fp32", _HELP[k]) for k, r in _RECIPES.items())
+        Variant(k, "int8" if r.int8 else "bf16" if r.bf16 else "fp32", _HELP[k])
+        for k, r in _RECIPES.items())
     default_variants: ClassVar[tuple[str, ...]] = ("eager",)
-    precisions: ClassVar[dict[str, str]] = {"fp32": "eager", "bf16": "bf16"}
+    precisions: ClassVar[dict[str, str]] = {"fp32": "eager", "bf16": "bf16", "int8": "int8"}
 
     def available(self) -> Availability:
         return installed("torch", ("torch",),
@@ -114,6 +146,8 @@ class Torch:
                 memory_format=torch.channels_last)
             with torch.no_grad():
                 call = torch.jit.freeze(torch.jit.trace(net, example))
+        elif recipe.int8:
+            call = _pt2e_int8(torch, net, model, options.batch)
         elif recipe.compile:
             import torch._inductor.config as inductor_config
             inductor_config.freezing = True
