@@ -31,12 +31,14 @@ class Pool:
 
 
 def sleep_until(t_ns: int, clock: Clock = time.monotonic_ns) -> None:
+    """Coarse sleep, then a spin that yields the GIL on every turn (time.sleep(0)): a pure
+    Python busy loop would hold the GIL and delay the dispatcher threads that hand queued
+    queries to the instances, adding queueing latency that the system did not cause."""
     while True:
         rem = t_ns - clock()
         if rem <= 0:
             return
-        if rem > _SPIN_NS:
-            time.sleep((rem - _SPIN_NS) / 1e9)
+        time.sleep((rem - _SPIN_NS) / 1e9 if rem > _SPIN_NS else 0)
 
 
 def _summarize(scenario: str, arrivals: str, qps: float, lat: Sequence[int],
