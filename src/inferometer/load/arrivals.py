@@ -14,18 +14,23 @@ def schedule(n: int, qps: float, arrivals: str, seed: int = 0) -> list[int]:
     """Issue offsets (ns from the test start) of n queries at `qps`.
 
     linear: evenly spaced, 1/qps apart.  exponential: a Poisson process (exponential gaps)
-    from a seeded generator, so a test is repeatable."""
+    from a seeded generator, so a test is repeatable, with exactly qps on average."""
     if qps <= 0 or n <= 0:
         raise ValueError("need qps > 0 and n > 0")
     gap = 1e9 / qps
     if arrivals == "linear":
         return [round(i * gap) for i in range(n)]
     if arrivals == "exponential":
+        # n + 1 exponential gaps rescaled so the n arrivals fill exactly n/qps: a Poisson
+        # process conditioned on its count (still Poisson-distributed in time), so the
+        # offered load is what was asked, not a few percent off at random.
         rng = random.Random(seed)
+        gaps = [rng.expovariate(1.0) for _ in range(n + 1)]
+        scale = n * gap / sum(gaps)
         t, out = 0.0, []
-        for _ in range(n):
+        for g in gaps[:n]:
             out.append(round(t))
-            t += rng.expovariate(1.0) * gap
+            t += g * scale
         return out
     raise ValueError(f"unknown arrivals '{arrivals}'; valid: {', '.join(ARRIVALS)}")
 
