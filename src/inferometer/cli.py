@@ -101,8 +101,7 @@ def _new_plan(args: argparse.Namespace, argv: Sequence[str]) -> tuple[Plan, list
     batches = parse_batches(args.batch)
     shape = parse_shape(args.shape)
     choices = select_runtimes(args.runtimes, args.variants, args.precisions)
-    ref = runtimes.get(args.reference)  # validates the name
-    del ref
+    runtimes.get(args.reference)  # an unknown reference runtime is a usage error
     models = []
     for name in split_list(args.models):
         if name in ZOO:
