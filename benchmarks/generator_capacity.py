@@ -19,7 +19,7 @@ from pathlib import Path
 
 from inferometer.load import engine, mlperf
 
-LADDER = (1000, 2000, 5000, 10000, 20000, 30000, 40000, 50000, 100000, 200000, 400000)
+LADDER = (1000, 5000, 20000, 40000, 50000, 60000, 80000, 100000, 200000, 250000, 300000)
 
 
 class InstantPool:
