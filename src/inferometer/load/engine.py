@@ -11,7 +11,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 
 from ..results.loadrun import StepResult
 from ..stats import percentile
@@ -136,7 +136,7 @@ def run_offline(pool: Pool, queries: int, batch: int,
     res = _summarize("offline", "all-at-once", 0.0, lat, [], span,
                      Verdict(True, ()), None)
     items_per_s = nb * batch / (span / 1e9)
-    return StepResult(**{**res.__dict__, "achieved_qps": items_per_s, "queries": nb * batch}), lat
+    return replace(res, achieved_qps=items_per_s, queries=nb * batch), lat
 
 
 def run_single_stream(pool: Pool, *, duration_s: float, min_count: int,
@@ -163,14 +163,6 @@ def run_single_stream(pool: Pool, *, duration_s: float, min_count: int,
     res = _summarize("single-stream", "closed-loop", 0.0, lat, [], span, Verdict(True, ()),
                      None)
     return res, lat
-
-
-@dataclass(frozen=True)
-class ScanResult:
-    arrivals: str
-    target_s: float
-    max_qps: float  # -1 when no tested QPS met the target
-    steps: tuple[StepResult, ...]
 
 
 def scan_target(test: Callable[[float], StepResult], start_qps: float, *,
