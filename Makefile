@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: bench test envs lint clean
+.PHONY: bench test envs browser lint clean
 
 # Runtimes that need their own environment (see inferometer env --help).  Created once and
 # reused; the contract suite runs every runtime whose environment exists.
@@ -18,12 +18,21 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 bench: $(STAMP)
-	$(BIN)/inferometer run resnet50
+	$(BIN)/inferometer run resnet50 --report
 
 envs: $(STAMP)
 	for e in $(ENVS); do $(BIN)/inferometer env create "$$e" || exit 1; done
 
-test: $(STAMP) envs
+# The report test opens report.html in Debian's chromium (headless).  Installed here when it is
+# missing and apt-get is usable; otherwise that one test says why it skipped.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	    { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; \
+	  else echo "note: no chromium and no root apt-get: the browser test will skip"; fi; }
+
+test: $(STAMP) envs browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 
@@ -31,4 +40,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache .artifacts

@@ -22,9 +22,14 @@ FORBIDDEN = {
     "stats": {"cli", "plan", "runner", "progress", "report", "_worker", "runtimes", "models",
               "measure", "results"},
     "results": {"cli", "plan", "runner", "progress", "report", "_worker", "runtimes", "models",
-                "load", "envs"},
+                "load", "envs", "compare", "history"},
+    # Reading stored runs never needs a runtime, a worker or the runner.
+    "compare": {"cli", "plan", "runner", "progress", "report", "_worker", "runtimes", "load",
+                "envs", "history"},
+    "history": {"cli", "plan", "runner", "progress", "report", "_worker", "runtimes", "load",
+                "envs", "compare"},
     "report": {"cli", "plan", "runner", "progress", "_worker", "runtimes", "scenarios", "load",
-               "envs"},
+               "envs", "history"},
     "_serve": {"cli", "plan", "runner", "progress", "report", "load", "envs"},
 }
 

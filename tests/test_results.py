@@ -5,23 +5,35 @@ from pathlib import Path
 import pytest
 
 from inferometer.errors import RunDirError
+from inferometer.results.accuracyrun import AccuracyRun
 from inferometer.results.codec import from_dict, to_dict
 from inferometer.results.export import COLUMNS, to_csv
+from inferometer.results.loadrun import LoadRun
 from inferometer.results.schema import SCHEMA_VERSION, RunResult
-from inferometer.results.store import RunDir, migrate
+from inferometer.results.store import RunDir, load_result, migrate
 
 GOLDEN = Path(__file__).parent / "golden"
+VERSIONS = range(1, SCHEMA_VERSION + 1)
 
 
-def _golden_run(tmp_path: Path, version: int = 1) -> RunDir:
-    d = tmp_path / "run"
+def _golden_run(tmp_path: Path, version: int = SCHEMA_VERSION, kind: str = "run") -> RunDir:
+    d = tmp_path / f"{kind}-v{version}"
     d.mkdir()
-    shutil.copy(GOLDEN / f"results-v{version}.json", d / "results.json")
+    shutil.copy(GOLDEN / f"{kind}-v{version}.json", d / "results.json")
     return RunDir(d)
 
 
-def test_golden_v1_loads_with_typed_fields(tmp_path: Path) -> None:
-    run = _golden_run(tmp_path).load()
+def test_every_schema_version_has_golden_files_of_every_kind() -> None:
+    for v in VERSIONS:
+        for kind in ("run", "scan", "accuracy"):
+            data = json.loads((GOLDEN / f"{kind}-v{v}.json").read_text())
+            assert data["schema_version"] == v, (kind, v)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_golden_run_loads_with_typed_fields(tmp_path: Path, version: int) -> None:
+    run = _golden_run(tmp_path, version).load()
+    assert run.kind == "run"
     assert run.schema_version == SCHEMA_VERSION
     assert run.status == "complete"
     cell = run.cells[0]
@@ -29,6 +41,23 @@ def test_golden_v1_loads_with_typed_fields(tmp_path: Path) -> None:
     assert cell.integrity is not None and cell.integrity.passed
     assert isinstance(cell.spec.batch, int)
     assert all(isinstance(lib.size_mb, float) for lib in cell.libraries)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_golden_scan_and_accuracy_load_through_the_one_reader(tmp_path: Path,
+                                                               version: int) -> None:
+    scan = load_result(_golden_run(tmp_path, version, "scan").path)
+    assert isinstance(scan, LoadRun) and scan.kind == "scan"
+    assert scan.schema_version == SCHEMA_VERSION
+    assert scan.scan and all(isinstance(s.step.offered_qps, float) for s in scan.scan)
+    acc = load_result(_golden_run(tmp_path, version, "accuracy").path)
+    assert isinstance(acc, AccuracyRun) and acc.kind == "accuracy"
+    assert any(r.top1 is not None and r.top1 > 50 for r in acc.rows)
+
+
+def test_a_speed_run_reader_refuses_other_kinds_by_name(tmp_path: Path) -> None:
+    with pytest.raises(RunDirError, match="holds a scan run, not a speed run"):
+        _golden_run(tmp_path, kind="scan").load()
 
 
 def test_round_trip_is_lossless(tmp_path: Path) -> None:
@@ -56,7 +85,9 @@ def test_migrations_chain_to_current(monkeypatch: pytest.MonkeyPatch) -> None:
         return {**d, "schema_version": 1, "upgraded": True}
 
     monkeypatch.setitem(store.MIGRATIONS, 0, v0_to_v1)
-    assert migrate({"schema_version": 0})["upgraded"] is True
+    out = migrate({"schema_version": 0})
+    assert out["upgraded"] is True and out["schema_version"] == SCHEMA_VERSION
+    assert out["kind"] == "run"  # and on through v1 -> v2
 
 
 def test_truncated_results_say_where(tmp_path: Path) -> None:

@@ -159,6 +159,11 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     print(run_tables(run))
     print(f"\nresults: {rundir.path / 'results.json'} (raw samples in samples/, "
           f"table in results.csv)")
+    if args.report:
+        from .report.write import write_report
+
+        files = write_report(rundir.path)
+        print(f"report: {files.html} (and report.md, plots/)")
     return 0 if all(c.status == "ok" for c in run.cells) else 1
 
 
@@ -290,31 +295,65 @@ def _cmd_accuracy(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from .report.table import load_tables
-    from .results.loadrun import LoadRun
+    from .report.table import tables
+    from .results.store import load_result
 
-    path = Path(args.run_dir)
-    try:
-        kind = json.loads((path / "results.json").read_text()).get("kind")
-    except (OSError, ValueError, AttributeError):
-        kind = None  # RunDir.load below says precisely what is wrong
-    if kind == "accuracy":
-        from .report.table import precision_table
-        from .results.accuracyrun import AccuracyRun
+    run = load_result(Path(args.run_dir))
+    print(json.dumps(to_dict(run), indent=1) if args.json else tables(run))
+    return 0
 
-        data = json.loads((path / "results.json").read_text())
-        print(json.dumps(data, indent=1) if args.json else
-              precision_table(from_dict(AccuracyRun, data)))
-        return 0
-    if kind in ("loadtest", "scan"):
-        data = json.loads((path / "results.json").read_text())
-        print(json.dumps(data, indent=1) if args.json else load_tables(from_dict(LoadRun, data)))
-        return 0
-    run = RunDir(path).load()
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    import webbrowser
+
+    from .report.write import write_report
+
+    files = write_report(Path(args.run_dir))
+    print(f"report: {files.html}\n        {files.markdown}\n"
+          f"plots:  {len(files.plots) // 2} figures (PNG and SVG) in {files.html.parent / 'plots'}")
+    if args.open and not webbrowser.open(files.html.resolve().as_uri()):
+        print(f"no browser found here: open {files.html} yourself", file=sys.stderr)
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_runs, parse_fail_on, regressions
+    from .report.table import comparison_text
+
+    if not 0 <= args.noise < 100:
+        raise UsageError("--noise: a percentage in [0, 100)")
+    thresholds = parse_fail_on(args.fail_on)
+    cmp = compare_runs(args.run_a, args.run_b, noise=args.noise / 100.0)
+    bad = regressions(cmp, thresholds)
     if args.json:
-        print(json.dumps(to_dict(run), indent=1))
+        print(json.dumps({**to_dict(cmp), "regressions": bad, "geomean_p50": cmp.geomean()},
+                         indent=1))
     else:
-        print(run_tables(run))
+        print(comparison_text(cmp, bad))
+    return 1 if bad else 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .results.export import export
+    from .results.store import load_result
+
+    src = Path(args.run_dir)
+    run = load_result(src)
+    out = Path(args.output) if args.output else src / f"export.{args.format}"
+    export(run, args.format, out)
+    print(f"wrote {out}")
+    return 0
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from .history import HISTORY_HEADERS, history, history_rows
+
+    points = history(Path(args.runs), args.model, args.runtime, args.variant, args.threads,
+                     args.batch)
+    if not points:
+        print(f"no stored cells of {args.model} matching under {args.runs}", file=sys.stderr)
+        return 1
+    print(render(HISTORY_HEADERS, history_rows(points)))
     return 0
 
 
@@ -347,6 +386,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--noisy", type=float, default=0.15,
                    help="flag a cell when other processes used more than this CPU share (0.15)")
     r.add_argument("--reference", default="onnxruntime", help="integrity reference runtime")
+    r.add_argument("--report", action="store_true",
+                   help="also write report.html, report.md and plots/ (inferometer report)")
     e = sub.add_parser("env", help="managed per-runtime environments")
     esub = e.add_subparsers(dest="env_command", required=True, parser_class=_Parser)
     ec = esub.add_parser("create", help="create (or reuse) an environment")
@@ -396,7 +437,33 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--output", help="run directory (default: runs/<ts>-accuracy-<model>)")
     s = sub.add_parser("show", help="print the tables of a stored run")
     s.add_argument("run_dir")
-    s.add_argument("--json", action="store_true", help="print results.json as stored")
+    s.add_argument("--json", action="store_true",
+                   help="print the results as JSON (current schema)")
+    rp = sub.add_parser("report", help="plots, report.md and a self-contained report.html")
+    rp.add_argument("run_dir")
+    rp.add_argument("--open", action="store_true", help="open report.html in a browser")
+    c = sub.add_parser("compare", help="B vs A per cell with confidence intervals; exit 1 on "
+                       "regression")
+    c.add_argument("run_a", help="baseline run directory")
+    c.add_argument("run_b", help="candidate run directory")
+    c.add_argument("--fail-on", default="p50",
+                   help="METRIC[:PERCENT],...: exit 1 when a metric is significantly worse by "
+                   "more than PERCENT (p50, p90, p99, mean, items_per_s, peak_rss, load_s; "
+                   "default: p50, any significant slowdown)")
+    c.add_argument("--noise", type=float, default=2.0,
+                   help="changes within +-this %% are never called (2)")
+    c.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    x = sub.add_parser("export", help="write a run's rows as csv, json or parquet")
+    x.add_argument("run_dir")
+    x.add_argument("--format", choices=("csv", "json", "parquet"), default="csv")
+    x.add_argument("--output", help="file (default: RUN_DIR/export.FORMAT)")
+    h = sub.add_parser("history", help="one configuration across stored runs, oldest first")
+    h.add_argument("--model", required=True)
+    h.add_argument("--runtime")
+    h.add_argument("--variant")
+    h.add_argument("--threads", help="a thread count or auto")
+    h.add_argument("--batch", type=int)
+    h.add_argument("--runs", default="runs", help="directory holding run directories (runs)")
     return p
 
 
@@ -416,7 +483,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_load(args, argv)
         if args.command == "accuracy":
             return _cmd_accuracy(args, argv)
-        return _cmd_show(args)
+        handler = {"report": _cmd_report, "compare": _cmd_compare, "export": _cmd_export,
+                   "history": _cmd_history, "show": _cmd_show}[args.command]
+        return handler(args)
     except InferometerError as exc:
         print(f"inferometer: error: {exc}", file=sys.stderr)
         return 2

@@ -126,7 +126,7 @@ class Runner:
     # -- assembly -----------------------------------------------------------------------------
     def result(self, status: str) -> RunResult:
         s = self.plan.settings
-        return RunResult(schema_version=SCHEMA_VERSION, tool_version=__version__,
+        return RunResult(schema_version=SCHEMA_VERSION, kind="run", tool_version=__version__,
                          created=self.created, status=status, command=self.plan.command,
                          machine=self.machine, settings=s,
                          models=tuple(_model_info(m) for m in self.plan.models),

@@ -182,4 +182,4 @@ def new_run(kind: str, cfg: LoadConfig, command: tuple[str, ...], machine: dict[
                                    m.input_name, m.input_shape, m.output_kind),
                    runtime=cfg.runtime, runtime_version=version, variant=cfg.variant,
                    engine=cfg.engine, check_accuracy=accuracy, results=results,
-                   scan=tuple(steps))
+                   scan=tuple(steps), percentile=cfg.percentile)

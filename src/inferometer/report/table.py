@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..compare import Comparison, key_label
 from ..results.accuracyrun import AccuracyRun
 from ..results.loadrun import LoadRun
 from ..results.schema import CellResult, RunResult
@@ -46,6 +47,7 @@ def _deps(c: CellResult) -> str:
 
 
 _MAX_LIBS = 8
+_MAX_LISTED = 8
 
 HEADERS = ("runtime/variant", "prec", "thr", "batch", "mean ms", "p50 ms", "p90 ms", "p99 ms",
            "items/s", "peak MB", "load s", "first ms", "integrity", "deps", "flags")
@@ -143,8 +145,11 @@ def _footer(run: RunResult) -> str:
     return "\n".join(lines)
 
 
-def load_tables(run: LoadRun) -> str:
-    """A stored loadtest or scan: every step, then the max QPS per target."""
+LOAD_HEADERS = ("instances x threads", "arrivals", "target s", "offered qps", "qps", "queries",
+                "p50 ms", "p99 ms", "verdict")
+
+
+def load_rows(run: LoadRun) -> list[list[str]]:
     rows = []
     for ls in run.scan:
         st = ls.step
@@ -153,19 +158,34 @@ def load_tables(run: LoadRun) -> str:
                      f"{st.tiles_s.get('50', 0) * 1000:.2f}",
                      f"{st.tiles_s.get('99', 0) * 1000:.2f}",
                      "VALID" if st.valid else "INVALID: " + "; ".join(st.reasons)])
-    out = [f"{run.kind}: {run.model.name} on {run.runtime} {run.runtime_version} "
-           f"({run.variant}), engine {run.engine}",
-           f"check_accuracy {run.check_accuracy}",
-           render(("instances x threads", "arrivals", "target s", "offered qps", "qps",
-                   "queries", "p50 ms", "p99 ms", "verdict"), rows)]
+    return rows
+
+
+def load_title(run: LoadRun) -> str:
+    return (f"{run.kind}: {run.model.name} on {run.runtime} {run.runtime_version} "
+            f"({run.variant}), engine {run.engine}")
+
+
+def max_qps_lines(run: LoadRun) -> list[str]:
+    out = []
     for config, by_arrival in run.results.items():
         for arrivals, by_target in by_arrival.items():
             best = ", ".join(f"{t}s: {q:g}" for t, q in by_target.items())
             out.append(f"max QPS {config} {arrivals}: {best}")
-    return "\n".join(out)
+    return out
 
 
-def precision_table(run: AccuracyRun) -> str:
+def load_tables(run: LoadRun) -> str:
+    """A stored loadtest or scan: every step, then the max QPS per target."""
+    return "\n".join([load_title(run), f"check_accuracy {run.check_accuracy}",
+                      render(LOAD_HEADERS, load_rows(run)), *max_qps_lines(run)])
+
+
+PRECISION_HEADERS = ("runtime", "precision", "variant", "top-1 %", "d top-1 vs fp32",
+                     "differ vs ref", "max|d| logits", "p50 ms/batch", "speed-up", "flag")
+
+
+def precision_rows(run: AccuracyRun) -> list[list[str]]:
     def f(x: float | None, fmt: str) -> str:
         return "-" if x is None else format(x, fmt)
 
@@ -179,8 +199,55 @@ def precision_table(run: AccuracyRun) -> str:
                      "-" if r.differ_from_reference is None else str(r.differ_from_reference),
                      f(r.max_abs_diff, ".2e"), f(r.p50_ms, ".3f"), f(r.speedup, ".2f"),
                      f"TOP-1 DROP > {run.max_drop:g} pt" if r.flagged else ""])
-    head = (f"precision table: {run.model.name} on {run.dataset} ({run.items} images, "
-            f"batch {run.batch}); reference {run.reference}\n{run.dataset_note}")
-    return head + "\n" + render(
-        ("runtime", "precision", "variant", "top-1 %", "d top-1 vs fp32", "differ vs ref",
-         "max|d| logits", "p50 ms/batch", "speed-up", "flag"), rows)
+    return rows
+
+
+def precision_title(run: AccuracyRun) -> str:
+    return (f"precision table: {run.model.name} on {run.dataset} ({run.items} images, "
+            f"batch {run.batch}); reference {run.reference}")
+
+
+def precision_table(run: AccuracyRun) -> str:
+    return (f"{precision_title(run)}\n{run.dataset_note}\n"
+            + render(PRECISION_HEADERS, precision_rows(run)))
+
+
+def tables(run: RunResult | LoadRun | AccuracyRun) -> str:
+    """The plain-text view of any stored run."""
+    if isinstance(run, AccuracyRun):
+        return precision_table(run)
+    if isinstance(run, LoadRun):
+        return load_tables(run)
+    return run_tables(run)
+
+
+def comparison_text(cmp: Comparison, thresholds_failed: Sequence[str]) -> str:
+    """compare's output: the p50 table with intervals, memory beside it, then the summary."""
+    rows = []
+    for cc in cmp.cells:
+        p50, rss = cc.get("p50"), cc.get("peak_rss")
+        if p50 is None:
+            continue
+        ci = "-" if p50.low is None else f"[{p50.low:.3f}, {p50.high:.3f}]"
+        mem = "-" if rss is None else f"{rss.a:.0f} -> {rss.b:.0f} ({rss.ratio - 1:+.0%})"
+        rows.append([key_label(cc.key), f"{p50.a:.3f}", f"{p50.b:.3f}", f"{p50.ratio:.3f}",
+                     ci, p50.verdict, mem])
+    out = [f"A: {cmp.a}", f"B: {cmp.b}",
+           render(("cell", "A p50 ms", "B p50 ms", "B/A", "95% CI", "verdict", "peak MB"),
+                  rows)]
+    g = cmp.geomean("p50")
+    if g is not None:
+        counts = {v: sum(1 for cc in cmp.cells if (c := cc.get("p50")) and c.verdict == v)
+                  for v in ("faster", "slower", "no significant change")}
+        out.append(f"geometric mean of B/A p50 over {len(cmp.cells)} cells: {g:.3f} "
+                   f"({counts['faster']} faster, {counts['slower']} slower, "
+                   f"{counts['no significant change']} no significant change; a change is "
+                   f"called when the 95% CI excludes 1 and it exceeds the {cmp.noise:.0%} "
+                   "noise floor)")
+    for label, keys in (("only in A", cmp.only_a), ("only in B", cmp.only_b),
+                        ("not compared", cmp.failed)):
+        out += [f"{label}: {k}" for k in keys[:_MAX_LISTED]]
+        if len(keys) > _MAX_LISTED:
+            out.append(f"{label}: ... and {len(keys) - _MAX_LISTED} more (--json lists all)")
+    out += [f"REGRESSION {line}" for line in thresholds_failed]
+    return "\n".join(out)

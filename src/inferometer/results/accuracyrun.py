@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .schema import ModelInfo
+from .schema import ModelInfo, RunHeader
 
 
 @dataclass(frozen=True)
@@ -24,13 +24,7 @@ class PrecisionRow:
 
 
 @dataclass(frozen=True)
-class AccuracyRun:
-    schema_version: int
-    kind: str  # "accuracy"
-    tool_version: str
-    created: str
-    command: tuple[str, ...]
-    machine: dict[str, object]
+class AccuracyRun(RunHeader):
     model: ModelInfo
     dataset: str
     dataset_note: str

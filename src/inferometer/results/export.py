@@ -1,11 +1,22 @@
-"""Flat exports of a stored run."""
+"""Flat exports of a stored run: one row per cell (speed runs), per load step (loadtest, scan)
+or per runtime x precision (accuracy), as CSV, JSON or Parquet.  The JSON export is the whole
+result in the current schema, not the flat rows: nothing is lost."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+from pathlib import Path
+from typing import Any
 
+from ..errors import UsageError
+from .accuracyrun import AccuracyRun
+from .codec import to_dict
+from .loadrun import LoadRun
 from .schema import CellResult, RunResult
+
+FORMATS = ("csv", "json", "parquet")
 
 COLUMNS = ("model", "runtime", "variant", "precision", "threads", "batch", "status", "error",
            "runtime_version", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "ci_low_ms", "ci_high_ms",
@@ -33,10 +44,54 @@ def _row(c: CellResult) -> dict[str, object]:
     }
 
 
-def to_csv(run: RunResult) -> str:
+def rows(run: RunResult | LoadRun | AccuracyRun) -> list[dict[str, Any]]:
+    if isinstance(run, LoadRun):
+        return [{"config": ls.config, "scenario": ls.step.scenario,
+                 "arrivals": ls.step.arrivals, "target_s": ls.step.target_s,
+                 "offered_qps": ls.step.offered_qps, "achieved_qps": ls.step.achieved_qps,
+                 "queries": ls.step.queries, "duration_s": ls.step.duration_s,
+                 "mean_s": ls.step.mean_s,
+                 **{f"p{k}_s": v for k, v in ls.step.tiles_s.items()},
+                 "issue_lag_p99_us": ls.step.issue_lag_p99_us, "valid": ls.step.valid,
+                 "reasons": "; ".join(ls.step.reasons), "model": run.model.name,
+                 "runtime": run.runtime, "variant": run.variant, "engine": run.engine}
+                for ls in run.scan]
+    if isinstance(run, AccuracyRun):
+        return [{"model": run.model.name, "dataset": run.dataset, **to_dict(r)}
+                for r in run.rows]
+    return [_row(c) for c in run.cells]
+
+
+def _csv(table: list[dict[str, Any]], columns: tuple[str, ...] | None = None) -> str:
+    names = list(columns or dict.fromkeys(k for r in table for k in r))
     buf = io.StringIO()
-    w = csv.DictWriter(buf, COLUMNS, lineterminator="\n")
+    w = csv.DictWriter(buf, names, lineterminator="\n")
     w.writeheader()
-    for c in run.cells:
-        w.writerow({k: "" if v is None else v for k, v in _row(c).items()})
+    for r in table:
+        w.writerow({k: "" if v is None else v for k, v in r.items()})
     return buf.getvalue()
+
+
+def to_csv(run: RunResult) -> str:
+    return _csv([_row(c) for c in run.cells], COLUMNS)
+
+
+def export(run: RunResult | LoadRun | AccuracyRun, fmt: str, path: Path) -> None:
+    from .store import atomic_write
+
+    if fmt == "json":
+        atomic_write(path, json.dumps(to_dict(run), indent=1) + "\n")
+    elif fmt == "csv":
+        atomic_write(path, _csv(rows(run), COLUMNS if isinstance(run, RunResult) else None))
+    elif fmt == "parquet":
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise UsageError("--format parquet needs pyarrow: pip install pyarrow") from None
+        table = pa.Table.from_pylist(rows(run))
+        tmp = path.with_name(f".{path.name}.tmp")
+        pq.write_table(table, tmp)
+        tmp.replace(path)
+    else:
+        raise UsageError(f"--format: unknown '{fmt}'; valid: {', '.join(FORMATS)}")

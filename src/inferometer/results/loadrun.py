@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .schema import ModelInfo
+from .schema import ModelInfo, RunHeader
 
 
 @dataclass(frozen=True)
@@ -41,13 +41,7 @@ class LoadStep:
 
 
 @dataclass(frozen=True)
-class LoadRun:
-    schema_version: int
-    kind: str  # "loadtest" or "scan"
-    tool_version: str
-    created: str
-    command: tuple[str, ...]
-    machine: dict[str, object]
+class LoadRun(RunHeader):
     model: ModelInfo
     runtime: str
     runtime_version: str
@@ -57,3 +51,4 @@ class LoadRun:
     # config -> arrivals -> target (s) -> max QPS meeting it (-1: none)
     results: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     scan: tuple[LoadStep, ...] = ()
+    percentile: float = 99.0  # the latency percentile the targets bound

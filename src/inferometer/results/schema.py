@@ -8,7 +8,20 @@ from dataclasses import dataclass, field
 from ..measure.libraries import Library
 from ..stats import Summary
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+@dataclass(frozen=True)
+class RunHeader:
+    """What every results.json starts with, whatever wrote it: one reader dispatches on
+    `kind` ("run", "loadtest", "scan" or "accuracy")."""
+
+    schema_version: int
+    kind: str
+    tool_version: str
+    created: str
+    command: tuple[str, ...]
+    machine: dict[str, object]
 
 
 @dataclass(frozen=True)
@@ -118,13 +131,10 @@ class RunSettings:
 
 
 @dataclass(frozen=True)
-class RunResult:
-    schema_version: int
-    tool_version: str
-    created: str
+class RunResult(RunHeader):
+    """kind "run": the cells of `inferometer run`."""
+
     status: str  # "running", "complete" or "interrupted"
-    command: tuple[str, ...]
-    machine: dict[str, object]
     settings: RunSettings
     models: tuple[ModelInfo, ...]
     cells: tuple[CellResult, ...]

@@ -23,8 +23,15 @@ from ..errors import RunDirError
 from .codec import from_dict, to_dict
 from .schema import SCHEMA_VERSION, CellResult, RunResult
 
+
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    # v2 gave every results file the shared header; v1 speed runs were the only kind
+    # without a `kind`.
+    return {**data, "kind": data.get("kind", "run"), "schema_version": 2}
+
+
 # version -> function upgrading a results dict from that version to the next one.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -32,6 +39,7 @@ def atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results and reports are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -88,6 +96,14 @@ class RunDir:
             atomic_write(self.file("samples", cell.spec.id, ".json"), json.dumps(samples))
         write_json(self.file("cells", cell.spec.id, ".json"), cell)
 
+    def samples(self, cell_id: str) -> list[int] | None:
+        """A cell's steady-state latencies (ns), or None when they were not kept."""
+        path = self.file("samples", cell_id, ".json")
+        if not path.exists():
+            return None
+        data = _read_json(path)
+        return list(data["samples"]) if isinstance(data, dict) and "samples" in data else None
+
     def finished_cells(self) -> dict[str, CellResult]:
         cells = {}
         for p in sorted((self.path / "cells").glob("*.json")):
@@ -99,14 +115,34 @@ class RunDir:
         write_json(self.path / "results.json", run)
 
     def load(self) -> RunResult:
-        if not self.path.is_dir():
-            raise RunDirError(f"{self.path} is not a directory")
-        data = _read_json(self.path / "results.json")
-        if not isinstance(data, dict):
-            raise RunDirError(f"{self.path / 'results.json'} is not a results object")
-        data = migrate(data, str(self.path / "results.json"))
-        try:
-            return from_dict(RunResult, data)
-        except (TypeError, KeyError, AttributeError) as exc:
-            raise RunDirError(f"{self.path / 'results.json'} does not match the schema: "
-                              f"{exc}") from None
+        """This directory's speed run (kind "run"); other kinds are refused by name."""
+        result = load_result(self.path)
+        if not isinstance(result, RunResult):
+            raise RunDirError(f"{self.path} holds a {result.kind} run, not a speed run "
+                              "(inferometer run)")
+        return result
+
+
+def _kinds() -> dict[str, type]:
+    from .accuracyrun import AccuracyRun
+    from .loadrun import LoadRun
+
+    return {"run": RunResult, "loadtest": LoadRun, "scan": LoadRun, "accuracy": AccuracyRun}
+
+
+def load_result(path: Path) -> Any:
+    """Any stored run, migrated to the current schema: RunResult, LoadRun or AccuracyRun."""
+    if not path.is_dir():
+        raise RunDirError(f"{path} is not a directory")
+    where = path / "results.json"
+    data = _read_json(where)
+    if not isinstance(data, dict):
+        raise RunDirError(f"{where} is not a results object")
+    data = migrate(data, str(where))
+    cls = _kinds().get(data.get("kind"))  # type: ignore[arg-type]
+    if cls is None:
+        raise RunDirError(f"{where}: unknown kind {data.get('kind')!r}")
+    try:
+        return from_dict(cls, data)
+    except (TypeError, KeyError, AttributeError, ValueError) as exc:
+        raise RunDirError(f"{where} does not match the {data['kind']} schema: {exc}") from None

@@ -1,0 +1,161 @@
+"""Stored run -> Document, in the shape of the studies' READMEs: a header with the machine and
+versions, the pictures, a summary, then one block per runtime (version, settings, dependencies,
+integrity, its threads table)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..results.accuracyrun import AccuracyRun
+from ..results.loadrun import LoadRun
+from ..results.schema import CellResult, RunHeader, RunResult
+from .document import Block, Code, Document, Facts, Heading, Image, Items, Table, Text
+from .plots import Plot, best_per_series, series_label
+from .table import (
+    HEADERS,
+    LOAD_HEADERS,
+    PRECISION_HEADERS,
+    best_cells,
+    cell_row,
+    load_rows,
+    load_title,
+    max_qps_lines,
+    precision_rows,
+    precision_title,
+)
+
+
+def _header(run: RunHeader, extra: Sequence[tuple[str, str]] = ()) -> list[Block]:
+    m = run.machine
+    flags = ", ".join(m.get("cpu_flags") or []) or "-"  # type: ignore[arg-type]
+    pairs = [("created", run.created), ("inferometer", run.tool_version),
+             ("machine", f"{m.get('cpu_model')}, {m.get('usable_cpus')} usable of "
+                         f"{m.get('logical_cpus')} logical CPUs, {m.get('memory_gb')} GB"),
+             ("CPU flags", flags), ("OS", str(m.get("os"))), ("Python", str(m.get("python"))),
+             *extra]
+    return [Facts(tuple(pairs)), Code(" ".join(run.command))]
+
+
+def _figures(plots: Sequence[Plot], prefix: str = "") -> list[Block]:
+    return [Image(p.name, p.title, p.caption) for p in plots if p.name.startswith(prefix)]
+
+
+def _integrity_words(c: CellResult) -> str:
+    i = c.integrity
+    if i is None:
+        return c.settings.get("integrity", "not checked (no reference output)")
+    top1 = "" if i.top1_agreement is None else f", top-1 agreement {i.top1_agreement:.0%}"
+    return (f"{'passed' if i.passed else 'FAILED'}: max|d|/max|ref| {i.rel_max_abs_diff:.1e}, "
+            f"cosine {i.cosine:.6f}{top1} ({i.rule})")
+
+
+def _runtime_block(runtime: str, cells: Sequence[CellResult]) -> list[Block]:
+    ok = [c for c in cells if c.status == "ok"]
+    version = next((c.runtime_version for c in cells if c.runtime_version), "")
+    out: list[Block] = [Heading(3, f"{runtime} {version}".strip())]
+    items = []
+    for variant in dict.fromkeys(c.spec.variant for c in cells):
+        vc = [c for c in cells if c.spec.variant == variant]
+        first = next((c for c in vc if c.status == "ok"), vc[0])
+        settings = ", ".join(f"{k}={v}" for k, v in first.settings.items()
+                             if k != "integrity") or "defaults"
+        items.append(f"{variant} ({first.precision}): {settings}; integrity "
+                     f"{_integrity_words(first)}")
+    if ok:
+        libs = ok[0].libraries
+        total = sum(lib.size_mb for lib in libs)
+        names = ", ".join(f"{lib.name} {lib.size_mb:.1f} MB" for lib in libs) or "none"
+        items.append(f"dependencies ({len(libs)} non-system shared libraries, {total:.0f} MB): "
+                     f"{names}")
+    out.append(Items(tuple(items)))
+    out.append(Table(HEADERS, tuple(tuple(cell_row(c)) for c in cells)))
+    return out
+
+
+def _speed(run: RunResult, plots: Sequence[Plot]) -> Document:
+    s = run.settings
+    timed = ("uint8 NHWC buffer -> runtime input + inference" if s.preprocess_timed
+             else "inference only (--no-preprocess)")
+    blocks = _header(run, [("status", run.status), ("timed region", timed),
+                           ("integrity reference", f"{s.reference_runtime} fp32"),
+                           ("run length", f"{s.warmup} warm-up, {s.min_time_s:g}-"
+                                          f"{s.max_time_s:g} s, >= {s.min_count} runs, stop at "
+                                          f"+-{s.target_rel_ci:.0%} CI of the median")])
+    warnings = []
+    if any(c.noisy for c in run.cells):
+        warnings.append(f"{sum(c.noisy for c in run.cells)} cell(s) ran while other processes "
+                        f"used more than {s.noisy_threshold:.0%} of the CPUs (flag: noisy)")
+    if any(c.unstable for c in run.cells):
+        warnings.append(f"{sum(c.unstable for c in run.cells)} cell(s) did not reach the CI "
+                        "target (flag: unstable)")
+    failed = [c for c in run.cells if c.status != "ok"]
+    if failed:
+        warnings.append(f"{len(failed)} cell(s) failed; their reason is in the tables")
+    if warnings:
+        blocks.append(Items(tuple(f"warning: {w}" for w in warnings)))
+    many = len(run.models) > 1
+    for m in run.models:
+        cells = [c for c in run.cells if c.spec.model == m.name]
+        blocks.append(Heading(2, f"{m.name} (input {'x'.join(map(str, m.input_shape))}, "
+                                 f"output {m.output_kind})"))
+        lines = []
+        for (batch, prec), c in sorted(best_cells(cells).items()):
+            lines.append(f"fastest {prec} at batch {batch}: {series_label(c)} threads="
+                         f"{c.spec.threads_label}, p50 {c.summary.p50_ms:.2f} ms, "  # type: ignore[union-attr]
+                         f"{c.items_per_s:.1f} items/s")
+        if lines:
+            blocks.append(Items(tuple(lines)))
+        blocks += _figures(plots, f"{m.name}-" if many else "")
+        batches = sorted({c.spec.batch for c in cells})
+        rows = []
+        for b in batches:
+            for c in best_per_series(cells, b):
+                sm = c.summary
+                rows.append((series_label(c), c.precision, str(b), c.spec.threads_label,
+                             f"{sm.p50_ms:.2f}", f"{sm.p99_ms:.2f}",  # type: ignore[union-attr]
+                             f"{c.items_per_s:.1f}", f"{c.peak_rss_mb or 0:.0f}",
+                             "-" if c.integrity is None else
+                             ("ok" if c.integrity.passed else "FAIL")))
+        if rows:
+            blocks += [Heading(3, "Best thread count per runtime/variant"),
+                       Table(("runtime/variant", "precision", "batch", "best threads",
+                              "p50 ms", "p99 ms", "items/s", "peak MB", "integrity"),
+                             tuple(rows))]
+        for runtime in dict.fromkeys(c.spec.runtime for c in cells):
+            blocks += _runtime_block(runtime, [c for c in cells if c.spec.runtime == runtime])
+    notes = [f"reference {k}: {v}" for k, v in run.references.items()]
+    notes += [f"conversion {k}: {v}" for k, v in run.conversions.items()]
+    if notes:
+        blocks += [Heading(2, "Reference outputs and conversions"), Items(tuple(notes))]
+    title = "inferometer report: " + ", ".join(m.name for m in run.models)
+    return Document(title, tuple(blocks))
+
+
+def _load(run: LoadRun, plots: Sequence[Plot]) -> Document:
+    blocks = _header(run, [("runtime", f"{run.runtime} {run.runtime_version} ({run.variant})"),
+                           ("engine", run.engine), ("check_accuracy", run.check_accuracy)])
+    blocks.append(Heading(2, load_title(run)))
+    lines = max_qps_lines(run)
+    if lines:
+        blocks.append(Items(tuple(lines)))
+    blocks += _figures(plots)
+    blocks += [Heading(2, "Every load step"),
+               Table(LOAD_HEADERS, tuple(tuple(r) for r in load_rows(run)))]
+    return Document(f"inferometer {run.kind} report: {run.model.name} on {run.runtime}",
+                    tuple(blocks))
+
+
+def _accuracy(run: AccuracyRun, plots: Sequence[Plot]) -> Document:
+    blocks = _header(run, [("dataset", f"{run.dataset} ({run.items} images)"),
+                           ("reference", run.reference)])
+    blocks += [Heading(2, precision_title(run)), Text(run.dataset_note), *_figures(plots),
+               Table(PRECISION_HEADERS, tuple(tuple(r) for r in precision_rows(run)))]
+    return Document(f"inferometer accuracy report: {run.model.name}", tuple(blocks))
+
+
+def document(run: RunResult | LoadRun | AccuracyRun, plots: Sequence[Plot]) -> Document:
+    if isinstance(run, LoadRun):
+        return _load(run, plots)
+    if isinstance(run, AccuracyRun):
+        return _accuracy(run, plots)
+    return _speed(run, plots)

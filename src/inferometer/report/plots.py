@@ -1,0 +1,385 @@
+"""Figures of a stored run, drawn only from what the run holds: a one-thread run gets no
+latency-vs-threads line, a one-batch run no throughput-vs-batch curve.
+
+matplotlib is used through `Figure` directly (no pyplot): no GUI backend, no global state, so
+reports render the same on a server as on a laptop.  One style for every figure: the Okabe-Ito
+palette (distinguishable with the common colour-vision deficiencies), a marker per series as a
+second cue, units on every axis.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..results.accuracyrun import AccuracyRun
+from ..results.loadrun import LoadRun
+from ..results.schema import CellResult, RunResult
+from ..results.store import RunDir
+
+# Okabe-Ito; its yellow last, as it is the faintest on white.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000",
+           "#F0E442")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+@dataclass(frozen=True)
+class Plot:
+    name: str  # file stem under plots/
+    title: str
+    caption: str
+    figure: Any  # matplotlib.figure.Figure
+
+
+def _figure(width: float = 7.0, height: float = 4.2) -> tuple[Any, Any]:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        from ..errors import UsageError
+
+        raise UsageError("plots need matplotlib: pip install matplotlib "
+                         "(or pip install -c constraints.txt -e '.[all]')") from None
+    fig = Figure(figsize=(width, height), layout="constrained")
+    ax = fig.add_subplot()
+    ax.grid(True, color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return fig, ax
+
+
+def _style(i: int) -> dict[str, Any]:
+    return {"color": PALETTE[i % len(PALETTE)], "marker": MARKERS[i % len(MARKERS)]}
+
+
+def _log(ax: Any, which: str) -> None:
+    """Log scale labelled 20, 30, 100 rather than 2x10^1 (minor labels only where the range
+    is short enough for them, as matplotlib's LogFormatter decides)."""
+    from matplotlib.ticker import LogFormatter
+
+    class Plain(LogFormatter):
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            return f"{x:g}" if super().__call__(x, pos) else ""
+
+    (ax.set_yscale if which == "y" else ax.set_xscale)("log")
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    axis.set_major_formatter(Plain(labelOnlyBase=False))
+    axis.set_minor_formatter(Plain(labelOnlyBase=False))
+
+
+def _legend(ax: Any, **kw: Any) -> None:
+    """Beside the axes, never over the data."""
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0), **kw)
+
+
+def series_label(c: CellResult) -> str:
+    return f"{c.spec.runtime}/{c.spec.variant}"
+
+
+def _ok(c: CellResult) -> bool:
+    return c.status == "ok" and c.summary is not None
+
+
+def _by_series(cells: Sequence[CellResult]) -> dict[str, list[CellResult]]:
+    out: dict[str, list[CellResult]] = defaultdict(list)
+    for c in cells:
+        if _ok(c):
+            out[series_label(c)].append(c)
+    return dict(out)
+
+
+def _fastest(cells: Sequence[CellResult]) -> CellResult:
+    return min(cells, key=lambda c: c.summary.p50_ms)  # type: ignore[union-attr]
+
+
+def _prefix(run: RunResult, model: str) -> str:
+    return f"{model}-" if len(run.models) > 1 else ""
+
+
+# -- speed runs ---------------------------------------------------------------------------------
+def latency_vs_threads(cells: Sequence[CellResult], batch: int, stem: str,
+                       order: Sequence[str]) -> Plot | None:
+    cells = [c for c in cells if c.spec.batch == batch]
+    counts = sorted({c.spec.threads for c in cells if c.spec.threads is not None})
+    has_auto = any(c.spec.threads is None for c in cells)
+    if len(counts) + has_auto < 2:
+        return None
+    # Thread counts as categories (1, 2, 4, ... evenly spaced), "auto" last: the runtime's own
+    # default is not a number we chose, so it gets a hollow marker and no connecting line.
+    pos = {t: i for i, t in enumerate(counts)}
+    fig, ax = _figure()
+    for label, series in sorted(_by_series(cells).items()):
+        st = _style(order.index(label))
+        pts = sorted((pos[c.spec.threads], c.summary.p50_ms) for c in series  # type: ignore[union-attr]
+                     if c.spec.threads is not None)
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=label, linewidth=1.6, **st)
+        auto = [c for c in series if c.spec.threads is None]
+        if auto:
+            ax.plot([len(counts)], [auto[0].summary.p50_ms], linestyle="none",  # type: ignore[union-attr]
+                    markerfacecolor="white", markersize=8, markeredgewidth=1.6,
+                    label=None if pts else label, **st)
+    ticks = [str(t) for t in counts] + (["auto"] if has_auto else [])
+    ax.set_xticks(range(len(ticks)), ticks)
+    ax.set_xlabel("threads (auto: the runtime's default, hollow marker)")
+    ax.set_ylabel(f"median latency per batch of {batch} (ms)")
+    _log(ax, "y")
+    _legend(ax)
+    ax.set_title(f"Latency vs threads, batch {batch}")
+    return Plot(f"{stem}latency-vs-threads-b{batch}", f"Latency vs threads (batch {batch})",
+                "Median latency of each runtime/variant at each thread count; lower is "
+                "better.", fig)
+
+
+def _hbar(labels: Sequence[str], values: Sequence[float], xlabel: str, title: str,
+          annotate: Callable[[int], str], colors: Sequence[str],
+          errors: Sequence[tuple[float, float]] | None = None) -> Any:
+    fig, ax = _figure(7.0, 0.9 + 0.42 * len(labels))
+    ys = range(len(labels))
+    xerr = None
+    if errors is not None:
+        xerr = [[v - lo for v, (lo, _) in zip(values, errors, strict=True)],
+                [hi - v for v, (_, hi) in zip(values, errors, strict=True)]]
+    ax.barh(ys, values, color=colors, xerr=xerr, capsize=3, ecolor="#444444")
+    ax.set_yticks(ys, labels, fontsize=8)
+    ax.invert_yaxis()  # first (best) on top
+    for y, v in zip(ys, values, strict=True):
+        ax.annotate(annotate(y), (v, y), xytext=(4, 0), textcoords="offset points",
+                    va="center", fontsize=7)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.margins(x=0.25)
+    return fig
+
+
+def best_per_series(cells: Sequence[CellResult], batch: int) -> list[CellResult]:
+    """Each runtime/variant's fastest cell at this batch size, fastest first."""
+    best = [_fastest(s) for s in _by_series([c for c in cells if c.spec.batch == batch]).values()]
+    return sorted(best, key=lambda c: c.summary.p50_ms)  # type: ignore[union-attr]
+
+
+def _mark(c: CellResult) -> str:
+    return " (integrity FAIL)" if c.integrity is not None and not c.integrity.passed else ""
+
+
+def _color(c: CellResult, order: Sequence[str]) -> str:
+    return _style(order.index(series_label(c)))["color"]
+
+
+def latency_bars(cells: Sequence[CellResult], batch: int, stem: str,
+                 order: Sequence[str]) -> Plot | None:
+    best = best_per_series(cells, batch)
+    if not best:
+        return None
+    labels = [series_label(c) + _mark(c) for c in best]
+    values = [c.summary.p50_ms for c in best]  # type: ignore[union-attr]
+    ci = [(c.summary.median_ci_low_ms, c.summary.median_ci_high_ms) for c in best]  # type: ignore[union-attr]
+    fig = _hbar(labels, values, f"median latency per batch of {batch} (ms), 95% CI",
+                f"Latency at the best thread count, batch {batch}",
+                lambda i: f"{values[i]:.2f} ms, threads={best[i].spec.threads_label}",
+                [_color(c, order) for c in best], ci)
+    return Plot(f"{stem}latency-b{batch}", f"Latency at the best thread count (batch {batch})",
+                "Each runtime/variant at its fastest thread count; bars are medians, whiskers "
+                "their 95% confidence interval.", fig)
+
+
+def memory_bars(cells: Sequence[CellResult], batch: int, stem: str,
+                order: Sequence[str]) -> Plot | None:
+    best = [c for c in best_per_series(cells, batch) if c.peak_rss_mb is not None]
+    if not best:
+        return None
+    best.sort(key=lambda c: c.peak_rss_mb)  # type: ignore[arg-type, return-value]
+    labels = [series_label(c) for c in best]
+    values = [c.peak_rss_mb for c in best]
+    fig = _hbar(labels, values, "peak resident memory of the worker process (MB)",  # type: ignore[arg-type]
+                f"Peak memory, batch {batch}",
+                lambda i: f"{values[i]:.0f} MB (after load {best[i].rss_after_load_mb or 0:.0f})",
+                [_color(c, order) for c in best])
+    return Plot(f"{stem}memory-b{batch}", f"Peak memory (batch {batch})",
+                "Peak RSS (VmHWM) of the worker that ran the fastest cell of each "
+                "runtime/variant, including the Python interpreter; lower is better.", fig)
+
+
+def throughput_vs_batch(cells: Sequence[CellResult], stem: str,
+                        order: Sequence[str]) -> Plot | None:
+    batches = sorted({c.spec.batch for c in cells if _ok(c)})
+    if len(batches) < 2:
+        return None
+    fig, ax = _figure()
+    for label, series in sorted(_by_series(cells).items()):
+        pts = []
+        for b in batches:
+            at = [c for c in series if c.spec.batch == b]
+            if at:
+                pts.append((b, _fastest(at).items_per_s))
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=label, linewidth=1.6,
+                **_style(order.index(label)))
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(batches, [str(b) for b in batches])
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("throughput (items/s, single stream)")
+    _legend(ax)
+    ax.set_title("Throughput vs batch size (best thread count per batch)")
+    return Plot(f"{stem}throughput-vs-batch", "Throughput vs batch size",
+                "Items per second at the median latency, each batch size at its fastest thread "
+                "count; higher is better.", fig)
+
+
+def latency_distribution(cells: Sequence[CellResult], batch: int, stem: str,
+                         order: Sequence[str], rundir: RunDir) -> Plot | None:
+    best = best_per_series(cells, batch)
+    curves = []
+    for c in best:
+        samples = rundir.samples(c.spec.id)
+        if samples:
+            curves.append((c, sorted(s / 1e6 for s in samples)))
+    if not curves:
+        return None
+    fig, ax = _figure()
+    for c, ms in curves:
+        n = len(ms)
+        st = _style(order.index(series_label(c)))
+        ax.step(ms, [(k + 1) / n for k in range(n)], where="post", color=st["color"],
+                linewidth=1.4, label=f"{series_label(c)} t={c.spec.threads_label} (n={n})")
+    lo, hi = min(ms[0] for _, ms in curves), max(ms[-1] for _, ms in curves)
+    if hi > 10 * lo:
+        _log(ax, "x")
+    ax.set_xlabel(f"latency per batch of {batch} (ms)")
+    ax.set_ylabel("fraction of runs at or below")
+    ax.set_ylim(0, 1.02)
+    _legend(ax)
+    ax.set_title(f"Latency distribution, batch {batch}")
+    return Plot(f"{stem}latency-cdf-b{batch}", f"Latency distribution (batch {batch})",
+                "Empirical CDF of every steady-state run of each runtime/variant's fastest "
+                "cell: a long right tail is jitter the median hides.", fig)
+
+
+def precision_speedup(cells: Sequence[CellResult], batch: int, stem: str,
+                      order: Sequence[str]) -> Plot | None:
+    """Speed runs with several precisions: speed-up over the runtime's fp32 against how often
+    top-1 agrees with the fp32 reference (the speed run's stand-in for an accuracy drop)."""
+    best = best_per_series(cells, batch)
+    fp32 = {c.spec.runtime: c for c in best if c.precision == "fp32"}
+    pts = [(c, fp32[c.spec.runtime].summary.p50_ms / c.summary.p50_ms)  # type: ignore[union-attr]
+           for c in best if c.precision != "fp32" and c.spec.runtime in fp32
+           and c.integrity is not None and c.integrity.top1_agreement is not None]
+    if not pts:
+        return None
+    fig, ax = _figure()
+    for c, speedup in pts:
+        agree = 100 * c.integrity.top1_agreement  # type: ignore[union-attr, operator]
+        ax.plot([100 - agree], [speedup], linestyle="none", markersize=8,
+                **_style(order.index(series_label(c))),
+                label=f"{series_label(c)} ({c.precision})")
+    ax.axhline(1.0, color="#888888", linewidth=0.8, linestyle="--")
+    ax.set_xlabel("predictions that moved vs the fp32 reference (% of fixed inputs)")
+    ax.set_ylabel("speed-up over the runtime's fp32 (x)")
+    _legend(ax)
+    ax.set_title(f"Reduced precision: speed-up vs prediction change, batch {batch}")
+    return Plot(f"{stem}precision-b{batch}", f"Reduced precision (batch {batch})",
+                "Speed-up over the same runtime's fp32 against the share of top-1 predictions "
+                "that changed on the fixed inputs. Accuracy on labelled data: inferometer "
+                "accuracy.", fig)
+
+
+def run_plots(run: RunResult, rundir: RunDir) -> list[Plot]:
+    plots: list[Plot | None] = []
+    for m in run.models:
+        cells = [c for c in run.cells if c.spec.model == m.name]
+        stem = _prefix(run, m.name)
+        order = sorted(_by_series(cells))  # one colour per runtime/variant in every figure
+        batches = sorted({c.spec.batch for c in cells})
+        for b in batches:
+            plots.append(latency_vs_threads(cells, b, stem, order))
+        b0 = batches[0] if batches else 1
+        plots += [latency_bars(cells, b0, stem, order), memory_bars(cells, b0, stem, order),
+                  throughput_vs_batch(cells, stem, order),
+                  latency_distribution(cells, b0, stem, order, rundir),
+                  precision_speedup(cells, b0, stem, order)]
+    return [p for p in plots if p is not None]
+
+
+# -- load runs ----------------------------------------------------------------------------------
+def _tile_key(percentile: float) -> str:
+    return f"{percentile:g}"
+
+
+def qps_vs_latency(run: LoadRun) -> Plot | None:
+    key = _tile_key(run.percentile)
+    groups: dict[str, list[tuple[float, float, bool]]] = defaultdict(list)
+    targets: set[float] = set()
+    for ls in run.scan:
+        st = ls.step
+        if st.scenario != "server" or key not in st.tiles_s:
+            continue
+        groups[f"{ls.config} {st.arrivals}"].append(
+            (st.achieved_qps, st.tiles_s[key] * 1000, st.valid))
+        if st.target_s is not None:
+            targets.add(st.target_s)
+    if not groups:
+        return None
+    fig, ax = _figure()
+    for i, (label, pts) in enumerate(sorted(groups.items())):
+        pts.sort()
+        st = _style(i)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], color=st["color"], linewidth=1,
+                alpha=0.6)
+        for valid in (True, False):
+            sel = [p for p in pts if p[2] == valid]
+            if sel:
+                ax.plot([p[0] for p in sel], [p[1] for p in sel], linestyle="none",
+                        marker=st["marker"], color=st["color"],
+                        markerfacecolor=st["color"] if valid else "white",
+                        label=label if valid or not any(p[2] for p in pts) else None)
+    for t in sorted(targets):
+        ax.axhline(t * 1000, color="#888888", linewidth=0.8, linestyle="--")
+        ax.annotate(f"target {t * 1000:g} ms", (0, t * 1000), xycoords=("axes fraction", "data"),
+                    xytext=(2, 2), textcoords="offset points", fontsize=7, color="#555555")
+    _log(ax, "y")
+    ax.set_xlabel("achieved throughput (queries/s)")
+    ax.set_ylabel(f"p{key} latency (ms)")
+    _legend(ax, title="instances x\nthreads, arrivals", title_fontsize=8)
+    ax.set_title(f"{run.model.name} on {run.runtime}: QPS vs p{key} latency")
+    return Plot("qps-vs-latency", f"QPS vs p{key} latency",
+                "Every load step of the run: filled markers met their target and every "
+                "validity rule, hollow ones did not; dashed lines are the latency targets.", fig)
+
+
+# -- accuracy runs ------------------------------------------------------------------------------
+def accuracy_speedup(run: AccuracyRun) -> Plot | None:
+    rows = [r for r in run.rows if r.status == "ok" and r.precision != "fp32"
+            and r.speedup is not None and r.delta_top1 is not None]
+    if not rows:
+        return None
+    fig, ax = _figure()
+    runtimes = sorted({r.runtime for r in run.rows})
+    shapes = {"fp16": "s", "bf16": "^", "int8": "D"}
+    for r in rows:
+        color = PALETTE[runtimes.index(r.runtime) % len(PALETTE)]
+        ax.plot([-r.delta_top1], [r.speedup], linestyle="none", markersize=8,  # type: ignore[operator]
+                marker=shapes.get(r.precision, "o"), color=color,
+                label=f"{r.runtime} {r.precision} ({r.variant})")
+    ax.axvline(run.max_drop, color="#D55E00", linewidth=0.8, linestyle="--")
+    ax.annotate(f"allowed drop {run.max_drop:g} pt", (run.max_drop, 1),
+                xycoords=("data", "axes fraction"), xytext=(3, -12),
+                textcoords="offset points", fontsize=7, color="#D55E00")
+    ax.axhline(1.0, color="#888888", linewidth=0.8, linestyle="--")
+    ax.set_xlabel("top-1 drop vs the runtime's fp32 (percentage points)")
+    ax.set_ylabel("speed-up over the runtime's fp32 (x)")
+    _legend(ax)
+    ax.set_title(f"{run.model.name} on {run.dataset}: speed-up vs accuracy drop")
+    return Plot("precision-speedup-vs-drop", "Speed-up vs accuracy drop",
+                "Each reduced-precision variant against its own runtime's fp32: up is faster, "
+                "right lost accuracy; the dashed line is --max-drop.", fig)
+
+
+def plots_for(run: RunResult | LoadRun | AccuracyRun, rundir: RunDir) -> list[Plot]:
+    if isinstance(run, LoadRun):
+        found = [qps_vs_latency(run)]
+    elif isinstance(run, AccuracyRun):
+        found = [accuracy_speedup(run)]
+    else:
+        return run_plots(run, rundir)
+    return [p for p in found if p is not None]

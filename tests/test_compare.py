@@ -1,0 +1,111 @@
+"""compare: the statistics on real stored samples, the verdicts, the gate, and bad input.
+
+tests/data holds raw samples (ns) of real ResNet-50 cells on ONNX Runtime at batch 1, from
+`inferometer run resnet50 --runtimes onnxruntime` on a 2-core machine: two separate runs at 2
+threads (a repeat), and 1 thread (a deliberate slowdown, about 2x)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import cli
+from synthetic import Cell, load_samples, noisy, write_run
+
+from inferometer.compare import bootstrap_ratio, compare_runs, parse_fail_on, regressions
+from inferometer.errors import UsageError
+
+T2 = "resnet50-ort-t2.json"
+T2_REPEAT = "resnet50-ort-t2-repeat.json"
+T1 = "resnet50-ort-t1.json"
+
+
+def _pair(tmp_path: Path, a: str, b: str, peak_b: float = 100.0) -> tuple[str, str]:
+    """Two runs whose one matching cell holds the given stored samples."""
+    write_run(tmp_path / "a", [Cell("onnxruntime", "default", 2, 1, load_samples(a))])
+    write_run(tmp_path / "b", [Cell("onnxruntime", "default", 2, 1, load_samples(b),
+                                    peak_mb=peak_b)])
+    return str(tmp_path / "a"), str(tmp_path / "b")
+
+
+def test_a_deliberate_slowdown_is_significant(tmp_path: Path) -> None:
+    cmp = compare_runs(*_pair(tmp_path, T2, T1))
+    p50 = cmp.cells[0].get("p50")
+    assert p50 is not None and p50.verdict == "slower"
+    assert 1.5 < p50.ratio < 2.5 and p50.low is not None and p50.low > 1.3
+    assert cmp.cells[0].get("items_per_s").verdict == "worse"  # type: ignore[union-attr]
+    assert regressions(cmp, parse_fail_on("p50:5%"))
+
+
+def test_two_repeats_of_the_same_config_are_not_significant(tmp_path: Path) -> None:
+    cmp = compare_runs(*_pair(tmp_path, T2, T2_REPEAT))
+    p50 = cmp.cells[0].get("p50")
+    assert p50 is not None and p50.verdict == "no significant change", p50
+    assert regressions(cmp, parse_fail_on("p50")) == []
+    assert cmp.geomean() == pytest.approx(p50.ratio)
+
+
+def test_bootstrap_interval_covers_the_true_ratio() -> None:
+    a = noisy(10e6, n=400, seed=1)
+    b = [int(x * 1.10) for x in noisy(10e6, n=400, seed=2)]
+    ratio, lo, hi = bootstrap_ratio(a, b)
+    assert lo < 1.10 < hi and lo > 1.0
+    same = bootstrap_ratio(a, noisy(10e6, n=400, seed=3))
+    assert same[1] < 1.0 < same[2]
+    assert bootstrap_ratio(a, b) == (ratio, lo, hi)  # seeded: reproducible
+
+
+def test_the_noise_floor_hides_tiny_but_significant_shifts(tmp_path: Path) -> None:
+    base = noisy(10e6, n=2000, seed=1, spread=0.002)
+    write_run(tmp_path / "a", [Cell("r", "v", 1, 1, base)])
+    write_run(tmp_path / "b", [Cell("r", "v", 1, 1, [int(x * 1.01) for x in base])])
+    assert compare_runs(str(tmp_path / "a"), str(tmp_path / "b")).cells[0].get(
+        "p50").verdict == "no significant change"  # type: ignore[union-attr]
+    strict = compare_runs(str(tmp_path / "a"), str(tmp_path / "b"), noise=0.0)
+    assert strict.cells[0].get("p50").verdict == "slower"  # type: ignore[union-attr]
+
+
+def test_fail_on_thresholds(tmp_path: Path) -> None:
+    a, b = _pair(tmp_path, T2, T1, peak_b=130.0)
+    assert cli("compare", a, b).returncode == 1
+    r = cli("compare", a, b, "--fail-on", "p50:500%")  # a 2x slowdown is within 500%
+    assert r.returncode == 0, r.stdout
+    r = cli("compare", a, b, "--fail-on", "p50:500%,peak_rss:10%")
+    assert r.returncode == 1
+    assert "REGRESSION peak_rss +30.0% (limit 10%)" in r.stdout
+    assert "REGRESSION p50" not in r.stdout
+
+
+def test_compare_output_lists_every_cell(tmp_path: Path) -> None:
+    write_run(tmp_path / "a", [Cell("r", "v", 1, 1, noisy(5e6, seed=1)),
+                               Cell("r", "v", 2, 1, noisy(3e6, seed=2)),
+                               Cell("r", "v", 4, 1, noisy(3e6), status="failed")])
+    write_run(tmp_path / "b", [Cell("r", "v", 1, 1, noisy(5e6, seed=3)),
+                               Cell("r", "v", 4, 1, noisy(3e6, seed=4)),
+                               Cell("r", "v", 8, 1, noisy(3e6, seed=5))])
+    r = cli("compare", str(tmp_path / "a"), str(tmp_path / "b"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "only in A: net r/v fp32 t=2 b=1" in r.stdout
+    assert "only in B: net r/v fp32 t=8 b=1" in r.stdout
+    assert "not compared: net r/v fp32 t=4 b=1 (failed in A)" in r.stdout
+    assert "geometric mean of B/A p50 over 1 cells" in r.stdout
+    data = json.loads(cli("compare", str(tmp_path / "a"), str(tmp_path / "b"),
+                          "--json").stdout)
+    assert data["regressions"] == [] and len(data["cells"]) == 1
+    assert {c["metric"] for c in data["cells"][0]["changes"]} >= {"p50", "p99", "peak_rss"}
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
+    write_run(tmp_path / "a", [Cell("r", "v", 1, 1, noisy(5e6), model="resnet50")])
+    write_run(tmp_path / "b", [Cell("r", "v", 1, 1, noisy(5e6), model="mobilenet")])
+    r = cli("compare", str(tmp_path / "a"), str(tmp_path / "b"))
+    assert r.returncode == 2
+    assert "no common cells" in r.stderr and "resnet50" in r.stderr
+    assert "mobilenet" in r.stderr and "Traceback" not in r.stderr
+    r = cli("compare", str(tmp_path / "a"), str(tmp_path))
+    assert r.returncode == 2 and "not a run directory" in r.stderr
+    r = cli("compare", str(tmp_path / "a"), str(tmp_path / "a"), "--fail-on", "speed:5%")
+    assert r.returncode == 2 and "unknown metric 'speed'" in r.stderr
+    with pytest.raises(UsageError, match="METRIC:PERCENT"):
+        parse_fail_on("p50:fast")

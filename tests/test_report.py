@@ -1,0 +1,137 @@
+"""Report: the plots a run has (and only those), Markdown in the studies' shape, escaping, and
+the command line around them.  The browser check of the HTML is in test_browser.py."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from conftest import cli
+from synthetic import EVIL, Cell, full_run, noisy, write_run
+
+from inferometer.report.write import write_report
+
+GOLDEN = Path(__file__).parent / "golden"
+def _plot_names(path: Path) -> set[str]:
+    return {p.name for p in (path / "plots").iterdir()}
+
+
+def test_a_full_run_gets_every_plot_in_png_and_svg(tmp_path: Path) -> None:
+    files = write_report(full_run(tmp_path / "run"))
+    stems = {"latency-vs-threads-b1", "latency-vs-threads-b4", "latency-b1", "memory-b1",
+             "throughput-vs-batch", "latency-cdf-b1", "precision-b1"}
+    assert _plot_names(tmp_path / "run") == {f"{s}.{e}" for s in stems for e in ("png", "svg")}
+    for p in files.plots:
+        data = p.read_bytes()
+        if p.suffix == ".png":
+            assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 5000
+        else:
+            root = ET.fromstring(data)  # well-formed SVG
+            assert root.tag.endswith("svg")
+
+
+def test_only_what_the_run_has_is_drawn(tmp_path: Path) -> None:
+    path = tmp_path / "one"
+    write_run(path, [Cell("alpha", "default", 1, 1, noisy(5e6)),
+                     Cell("beta", "default", 1, 1, noisy(6e6))])
+    write_report(path)
+    stems = {n.rsplit(".", 1)[0] for n in _plot_names(path)}
+    # one thread count, one batch, one precision: no lines to draw across them
+    assert stems == {"latency-b1", "memory-b1", "latency-cdf-b1"}
+
+
+def test_markdown_has_a_block_per_runtime_in_the_studies_shape(tmp_path: Path) -> None:
+    write_report(full_run(tmp_path / "run"))
+    md = (tmp_path / "run" / "report.md").read_text()
+    assert md.startswith("# inferometer report: net")
+    assert "- **machine**: Test CPU, 2 usable of 2 logical CPUs" in md
+    for runtime in ("alpha", "beta"):
+        block = md.split(f"### {runtime} 1.0", 1)[1].split("###", 1)[0]
+        assert "dependencies (1 non-system shared libraries, 12 MB): lib" in block
+        assert "integrity passed" in block
+        assert "| runtime/variant | prec | thr | batch |" in block
+        # the threads table: one row per thread count and batch of each variant
+        assert block.count(f"| {runtime}/") >= 6
+    assert "![Latency vs threads (batch 1)](plots/latency-vs-threads-b1.png)" in md
+    assert "fastest fp32 at batch 1: beta/fast threads=" in md
+
+
+def test_user_strings_are_escaped_in_markdown_and_html(tmp_path: Path) -> None:
+    path = tmp_path / "evil"
+    write_run(path, [Cell("alpha", "default", 1, 1, noisy(5e6), model=EVIL)])
+    write_report(path)
+    md = (path / "report.md").read_text()
+    html = (path / "report.html").read_text()
+    outside_code = md.split("```")[0::2]  # a fenced block shows markup as text: allowed there
+    assert not any("<img" in part for part in outside_code)
+    assert "x\\|y&lt;img src=x onerror=alert(1)&gt;" in md
+    assert "<img src=x" not in html and "x|y&lt;img src=x onerror=alert(1)&gt;" in html
+    assert html.count("<script>") == 1  # the page's own sorter, nothing else
+
+
+def test_html_is_self_contained(tmp_path: Path) -> None:
+    write_report(full_run(tmp_path / "run"))
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "http://" not in html.replace("http://www.w3.org", "")
+    assert "https://" not in html
+    assert html.count('src="data:image/svg+xml;base64,') == 7
+    assert "Content-Security-Policy" in html
+
+
+def test_rendering_twice_gives_identical_files(tmp_path: Path) -> None:
+    path = full_run(tmp_path / "run")
+    write_report(path)
+    first = {p.name: p.read_bytes() for p in (path / "plots").iterdir()}
+    html = (path / "report.html").read_bytes()
+    write_report(path)
+    assert {p.name: p.read_bytes() for p in (path / "plots").iterdir()} == first
+    assert (path / "report.html").read_bytes() == html
+
+
+@pytest.mark.parametrize("kind", ["scan", "accuracy"])
+@pytest.mark.parametrize("version", [1, 2])
+def test_scan_and_accuracy_runs_render(tmp_path: Path, kind: str, version: int) -> None:
+    path = tmp_path / kind
+    path.mkdir()
+    shutil.copy(GOLDEN / f"{kind}-v{version}.json", path / "results.json")
+    r = cli("report", str(path))
+    assert r.returncode == 0, r.stderr
+    want = "qps-vs-latency" if kind == "scan" else "precision-speedup-vs-drop"
+    assert _plot_names(path) == {f"{want}.png", f"{want}.svg"}
+    md = (path / "report.md").read_text()
+    if kind == "scan":
+        assert "max QPS 1xauto linear" in md and "| instances x threads |" in md
+    else:
+        assert "| runtime | precision | variant | top-1 % |" in md
+
+
+def test_report_command_on_a_real_run(tmp_path: Path) -> None:
+    from conftest import QUICK
+
+    out = tmp_path / "run"
+    r = cli("run", "tinynet", "--runtimes", "onnxruntime", "--threads", "1,auto", "--batch",
+            "1,2", "--output", str(out), *QUICK)
+    assert r.returncode == 0, r.stderr
+    r = cli("report", str(out))
+    assert r.returncode == 0, r.stderr
+    assert f"report: {out / 'report.html'}" in r.stdout
+    stems = {n.rsplit(".", 1)[0] for n in _plot_names(out)}
+    assert stems == {"latency-vs-threads-b1", "latency-vs-threads-b2", "latency-b1",
+                     "memory-b1", "throughput-vs-batch", "latency-cdf-b1"}
+    assert "### onnxruntime " in (out / "report.md").read_text()
+
+
+def test_report_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    r = cli("report", str(tmp_path))
+    assert r.returncode == 2 and "not a run directory (no results.json)" in r.stderr
+    (tmp_path / "results.json").write_text('{"schema_version": 2, "kind": "run", "cells": [')
+    r = cli("report", str(tmp_path))
+    assert r.returncode == 2
+    assert f"{tmp_path / 'results.json'} is corrupt or truncated" in r.stderr
+    assert "line 1 column" in r.stderr and "Traceback" not in r.stderr
+    (tmp_path / "results.json").write_text(json.dumps({"schema_version": 2, "kind": "odd"}))
+    r = cli("report", str(tmp_path))
+    assert r.returncode == 2 and "unknown kind 'odd'" in r.stderr
