@@ -30,6 +30,8 @@ FORBIDDEN = {
                 "envs", "compare"},
     "report": {"cli", "plan", "runner", "progress", "_worker", "runtimes", "scenarios", "load",
                "envs", "history"},
+    "_train": {"cli", "plan", "runner", "progress", "report", "load", "envs", "runtimes",
+               "training"},
     "_serve": {"cli", "plan", "runner", "progress", "report", "load", "envs"},
 }
 

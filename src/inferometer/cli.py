@@ -303,6 +303,38 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from . import training
+    from .measure.machine import machine_info
+    from .models.resolve import resolve
+    from .report.table import train_table
+    from .results.store import write_json
+
+    precisions = split_list(args.precisions)
+    threads = parse_threads(args.threads)[0] if args.threads else None
+    training.validate_device(args.device)  # before preparing the model: said at once
+    model = resolve(args.model)
+    training.validate(model, args.device, args.optimizer, precisions, args.batch,
+                      args.iterations)
+    out = Path(args.output) if args.output else Path("runs") / (
+        dt.datetime.now().strftime("%Y%m%d-%H%M%S") + f"-train-{model.name}")
+    if out.exists() and any(out.iterdir()):
+        raise UsageError(f"{out} already exists and is not empty; choose another --output")
+
+    run = training.train(model, device=args.device, batch=args.batch, optimizer=args.optimizer,
+                         precisions=precisions, threads=threads, warmup=args.warmup,
+                         iterations=args.iterations, channels_last=args.channels_last,
+                         out=out, timeout_s=args.timeout, command=("inferometer", *argv),
+                         machine=machine_info(),
+                         on_row=lambda r: print(f"{r.precision}: " + (
+                             f"step p50 {r.total.p50_ms:.2f} ms" if r.total else
+                             f"FAILED: {r.error}"), file=sys.stderr))
+    write_json(out / "results.json", run)
+    print(train_table(run))
+    print(f"results: {out / 'results.json'}")
+    return 0 if all(r.status == "ok" for r in run.rows) else 1
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     import webbrowser
 
@@ -439,6 +471,19 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("run_dir")
     s.add_argument("--json", action="store_true",
                    help="print the results as JSON (current schema)")
+    t = sub.add_parser("train", help="time a training step: forward, backward, update")
+    t.add_argument("model", help="zoo name")
+    t.add_argument("--device", default="cpu", help="cpu or cuda (cpu)")
+    t.add_argument("--batch", type=int, default=32, help="batch size (32)")
+    t.add_argument("--optimizer", default="sgd", help="sgd (momentum 0.9), adam or adamw")
+    t.add_argument("--precisions", default="fp32,amp",
+                   help="fp32 and/or amp (fp16 + loss scaling on CUDA, bf16 on the CPU)")
+    t.add_argument("--threads", help="CPU threads (default: auto)")
+    t.add_argument("--warmup", type=int, default=3, help="untimed steps first (3)")
+    t.add_argument("--iterations", type=int, default=20, help="timed steps (20)")
+    t.add_argument("--channels-last", action="store_true", help="model and input channels_last")
+    t.add_argument("--timeout", type=float, default=1800.0, help="seconds per precision (1800)")
+    t.add_argument("--output", help="run directory (default: runs/<ts>-train-<model>)")
     rp = sub.add_parser("report", help="plots, report.md and a self-contained report.html")
     rp.add_argument("run_dir")
     rp.add_argument("--open", action="store_true", help="open report.html in a browser")
@@ -483,6 +528,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_load(args, argv)
         if args.command == "accuracy":
             return _cmd_accuracy(args, argv)
+        if args.command == "train":
+            return _cmd_train(args, argv)
         handler = {"report": _cmd_report, "compare": _cmd_compare, "export": _cmd_export,
                    "history": _cmd_history, "show": _cmd_show}[args.command]
         return handler(args)

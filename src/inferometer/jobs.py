@@ -23,3 +23,17 @@ class Job:
     # runtime's model conversion (cached) and nothing else; "accuracy": outputs on a dataset
     mode: str = "measure"
     dataset_path: str | None = None  # "accuracy" mode: uint8 NHWC .npy to run through
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    model: ModelRef
+    device: str  # "cpu" or "cuda"
+    batch: int
+    optimizer: str  # "sgd", "adam" or "adamw"
+    amp: bool  # fp16 autocast + loss scaling on CUDA, bf16 autocast on the CPU
+    threads: int | None
+    warmup: int
+    iterations: int
+    channels_last: bool
+    report_path: str

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -36,6 +37,8 @@ from .results.schema import (
 from .results.store import RunDir, atomic_write
 from .runtimes.base import needs_conversion, variant
 from .stats import summarize, throughput
+
+R = TypeVar("R")
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                 "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
@@ -72,30 +75,38 @@ def worker_env(threads: int | None) -> dict[str, str]:
 def spawn_worker(job: Job, log_path: Path, timeout_s: float,
                  python: str = sys.executable) -> WorkerReport:
     """Run one job in a fresh process; any way it can fail becomes a failed report."""
-    report_path = Path(job.report_path)
+    return spawn("inferometer._worker", job, Path(job.report_path), WorkerReport,
+                 job.spec.threads, log_path, timeout_s, python)
+
+
+def spawn(module: str, job: Any, report_path: Path, report_cls: type[R], threads: int | None,
+          log_path: Path, timeout_s: float, python: str = sys.executable) -> R:
+    """`python -m module` with `job` as JSON on stdin; its report is read from `report_path`.
+    A timeout kills the whole process group; a death without a report becomes a failed report
+    (report_cls(status="failed", error=...)) that says how it died."""
     report_path.unlink(missing_ok=True)
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([python, "-m", "inferometer._worker"], stdin=subprocess.PIPE,
+        proc = subprocess.Popen([python, "-m", module], stdin=subprocess.PIPE,
                                 stdout=log, stderr=subprocess.STDOUT, text=True,
-                                env=worker_env(job.spec.threads), start_new_session=True)
+                                env=worker_env(threads), start_new_session=True)
         try:
             proc.communicate(json.dumps(to_dict(job)), timeout=timeout_s)
         except subprocess.TimeoutExpired:
             _kill(proc)
-            return WorkerReport(status="failed", error=f"timed out after {timeout_s:g} s")
+            return report_cls(status="failed", error=f"timed out after {timeout_s:g} s")
         except BaseException:
             _kill(proc)
             raise
     if report_path.exists():
-        report = from_dict(WorkerReport, json.loads(report_path.read_text()))
+        report = from_dict(report_cls, json.loads(report_path.read_text()))
         report_path.unlink()
         return report
     rc = proc.returncode
     how = (f"killed by signal {signal.Signals(-rc).name}" if rc < 0
            else f"exited with code {rc}")
     tail = [ln for ln in log_path.read_text(errors="replace").splitlines() if ln.strip()][-1:]
-    return WorkerReport(status="failed",
-                        error=f"worker {how} without a report" + (f": {tail[0]}" if tail else ""))
+    return report_cls(status="failed",
+                      error=f"worker {how} without a report" + (f": {tail[0]}" if tail else ""))
 
 
 def _kill(proc: subprocess.Popen) -> None:

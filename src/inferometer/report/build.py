@@ -9,12 +9,14 @@ from collections.abc import Sequence
 from ..results.accuracyrun import AccuracyRun
 from ..results.loadrun import LoadRun
 from ..results.schema import CellResult, RunHeader, RunResult
+from ..results.trainrun import TrainRun
 from .document import Block, Code, Document, Facts, Heading, Image, Items, Table, Text
 from .plots import Plot, best_per_series, series_label
 from .table import (
     HEADERS,
     LOAD_HEADERS,
     PRECISION_HEADERS,
+    TRAIN_HEADERS,
     best_cells,
     cell_row,
     load_rows,
@@ -22,6 +24,8 @@ from .table import (
     max_qps_lines,
     precision_rows,
     precision_title,
+    train_rows,
+    train_title,
 )
 
 
@@ -153,7 +157,19 @@ def _accuracy(run: AccuracyRun, plots: Sequence[Plot]) -> Document:
     return Document(f"inferometer accuracy report: {run.model.name}", tuple(blocks))
 
 
-def document(run: RunResult | LoadRun | AccuracyRun, plots: Sequence[Plot]) -> Document:
+def _train(run: TrainRun, plots: Sequence[Plot]) -> Document:
+    blocks = _header(run, [("device", f"{run.device} ({run.device_name})"),
+                           ("torch", run.torch_version)])
+    blocks += [Heading(2, train_title(run)), *_figures(plots),
+               Table(TRAIN_HEADERS, tuple(tuple(r) for r in train_rows(run)))]
+    return Document(f"inferometer training report: {run.model.name} on {run.device}",
+                    tuple(blocks))
+
+
+def document(run: RunResult | LoadRun | AccuracyRun | TrainRun,
+             plots: Sequence[Plot]) -> Document:
+    if isinstance(run, TrainRun):
+        return _train(run, plots)
     if isinstance(run, LoadRun):
         return _load(run, plots)
     if isinstance(run, AccuracyRun):

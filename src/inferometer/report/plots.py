@@ -18,6 +18,7 @@ from ..results.accuracyrun import AccuracyRun
 from ..results.loadrun import LoadRun
 from ..results.schema import CellResult, RunResult
 from ..results.store import RunDir
+from ..results.trainrun import TrainRun
 
 # Okabe-Ito; its yellow last, as it is the faintest on white.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000",
@@ -375,8 +376,33 @@ def accuracy_speedup(run: AccuracyRun) -> Plot | None:
                 "right lost accuracy; the dashed line is --max-drop.", fig)
 
 
-def plots_for(run: RunResult | LoadRun | AccuracyRun, rundir: RunDir) -> list[Plot]:
-    if isinstance(run, LoadRun):
+# -- training runs ------------------------------------------------------------------------------
+def train_phases(run: TrainRun) -> Plot | None:
+    rows = [r for r in run.rows if r.status == "ok" and r.forward and r.backward and r.update]
+    if not rows:
+        return None
+    fig, ax = _figure(7.0, 1.2 + 0.5 * len(rows))
+    ys = range(len(rows))
+    left = [0.0] * len(rows)
+    for i, phase in enumerate(("forward", "backward", "update")):
+        widths = [getattr(r, phase).p50_ms for r in rows]
+        ax.barh(ys, widths, left=left, color=PALETTE[i], label=phase)
+        left = [a + b for a, b in zip(left, widths, strict=True)]
+    ax.set_yticks(ys, [r.precision for r in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("median time per training step (ms)")
+    _legend(ax)
+    ax.set_title(f"{run.model.name} training step on {run.device}, batch {run.batch}")
+    return Plot("train-phases", "Training step by phase",
+                "Median forward (with the loss), backward and optimizer-update time per "
+                "precision.", fig)
+
+
+def plots_for(run: RunResult | LoadRun | AccuracyRun | TrainRun,
+              rundir: RunDir) -> list[Plot]:
+    if isinstance(run, TrainRun):
+        found = [train_phases(run)]
+    elif isinstance(run, LoadRun):
         found = [qps_vs_latency(run)]
     elif isinstance(run, AccuracyRun):
         found = [accuracy_speedup(run)]

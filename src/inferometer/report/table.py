@@ -8,6 +8,7 @@ from ..compare import Comparison, key_label
 from ..results.accuracyrun import AccuracyRun
 from ..results.loadrun import LoadRun
 from ..results.schema import CellResult, RunResult
+from ..results.trainrun import TrainRun
 
 
 def render(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -212,8 +213,45 @@ def precision_table(run: AccuracyRun) -> str:
             + render(PRECISION_HEADERS, precision_rows(run)))
 
 
-def tables(run: RunResult | LoadRun | AccuracyRun) -> str:
+TRAIN_HEADERS = ("precision", "forward ms", "backward ms", "update ms", "step p50 ms",
+                 "step p90 ms", "images/s", "loss first -> last", "trained", "peak MB",
+                 "GPU alloc MB")
+
+
+def train_rows(run: TrainRun) -> list[list[str]]:
+    rows = []
+    for r in run.rows:
+        if r.status != "ok" or r.total is None:
+            rows.append([r.precision, *["-"] * (len(TRAIN_HEADERS) - 2), f"FAILED: {r.error}"])
+            continue
+        rep = r.report
+        rows.append([r.precision, _num(r.forward.p50_ms if r.forward else None),
+                     _num(r.backward.p50_ms if r.backward else None),
+                     _num(r.update.p50_ms if r.update else None), _num(r.total.p50_ms),
+                     _num(r.total.p90_ms), _num(r.images_per_s, 1),
+                     f"{r.loss_first:.3f} -> {r.loss_last:.3f}",
+                     "yes" if r.trained else "NO (loss did not fall)",
+                     _num(rep.peak_rss_mb if rep else None, 0),
+                     _num(rep.gpu_peak_allocated_mb if rep else None, 0)])
+    return rows
+
+
+def train_title(run: TrainRun) -> str:
+    threads = "auto" if run.threads is None else str(run.threads)
+    return (f"training step: {run.model.name} on {run.device} ({run.device_name}), torch "
+            f"{run.torch_version}, batch {run.batch}, {run.optimizer}, threads {threads}"
+            f"{', channels_last' if run.channels_last else ''}; median of {run.iterations} "
+            f"iterations after {run.warmup} warm-up")
+
+
+def train_table(run: TrainRun) -> str:
+    return train_title(run) + "\n" + render(TRAIN_HEADERS, train_rows(run))
+
+
+def tables(run: RunResult | LoadRun | AccuracyRun | TrainRun) -> str:
     """The plain-text view of any stored run."""
+    if isinstance(run, TrainRun):
+        return train_table(run)
     if isinstance(run, AccuracyRun):
         return precision_table(run)
     if isinstance(run, LoadRun):

@@ -126,12 +126,15 @@ class RunDir:
 def _kinds() -> dict[str, type]:
     from .accuracyrun import AccuracyRun
     from .loadrun import LoadRun
+    from .trainrun import TrainRun
 
-    return {"run": RunResult, "loadtest": LoadRun, "scan": LoadRun, "accuracy": AccuracyRun}
+    return {"run": RunResult, "loadtest": LoadRun, "scan": LoadRun, "accuracy": AccuracyRun,
+            "train": TrainRun}
 
 
 def load_result(path: Path) -> Any:
-    """Any stored run, migrated to the current schema: RunResult, LoadRun or AccuracyRun."""
+    """Any stored run, migrated to the current schema: RunResult, LoadRun, AccuracyRun or
+    TrainRun."""
     if not path.is_dir():
         raise RunDirError(f"{path} is not a directory")
     where = path / "results.json"
