@@ -13,7 +13,8 @@ import pytest
 
 TESTS = Path(__file__).resolve().parent
 FAKES = ("crash=fake_runtimes:Crash;hang=fake_runtimes:Hang;raise=fake_runtimes:Raise;"
-         "missing=fake_runtimes:Missing;badconvert=fake_runtimes:BadConvert")
+         "missing=fake_runtimes:Missing;badconvert=fake_runtimes:BadConvert;"
+         "accel=fake_runtimes:Accel")
 QUICK = ["--min-time", "0.05", "--max-time", "0.3", "--min-count", "5", "--warmup", "1"]
 
 

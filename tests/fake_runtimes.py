@@ -66,3 +66,39 @@ class BadConvert(Null):
 
     def load(self, model: Any, options: Any) -> Any:
         raise AssertionError("load must not be reached after a failed conversion")
+
+
+class _AccelSession:
+    """Reports device-side timings and memory the way an accelerator session does."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    def prepare(self, batch: Any) -> Any:
+        return batch
+
+    def run(self, feed: Any) -> Any:
+        self.runs += 1
+        return ()
+
+    def reset_device_samples(self) -> None:
+        self.runs = 0
+
+    def device_samples_ns(self) -> list[int]:
+        return [1000 + i % 7 for i in range(self.runs)]
+
+    def device_memory_mb(self) -> dict[str, float]:
+        return {"torch_peak_allocated": 12.5}
+
+    def info(self) -> dict[str, str]:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+class Accel(Null):
+    name: ClassVar[str] = "accel"
+
+    def load(self, model: Any, options: Any) -> Any:
+        return _AccelSession()

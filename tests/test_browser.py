@@ -75,10 +75,10 @@ def test_a_header_click_sorts_numerically(browser, tmp_path: Path) -> None:  # t
     write_report(path)
     page, _ = _open(browser, path)
     table = page.locator("table.sortable").first  # best thread count per runtime/variant
-    header = table.locator("th", has_text="p50 ms")
+    idx = table.locator("th").all_inner_texts().index("p50 ms")
+    header = table.locator("th").nth(idx)
 
     def column() -> list[float]:
-        idx = table.locator("th").all_inner_texts().index("p50 ms")
         return [float(r.locator("td").nth(idx).inner_text())
                 for r in table.locator("tbody tr").all()]
 

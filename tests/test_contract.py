@@ -12,6 +12,8 @@ import pytest
 from inferometer import envs, runtimes
 from inferometer.integrity import compare
 from inferometer.jobs import Job
+from inferometer.measure.gpu import cuda_devices
+from inferometer.plan import device_reason
 from inferometer.results.schema import CellSpec
 from inferometer.runner import spawn_worker
 from inferometer.runtimes.base import needs_conversion
@@ -20,21 +22,33 @@ from inferometer.scenarios import RunLength
 LENGTH = RunLength(warmup=1, min_time_s=0.02, min_count=3, max_time_s=0.2)
 
 
+HAS_CUDA = bool(cuda_devices())
+
+
 def _cases() -> list:
-    """Every registered runtime and version environment; the ones not installed here are
-    skipped with their reason (CI creates the environments first: make envs)."""
+    """Every registered runtime and version environment, each variant on each device it
+    supports; the ones that cannot run here are skipped with their reason (CI creates the
+    environments first: make envs; CUDA variants run only where a CUDA device exists)."""
     cases = []
     for name in envs.runtime_names():
         rt = runtimes.get(name)()
         avail = envs.availability(name)
         for v in rt.variants:
-            marks = [] if avail.available else [pytest.mark.skip(reason=f"{name}: {avail.reason}")]
-            cases.append(pytest.param(name, v.name, marks=marks, id=f"{name}-{v.name}"))
+            for device in v.devices:
+                why = None if avail.available else f"{name}: {avail.reason}"
+                if why is None and device != "cpu":
+                    why = (device_reason(rt, device) if HAS_CUDA
+                           else f"{name}: no CUDA device here")
+                marks = [pytest.mark.skip(reason=why)] if why else []
+                suffix = "" if device == "cpu" else f"-{device}"
+                cases.append(pytest.param(name, v.name, device, marks=marks,
+                                          id=f"{name}-{v.name}{suffix}"))
     return cases
 
 
-def _job(tmp: Path, model, name: str, variant: str, threads, batch: int) -> Job:  # type: ignore[no-untyped-def]
-    return Job(spec=CellSpec(model.name, name, variant, threads, batch), model=model,
+def _job(tmp: Path, model, name: str, variant: str, threads, batch: int,  # type: ignore[no-untyped-def]
+         device: str = "cpu") -> Job:
+    return Job(spec=CellSpec(model.name, name, variant, threads, batch, device), model=model,
                length=LENGTH, preprocess_timed=True, pin=False,
                report_path=str(tmp / f"{name}.{variant}.report.json"),
                outputs_path=str(tmp / f"{name}.{variant}.npy"))
@@ -49,8 +63,9 @@ def reference(tiny, tmp_path_factory) -> np.ndarray:  # type: ignore[no-untyped-
     return np.load(job.outputs_path)
 
 
-@pytest.mark.parametrize(("name", "variant"), _cases())
-def test_runtime_contract(name: str, variant: str, tiny, reference, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(("name", "variant", "device"), _cases())
+def test_runtime_contract(name: str, variant: str, device: str, tiny, reference,  # type: ignore[no-untyped-def]
+                          tmp_path: Path) -> None:
     rt = runtimes.get(name)()
     assert rt.name == name.partition("@")[0]
     assert variant in [v.name for v in rt.variants]
@@ -58,7 +73,7 @@ def test_runtime_contract(name: str, variant: str, tiny, reference, tmp_path: Pa
     why_not = rt.supports(tiny)
     if why_not:
         pytest.skip(why_not)
-    job = _job(tmp_path, tiny, name, variant, 1, 2)
+    job = _job(tmp_path, tiny, name, variant, 1, 2, device)
     python = envs.python_for(name)
     if needs_conversion(rt, variant):  # the runner converts once before the cells; so do we
         conv = spawn_worker(replace(job, mode="convert"), tmp_path / "convert.log", 600, python)

@@ -135,3 +135,23 @@ def test_report_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / "results.json").write_text(json.dumps({"schema_version": 2, "kind": "odd"}))
     r = cli("report", str(tmp_path))
     assert r.returncode == 2 and "unknown kind 'odd'" in r.stderr
+
+
+def test_several_models_get_the_gpu_study_table(tmp_path: Path) -> None:
+    path = tmp_path / "two"
+    cells = [Cell("alpha", "default", 1, b, noisy(m * b * 1e6), model=name)
+             for name, m in (("vgg16", 4.0), ("alexnet", 1.0)) for b in (8, 50)]
+    cells += [Cell("alpha", "fp16", 1, b, noisy(b * 0.5e6), precision="fp16", model="alexnet")
+              for b in (8, 50)]
+    write_run(path, cells)
+    write_report(path)
+    md = (path / "report.md").read_text()
+    table = md.split("## Images/s by model, batch and precision", 1)[1]
+    assert "| model | batch | fp32 | fp16 |" in table
+    # alexnet at batch 8: 8 items per 8 ms = ~1000 images/s in fp32, ~2000 in fp16
+    row = next(ln for ln in table.splitlines() if ln.startswith("| alexnet | 8 |"))
+    fp32, fp16 = (float(x.split()[0]) for x in row.split("|")[3:5])
+    assert 900 < fp32 < 1100 and 1800 < fp16 < 2200
+    assert "| vgg16 | 50 |" in table and table.count("| - |") == 2  # vgg16 has no fp16
+    # and each model's plots carry its name
+    assert {"vgg16-latency-b8.png", "alexnet-latency-b8.png"} <= _plot_names(path)

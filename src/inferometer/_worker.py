@@ -89,7 +89,8 @@ def run_job(job: Job) -> WorkerReport:
         before = mapped_libraries()
         stage = "load"
         t0 = time.perf_counter_ns()
-        session = runtime.load(job.model, LoadOptions(spec.variant, spec.threads, spec.batch))
+        session = runtime.load(job.model, LoadOptions(spec.variant, spec.threads, spec.batch,
+                                                      spec.device))
         load_s = (time.perf_counter_ns() - t0) / 1e9
         rss_after_load, hwm_after_load = rss_mb(), peak_rss_mb()
         settings = dict(session.info())
@@ -110,6 +111,8 @@ def run_job(job: Job) -> WorkerReport:
         warmup: list[int] = []
         loop = None
         other_load = None
+        device_ns: tuple[int, ...] = ()
+        device_mb: dict[str, float] = {}
         if job.mode == "measure":
             stage = "measurement"
             if job.preprocess_timed:
@@ -124,9 +127,16 @@ def run_job(job: Job) -> WorkerReport:
                 t0 = time.perf_counter_ns()
                 call()
                 warmup.append(time.perf_counter_ns() - t0)
+            reset = getattr(session, "reset_device_samples", None)
+            if reset:  # device timings of the measured runs only
+                reset()
             probe = LoadProbe().start()
             loop = single_stream(call, job.length)
             other_load = probe.other_load()
+            if hasattr(session, "device_samples_ns"):
+                device_ns = tuple(session.device_samples_ns())
+            if hasattr(session, "device_memory_mb"):
+                device_mb = dict(session.device_memory_mb())
         has_outputs = False
         note = getattr(runtime, "integrity_note", None)  # outputs not comparable, and why
         if note:
@@ -144,7 +154,8 @@ def run_job(job: Job) -> WorkerReport:
             other_load=other_load, rss_after_load_mb=rss_after_load,
             peak_rss_after_load_mb=hwm_after_load, peak_rss_mb=peak_rss_mb(),
             libraries=runtime_libraries(before, mapped_libraries()), has_outputs=has_outputs,
-            cpu_affinity=tuple(sorted(os.sched_getaffinity(0))))
+            cpu_affinity=tuple(sorted(os.sched_getaffinity(0))), device_samples_ns=device_ns,
+            device_memory_mb=device_mb)
         session.close()
         return report
     except Exception as exc:

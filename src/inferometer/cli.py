@@ -37,16 +37,28 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_runtimes(args: argparse.Namespace) -> int:
+    from .plan import device_reason
+
     rows = []
     for name in envs.runtime_names():
         rt = runtimes.get(name)()
         a = envs.availability(name)
-        variants = ", ".join(v.name for v in rt.variants)
+        groups = {}
+        for v in rt.variants:
+            for d in v.devices:
+                groups.setdefault(d, []).append(v.name)
+        variants = "; ".join(f"{d}: {', '.join(vs)}" if len(groups) > 1 else ", ".join(vs)
+                             for d, vs in groups.items())
         why = "" if a.available else a.reason or ""
         if not a.available and a.install:
             why += f"; install: {a.install}"
-        rows.append([name, a.version or "-", "yes" if a.available else "no", variants, why])
-    print(render(("runtime", "version", "available", "variants", "why not / install"), rows))
+        cuda = "-" if not a.available else (device_reason(rt, "cuda") or "yes")
+        rows.append([name, a.version or "-", "yes" if a.available else "no",
+                     cuda if cuda in ("yes", "-") else "no", variants,
+                     "; ".join(filter(None, [why, "" if cuda in ("yes", "-")
+                                             else f"cuda: {cuda}"]))])
+    print(render(("runtime", "version", "available", "cuda", "variants", "why not / install"),
+                 rows))
     return 0
 
 
@@ -100,7 +112,15 @@ def _new_plan(args: argparse.Namespace, argv: Sequence[str]) -> tuple[Plan, list
     threads = parse_threads(args.threads)
     batches = parse_batches(args.batch)
     shape = parse_shape(args.shape)
-    choices = select_runtimes(args.runtimes, args.variants, args.precisions)
+    if args.device not in ("cpu", "cuda"):
+        raise UsageError(f"--device: unknown '{args.device}'; valid: cpu, cuda")
+    if args.device == "cuda":
+        from .measure.gpu import cuda_devices, no_cuda_reason
+
+        if not cuda_devices():
+            raise UsageError(no_cuda_reason())
+    notes: list[str] = []
+    choices = select_runtimes(args.runtimes, args.variants, args.precisions, args.device, notes)
     runtimes.get(args.reference)  # an unknown reference runtime is a usage error
     models = []
     for name in split_list(args.models):
@@ -109,14 +129,14 @@ def _new_plan(args: argparse.Namespace, argv: Sequence[str]) -> tuple[Plan, list
         models.append(resolve(name, shape))
     if len({m.name for m in models}) != len(models):
         raise UsageError("two models have the same name; rename one file")
-    cells, notes = expand(models, choices, threads, batches)
+    cells, more = expand(models, choices, threads, batches, args.device)
     length = _length(args)
     settings = RunSettings(preprocess_timed=not args.no_preprocess, pin=args.pin,
                            timeout_s=args.timeout, reference_runtime=args.reference,
                            warmup=length.warmup, min_time_s=length.min_time_s,
                            min_count=length.min_count, max_time_s=length.max_time_s,
                            target_rel_ci=length.target_rel_ci, noisy_threshold=args.noisy)
-    return Plan(tuple(models), cells, length, settings, ("inferometer", *argv)), notes
+    return Plan(tuple(models), cells, length, settings, ("inferometer", *argv)), notes + more
 
 
 def _default_dir(plan: Plan) -> Path:
@@ -400,6 +420,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--runtimes", help="comma-separated; name or name:variant (default: installed)")
     r.add_argument("--variants", help="comma-separated variants, for the runtimes that have them")
     r.add_argument("--precisions", help="fp32,bf16,int8...: each runtime's variant per precision")
+    r.add_argument("--device", default="cpu", help="cpu or cuda (cpu)")
     r.add_argument("--threads", help="comma-separated counts and/or 'auto' (default: 1..ncpu,auto)")
     r.add_argument("--batch", help="comma-separated batch sizes (default: 1)")
     r.add_argument("--shape", help="one item's CxHxW for .onnx files with dynamic dims")

@@ -30,14 +30,18 @@ METRICS = ("p50", "p90", "p99", "mean", "items_per_s", "peak_rss", "load_s")
 _SAMPLED: dict[str, float | None] = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "mean": None}
 
 
-def cell_key(c: CellResult) -> tuple[str, str, str, str, str, int]:
+Key = tuple[str, str, str, str, str, int, str]
+
+
+def cell_key(c: CellResult) -> Key:
     return (c.spec.model, c.spec.runtime, c.spec.variant, c.precision, c.spec.threads_label,
-            c.spec.batch)
+            c.spec.batch, c.spec.device)
 
 
-def key_label(key: tuple[str, str, str, str, str, int]) -> str:
-    model, runtime, variant, precision, threads, batch = key
-    return f"{model} {runtime}/{variant} {precision} t={threads} b={batch}"
+def key_label(key: Key) -> str:
+    model, runtime, variant, precision, threads, batch, device = key
+    where = "" if device == "cpu" else f" on {device}"
+    return f"{model} {runtime}/{variant} {precision} t={threads} b={batch}{where}"
 
 
 def _stat(values: np.ndarray, q: float | None, axis: int | None = None) -> np.ndarray:
@@ -81,7 +85,7 @@ class Change:
 
 @dataclass(frozen=True)
 class CellComparison:
-    key: tuple[str, str, str, str, str, int]
+    key: Key
     changes: tuple[Change, ...]
 
     def get(self, metric: str) -> Change | None:

@@ -59,8 +59,9 @@ def history_rows(points: list[Point]) -> list[list[str]]:
     rows = []
     for p in points:
         c = p.cell
-        key = f"{c.spec.runtime}/{c.spec.variant} {c.precision} t={c.spec.threads_label} " \
-              f"b={c.spec.batch}"
+        where = "" if c.spec.device == "cpu" else f" {c.spec.device}"
+        key = (f"{c.spec.runtime}/{c.spec.variant} {c.precision} t={c.spec.threads_label} "
+               f"b={c.spec.batch}{where}")
         if c.status != "ok" or c.summary is None:
             rows.append([p.created, key, c.runtime_version, "-", "-", "-", "-", p.cpu,
                          f"FAILED: {c.error}", p.run_dir])

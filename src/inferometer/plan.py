@@ -92,14 +92,44 @@ def parse_shape(text: str | None) -> tuple[int, int, int] | None:
     return dims  # type: ignore[return-value]
 
 
-def select_runtimes(requested: str | None, variants: str | None,
-                    precisions: str | None = None) -> list[RuntimeChoice]:
-    """Resolve --runtimes (name, name@version for a version environment, name:variant) and
-    --variants into choices.
+def device_reason(rt: runtimes.Runtime, device: str) -> str | None:
+    """None when the runtime can run on `device` here, else why not."""
+    if not any(device in v.devices for v in rt.variants):
+        note = getattr(rt, "device_notes", {}).get(device)
+        on = sorted({d for v in rt.variants for d in v.devices})
+        return note or f"its variants run on {', '.join(on)} only"
+    check = getattr(rt, "device_unavailable", None)
+    return check(device) if check else None
 
-    Without --runtimes: every installed runtime.  A --variants name applies to each chosen
-    runtime that has it; a runtime that has none of them keeps its defaults.  An explicitly
-    requested runtime that is not installed is an error carrying the install command."""
+
+def _with_precision(rt: runtimes.Runtime, base: str, precision: str, known: Sequence[str],
+                    default: str) -> str | None:
+    """The variant that is `base` in `precision` among the `known` (on-device) ones: base
+    itself, base_PRECISION, or, for the device's default variant, the runtime's variant for
+    that precision."""
+    by_name = {v.name: v for v in rt.variants}
+    if base in known and by_name[base].precision == precision:
+        return base
+    if f"{base}_{precision}" in known:
+        return f"{base}_{precision}"
+    table = getattr(rt, "precisions", {})
+    if base == default and table.get(precision) in known:
+        return table[precision]
+    return None
+
+
+def select_runtimes(requested: str | None, variants: str | None,
+                    precisions: str | None = None, device: str = "cpu",
+                    notes: list[str] | None = None) -> list[RuntimeChoice]:
+    """Resolve --runtimes (name, name@version for a version environment, name:variant),
+    --variants and --precisions into choices for `device`.
+
+    Without --runtimes: every installed runtime that runs on the device.  A --variants name
+    applies to each chosen runtime that has it; a runtime that has none of them keeps its
+    defaults.  With both --variants and --precisions, each variant is taken in each precision
+    (channels_last + fp16 -> channels_last_fp16).  An explicitly requested runtime that is not
+    installed, or cannot use the device, is an error that says why."""
+    notes = [] if notes is None else notes
     all_names = envs.runtime_names()
     explicit = requested is not None
     items = split_list(requested) if explicit else [
@@ -124,42 +154,66 @@ def select_runtimes(requested: str | None, variants: str | None,
                 raise RuntimeUnavailable(f"runtime '{name}' is not installed ({avail.reason}); "
                                          f"install it with: {avail.install}")
             continue
+        why = device_reason(rt, device)
+        if why:
+            if explicit:
+                raise UsageError(f"runtime '{name}' cannot run on {device}: {why}")
+            notes.append(f"leaving out {name}: it cannot run on {device}: {why}")
+            continue
         chosen[name] = rt
     if not chosen:
+        if device != "cpu":
+            raise UsageError(f"no installed runtime runs on {device}" +
+                             (": " + "; ".join(notes) if notes else ""))
         raise RuntimeUnavailable("no runtime is installed; install one, e.g.: "
                                  "pip install onnxruntime")
+    known = {name: [v.name for v in rt.variants if device in v.devices]
+             for name, rt in chosen.items()}
+    on = "" if device == "cpu" else f" on {device}"
+    defaults = {name: [v for v in rt.default_variants if v in known[name]] or known[name][:1]
+                for name, rt in chosen.items()}
     wanted = split_list(variants) if variants else []
-    if precisions:  # each runtime's variant for each precision; runtimes with none are left out
+    for v in wanted:
+        if not any(v in vs for vs in known.values()):
+            valid = "; ".join(f"{n}: {', '.join(vs)}" for n, vs in known.items())
+            raise UsageError(f"unknown variant '{v}'{on}; valid: {valid}")
+    if precisions:  # each runtime's variant(s) in each precision; runtimes with none left out
         precs = split_list(precisions)
         for p in precs:
             if p not in ("fp32", "fp16", "bf16", "int8"):
                 raise UsageError(f"--precisions: unknown '{p}'; valid: fp32, fp16, bf16, int8")
-        chosen = {n: rt for n, rt in chosen.items()
-                  if any(p in getattr(rt, "precisions", {"fp32": ""}) for p in precs)}
+        for name, rt in list(chosen.items()):
+            bases = pinned[name] or [v for v in wanted if v in known[name]] or defaults[name]
+            picked, missing = [], []
+            for b in bases:
+                for p in precs:
+                    x = _with_precision(rt, b, p, known[name], defaults[name][0])
+                    if x is None:
+                        missing.append(f"{name}: no {p} form of variant {b}{on}")
+                    else:
+                        picked.append(x)
+            if picked:
+                notes += missing
+            else:
+                notes.append(f"leaving out {name}: no {'/'.join(precs)} variant{on}")
+                del chosen[name]
+            pinned[name] = picked
         if not chosen:
-            raise UsageError(f"no selected runtime has a {'/'.join(precs)} variant")
-        for name, rt in chosen.items():
-            table = getattr(rt, "precisions", {"fp32": rt.default_variants[0]})
-            pinned[name] = pinned[name] or [table[p] for p in precs if p in table]
-    known = {name: [v.name for v in rt.variants] for name, rt in chosen.items()}
-    for v in wanted:
-        if not any(v in vs for vs in known.values()):
-            valid = "; ".join(f"{n}: {', '.join(vs)}" for n, vs in known.items())
-            raise UsageError(f"unknown variant '{v}'; valid: {valid}")
+            raise UsageError(f"no selected runtime has a {'/'.join(precs)} variant{on}")
     out = []
-    for name, rt in chosen.items():
+    for name in chosen:
         for v in pinned[name]:
             if v not in known[name]:
-                raise UsageError(f"runtime '{name}' has no variant '{v}'; valid: "
+                raise UsageError(f"runtime '{name}' has no variant '{v}'{on}; valid: "
                                  f"{', '.join(known[name])}")
-        vs = pinned[name] or [v for v in wanted if v in known[name]] or list(rt.default_variants)
+        vs = pinned[name] or [v for v in wanted if v in known[name]] or defaults[name]
         out.append(RuntimeChoice(name, tuple(dict.fromkeys(vs))))
     return out
 
 
 def expand(models: Sequence[ModelRef], choices: Sequence[RuntimeChoice],
-           threads: Sequence[int | None], batches: Sequence[int]) -> tuple[tuple[CellSpec, ...],
-                                                                            list[str]]:
+           threads: Sequence[int | None], batches: Sequence[int],
+           device: str = "cpu") -> tuple[tuple[CellSpec, ...], list[str]]:
     """The cell matrix, plus notes on cells left out (a runtime that cannot run a model)."""
     cells, notes = [], []
     for model in models:
@@ -172,7 +226,7 @@ def expand(models: Sequence[ModelRef], choices: Sequence[RuntimeChoice],
             if why_not:
                 notes.append(f"skipping {choice.name} for {model.name}: {why_not}")
                 continue
-            cells += [CellSpec(model.name, choice.name, v, t, b)
+            cells += [CellSpec(model.name, choice.name, v, t, b, device)
                       for v in choice.variants for t in threads for b in batches]
     if not cells:
         raise UsageError("nothing to run: " + ("; ".join(notes) or "empty plan"))

@@ -285,4 +285,6 @@ class Runner:
             rss_after_load_mb=r.rss_after_load_mb, peak_rss_after_load_mb=r.peak_rss_after_load_mb,
             peak_rss_mb=r.peak_rss_mb, libraries=r.libraries,
             integrity=self._integrity(spec, r.precision, out) if r.has_outputs else None,
-            wall_s=wall, cpu_affinity=r.cpu_affinity)
+            wall_s=wall, cpu_affinity=r.cpu_affinity,
+            device_summary=summarize(r.device_samples_ns) if r.device_samples_ns else None,
+            device_memory_mb=r.device_memory_mb)

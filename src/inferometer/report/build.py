@@ -24,6 +24,7 @@ from .table import (
     max_qps_lines,
     precision_rows,
     precision_title,
+    throughput_pivot,
     train_rows,
     train_title,
 )
@@ -115,18 +116,27 @@ def _speed(run: RunResult, plots: Sequence[Plot]) -> Document:
         for b in batches:
             for c in best_per_series(cells, b):
                 sm = c.summary
+                dev = c.device_summary
                 rows.append((series_label(c), c.precision, str(b), c.spec.threads_label,
                              f"{sm.p50_ms:.2f}", f"{sm.p99_ms:.2f}",  # type: ignore[union-attr]
+                             "-" if dev is None else f"{dev.p50_ms:.3f}",
                              f"{c.items_per_s:.1f}", f"{c.peak_rss_mb or 0:.0f}",
                              "-" if c.integrity is None else
                              ("ok" if c.integrity.passed else "FAIL")))
         if rows:
             blocks += [Heading(3, "Best thread count per runtime/variant"),
                        Table(("runtime/variant", "precision", "batch", "best threads",
-                              "p50 ms", "p99 ms", "items/s", "peak MB", "integrity"),
+                              "p50 ms", "p99 ms", "device p50 ms", "items/s", "peak MB",
+                              "integrity"),
                              tuple(rows))]
         for runtime in dict.fromkeys(c.spec.runtime for c in cells):
             blocks += _runtime_block(runtime, [c for c in cells if c.spec.runtime == runtime])
+    if many:
+        headers, rows = throughput_pivot(run)
+        blocks += [Heading(2, "Images/s by model, batch and precision"),
+                   Text("Each entry is the fastest runtime/variant that passed integrity, at its "
+                        "best thread count."),
+                   Table(headers, tuple(tuple(r) for r in rows))]
     notes = [f"reference {k}: {v}" for k, v in run.references.items()]
     notes += [f"conversion {k}: {v}" for k, v in run.conversions.items()]
     if notes:

@@ -104,9 +104,37 @@ def run_tables(run: RunResult) -> str:
             out.append(f"fastest {prec} at batch {batch}: {c.spec.runtime}/{c.spec.variant} "
                        f"threads={c.spec.threads_label}: p50 {c.summary.p50_ms:.2f} ms, "  # type: ignore[union-attr]
                        f"{c.items_per_s:.1f} items/s{cost}")
+        for c in cells:
+            d = c.device_summary
+            if d is not None and c.summary is not None:
+                out.append(f"device compute (events) {c.spec.runtime}/{c.spec.variant} "
+                           f"b={c.spec.batch}: p50 {d.p50_ms:.3f} ms of {c.summary.p50_ms:.3f} "
+                           f"ms end to end; {c.spec.batch * 1000 / d.p50_ms:.0f} items/s on "
+                           "the device")
         out.append(_dependencies(cells))
+    if len(run.models) > 1:
+        headers, rows = throughput_pivot(run)
+        out += ["\nimages/s by model, batch and precision (fastest runtime/variant):",
+                render(headers, rows)]
     out.append(_footer(run))
     return "\n".join(out)
+
+
+def throughput_pivot(run: RunResult) -> tuple[tuple[str, ...], list[list[str]]]:
+    """The GPU study's table: model x batch rows, one column per precision, each the fastest
+    passing cell's items/s (and which runtime/variant it was)."""
+    precisions = list(dict.fromkeys(c.precision for c in run.cells if c.status == "ok"))
+    rows = []
+    for m in run.models:
+        best = best_cells([c for c in run.cells if c.spec.model == m.name])
+        for b in sorted({k[0] for k in best}):
+            row = [m.name, str(b)]
+            for p in precisions:
+                c = best.get((b, p))
+                row.append("-" if c is None else
+                           f"{c.items_per_s:.1f} {c.spec.runtime}/{c.spec.variant}")
+            rows.append(row)
+    return ("model", "batch", *precisions), rows
 
 
 def _dependencies(cells: Sequence[CellResult]) -> str:

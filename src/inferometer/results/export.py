@@ -22,7 +22,8 @@ COLUMNS = ("model", "runtime", "variant", "precision", "threads", "batch", "stat
            "runtime_version", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "ci_low_ms", "ci_high_ms",
            "count", "items_per_s", "load_s", "first_ms", "peak_rss_mb", "peak_rss_after_load_mb",
            "other_load", "unstable", "noisy", "integrity_passed", "rel_max_abs_diff", "cosine",
-           "top1_agreement", "timed_region", "libraries")
+           "top1_agreement", "timed_region", "libraries", "device", "device_p50_ms",
+           "gpu_peak_allocated_mb")
 
 
 def _row(c: CellResult) -> dict[str, object]:
@@ -41,6 +42,8 @@ def _row(c: CellResult) -> dict[str, object]:
         "cosine": i and i.cosine, "top1_agreement": i and i.top1_agreement,
         "timed_region": c.timed_region,
         "libraries": " ".join(f"{lib.name}:{lib.size_mb:.1f}MB" for lib in c.libraries),
+        "device": c.spec.device, "device_p50_ms": c.device_summary and c.device_summary.p50_ms,
+        "gpu_peak_allocated_mb": c.device_memory_mb.get("torch_peak_allocated"),
     }
 
 

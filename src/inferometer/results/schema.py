@@ -33,6 +33,7 @@ class CellSpec:
     variant: str
     threads: int | None  # None: the runtime's own default ("auto", unrestricted)
     batch: int
+    device: str = "cpu"  # "cpu" or "cuda"
 
     @property
     def threads_label(self) -> str:
@@ -40,7 +41,9 @@ class CellSpec:
 
     @property
     def id(self) -> str:
-        return f"{self.model}.{self.runtime}.{self.variant}.t{self.threads_label}.b{self.batch}"
+        where = "" if self.device == "cpu" else f".{self.device}"
+        return (f"{self.model}.{self.runtime}.{self.variant}.t{self.threads_label}"
+                f".b{self.batch}{where}")
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ class WorkerReport:
     libraries: tuple[Library, ...] = ()
     has_outputs: bool = False
     cpu_affinity: tuple[int, ...] = ()  # CPUs the worker was allowed to run on
+    device_samples_ns: tuple[int, ...] = ()  # accelerator time of each measured run (events)
+    device_memory_mb: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,10 @@ class CellResult:
     integrity: Integrity | None = None
     wall_s: float | None = None
     cpu_affinity: tuple[int, ...] = ()
+    # On an accelerator: device compute time alone (events around the model call) next to the
+    # end-to-end `summary`, and the framework's / driver's memory figures.
+    device_summary: Summary | None = None
+    device_memory_mb: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

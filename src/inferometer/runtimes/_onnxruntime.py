@@ -83,13 +83,33 @@ def quantize_int8(model: ModelRef) -> str:
     return f"static int8 (QDQ, per-channel), calibrated on {len(images)} images [{calib_id}]"
 
 
+_GPU_VARIANTS = {"cuda": "fp32", "tensorrt": "fp32", "tensorrt_fp16": "fp16"}
+
+
+def gpu_providers(variant: str, cache: str) -> list[Any]:
+    """Execution providers for a GPU variant, most preferred first.  TensorRT falls back to
+    CUDA for nodes it cannot take (ORT's partitioning); its engines are cached, so only the
+    first load pays for the build."""
+    cuda = ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "EXHAUSTIVE"})
+    if variant == "cuda":
+        return [cuda]
+    trt = {"trt_engine_cache_enable": "True", "trt_engine_cache_path": cache,
+           "trt_fp16_enable": "True" if variant == "tensorrt_fp16" else "False"}
+    return [("TensorrtExecutionProvider", trt), cuda]
+
+
 class OnnxRuntime:
     name: ClassVar[str] = "onnxruntime"
     variants: ClassVar[tuple[Variant, ...]] = (
         *(Variant(k, "fp32", f"graph optimization level {v}") for k, v in _LEVELS.items()),
-        Variant("int8", "int8", "static int8 QDQ per-channel, calibrated"))
-    default_variants: ClassVar[tuple[str, ...]] = ("default",)
-    precisions: ClassVar[dict[str, str]] = {"fp32": "default", "int8": "int8"}
+        Variant("int8", "int8", "static int8 QDQ per-channel, calibrated"),
+        Variant("cuda", "fp32", "CUDA execution provider", ("cuda",)),
+        Variant("tensorrt", "fp32", "TensorRT execution provider (engine cached)", ("cuda",)),
+        Variant("tensorrt_fp16", "fp16", "TensorRT execution provider, fp16 engine",
+                ("cuda",)))
+    default_variants: ClassVar[tuple[str, ...]] = ("default", "cuda")
+    precisions: ClassVar[dict[str, str]] = {"fp32": "default", "int8": "int8",
+                                            "fp16": "tensorrt_fp16"}
     convert_variants: ClassVar[tuple[str, ...]] = ("int8",)
 
     def convert(self, model: ModelRef, variant: str) -> str:
@@ -106,7 +126,26 @@ class OnnxRuntime:
     def supports(self, model: ModelRef) -> str | None:
         return None
 
+    def device_unavailable(self, device: str) -> str | None:
+        import importlib.metadata
+
+        if device != "cuda":
+            return None
+        try:
+            importlib.metadata.version("onnxruntime-gpu")
+            return None
+        except importlib.metadata.PackageNotFoundError:
+            return ("the installed onnxruntime is CPU-only; its CUDA and TensorRT execution "
+                    "providers come with: pip install onnxruntime-gpu")
+
     def load(self, model: ModelRef, options: LoadOptions) -> _OrtSession:
+        if options.variant in _GPU_VARIANTS:
+            cache = cache_dir() / "tensorrt"
+            cache.mkdir(parents=True, exist_ok=True)
+            return self._load(model, options, "ORT_ENABLE_ALL",
+                              gpu_providers(options.variant, str(cache)),
+                              {"timed": "end to end: session.run copies inputs to the device "
+                                        "and outputs back"})
         if options.variant == "int8":
             quantized = replace(model, onnx_path=str(_int8_path(model)))
             return self._load(quantized, options, "ORT_ENABLE_ALL", ["CPUExecutionProvider"])

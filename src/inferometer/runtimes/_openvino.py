@@ -71,6 +71,9 @@ class _OvSession:
 
 class OpenVino:
     name: ClassVar[str] = "openvino"
+    # Why there is no cuda variant (said by `runtimes` and by --device cuda).
+    device_notes: ClassVar[dict[str, str]] = {
+        "cuda": "OpenVINO's GPU plugin runs on Intel GPUs, not on NVIDIA CUDA devices"}
     variants: ClassVar[tuple[Variant, ...]] = (
         *(Variant(k, "bf16" if p == "bf16" else "fp32", f"{h} hint, {p} precision")
           for k, (h, p) in _VARIANTS.items() if k != "int8"),

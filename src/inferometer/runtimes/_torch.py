@@ -1,6 +1,9 @@
-"""PyTorch on the CPU.  The variants are today's forms of "oneDNN layout + cached weights":
-channels_last memory format, TorchScript trace + freeze (weights folded and pre-packed), and
-torch.compile with Inductor's freezing; bf16 through autocast."""
+"""PyTorch on the CPU and on CUDA.  On the CPU the variants are today's forms of "oneDNN layout
++ cached weights": channels_last memory format, TorchScript trace + freeze (weights folded and
+pre-packed), and torch.compile with Inductor's freezing; bf16 through autocast.  On CUDA:
+eager, channels_last, CUDA graphs (captured once at load, replayed per run: removes the kernel
+launch cost that dominates small batches) and torch.compile; fp16 as a half model, bf16 through
+autocast."""
 
 from __future__ import annotations
 
@@ -22,16 +25,30 @@ class _Recipe:
     compile: bool = False
     bf16: bool = False
     int8: bool = False
+    fp16: bool = False  # half model and input (CUDA)
+    cuda_graph: bool = False
+    devices: tuple[str, ...] = ("cpu", "cuda")
+
+    @property
+    def precision(self) -> str:
+        return "int8" if self.int8 else "bf16" if self.bf16 else "fp16" if self.fp16 else "fp32"
 
 
+_CPU, _CUDA = ("cpu",), ("cuda",)
 _RECIPES = {
     "eager": _Recipe(),
     "channels_last": _Recipe(channels_last=True),
-    "jit_freeze": _Recipe(channels_last=True, jit_freeze=True),
+    "jit_freeze": _Recipe(channels_last=True, jit_freeze=True, devices=_CPU),
     "compile": _Recipe(channels_last=True, compile=True),
     "bf16": _Recipe(channels_last=True, bf16=True),
     "compile_bf16": _Recipe(channels_last=True, compile=True, bf16=True),
-    "int8": _Recipe(int8=True),
+    "int8": _Recipe(int8=True, devices=_CPU),
+    "cuda_graph": _Recipe(channels_last=True, cuda_graph=True, devices=_CUDA),
+    "fp16": _Recipe(fp16=True, devices=_CUDA),
+    "channels_last_fp16": _Recipe(channels_last=True, fp16=True, devices=_CUDA),
+    "cuda_graph_fp16": _Recipe(channels_last=True, fp16=True, cuda_graph=True, devices=_CUDA),
+    "cuda_graph_bf16": _Recipe(channels_last=True, bf16=True, cuda_graph=True, devices=_CUDA),
+    "compile_fp16": _Recipe(channels_last=True, compile=True, fp16=True, devices=_CUDA),
 }
 _HELP = {
     "eager": "eager mode, NCHW",
@@ -42,6 +59,12 @@ _HELP = {
     "compile_bf16": "torch.compile with freezing, channels_last, bf16 autocast",
     "int8": "PT2E static int8 (torchao X86InductorQuantizer), calibrated, torch.compile "
             "with freezing; load includes export, calibration and compile",
+    "cuda_graph": "CUDA graph of the channels_last model, captured at load, replayed per run",
+    "fp16": "half model and input, NCHW (CUDA)",
+    "channels_last_fp16": "half model and input, channels_last (CUDA)",
+    "cuda_graph_fp16": "CUDA graph of the half channels_last model",
+    "cuda_graph_bf16": "CUDA graph of the channels_last model under bf16 autocast",
+    "compile_fp16": "torch.compile of the half channels_last model (first call compiles)",
 }
 
 
@@ -108,10 +131,10 @@ class _TorchSession:
 class Torch:
     name: ClassVar[str] = "torch"
     variants: ClassVar[tuple[Variant, ...]] = tuple(
-        Variant(k, "int8" if r.int8 else "bf16" if r.bf16 else "fp32", _HELP[k])
-        for k, r in _RECIPES.items())
+        Variant(k, r.precision, _HELP[k], r.devices) for k, r in _RECIPES.items())
     default_variants: ClassVar[tuple[str, ...]] = ("eager",)
-    precisions: ClassVar[dict[str, str]] = {"fp32": "eager", "bf16": "bf16", "int8": "int8"}
+    precisions: ClassVar[dict[str, str]] = {"fp32": "eager", "bf16": "bf16", "int8": "int8",
+                                            "fp16": "fp16"}
 
     def available(self) -> Availability:
         return installed("torch", ("torch",),
@@ -121,12 +144,21 @@ class Torch:
         import torch
         return torch.__version__
 
+    def device_unavailable(self, device: str) -> str | None:
+        import importlib.metadata
+
+        version = importlib.metadata.version("torch")
+        if device == "cuda" and version.endswith("+cpu"):
+            return (f"this PyTorch is a CPU-only build ({version}); install a CUDA build of "
+                    "torch for --device cuda")
+        return None
+
     def supports(self, model: ModelRef) -> str | None:
         if model.torch_builder is None or model.torch_weights is None:
             return "torch runs zoo models only: an .onnx file carries no PyTorch architecture"
         return None
 
-    def load(self, model: ModelRef, options: LoadOptions) -> _TorchSession:
+    def load(self, model: ModelRef, options: LoadOptions) -> Any:
         import torch
 
         # Thread pools must be sized before any parallel work starts in this process.
@@ -138,6 +170,10 @@ class Torch:
         net = getattr(importlib.import_module(module), fn)()
         net.load_state_dict(torch.load(model.torch_weights, weights_only=True))
         net.eval()
+        if options.device == "cuda":
+            from ._torch_cuda import load_cuda
+
+            return load_cuda(torch, net, model, recipe, options, variant(self, options.variant))
         if recipe.channels_last:
             net = net.to(memory_format=torch.channels_last)
         call: Any = net

@@ -21,6 +21,7 @@ class Variant:
     name: str
     precision: str = "fp32"
     help: str = ""
+    devices: tuple[str, ...] = ("cpu",)  # where this variant can run ("cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,9 @@ class Availability:
 @dataclass(frozen=True)
 class LoadOptions:
     variant: str
-    threads: int | None  # None: leave the runtime's default
+    threads: int | None  # None: leave the runtime's default (host threads on any device)
     batch: int
+    device: str = "cpu"
 
 
 class Session(Protocol):
@@ -62,6 +64,10 @@ class Runtime(Protocol):
         """None if it can run `model`, else the reason it cannot."""
     def load(self, model: ModelRef, options: LoadOptions) -> Session: ...
 
+    # Optional: `device_unavailable(device) -> str | None` says why a device its variants
+    # support cannot be used here (a CPU-only build, a missing GPU package), without a GPU.
+    # A session on a device may add `device_samples_ns()` (device-only time of each run, from
+    # events) and `device_memory_mb()` (framework/driver memory figures).
     # Optional: `convert(model, variant) -> str` turns the ONNX file into the runtime's own
     # format (cached; returns what it did).  The runner calls it once per (model, variant), in
     # its own worker, before the cells, so conversion never counts as load time.  A runtime

@@ -1,0 +1,129 @@
+"""Devices: what needs no GPU (selection, reasons, providers, the device-timing plumbing) runs
+everywhere; the CUDA runs themselves run only where a CUDA device exists."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+from pathlib import Path
+
+import pytest
+from conftest import QUICK, cli
+
+from inferometer.errors import UsageError
+from inferometer.measure.gpu import cuda_devices
+from inferometer.plan import expand, select_runtimes
+from inferometer.runtimes._onnxruntime import gpu_providers
+
+HAS_CUDA = bool(cuda_devices())
+
+
+@pytest.fixture
+def cuda_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pretend the installed torch is a CUDA build (selection only; nothing runs)."""
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version",
+                        lambda d: "2.11.0+cu128" if d == "torch" else real(d))
+
+
+def test_variants_times_precisions_on_cuda(cuda_torch: None) -> None:
+    notes: list[str] = []
+    got = select_runtimes("torch", "eager,channels_last,cuda_graph,compile", "fp32,fp16,bf16",
+                          "cuda", notes)
+    assert got[0].variants == ("eager", "fp16", "bf16", "channels_last", "channels_last_fp16",
+                               "cuda_graph", "cuda_graph_fp16", "cuda_graph_bf16", "compile",
+                               "compile_fp16", "compile_bf16")
+    assert "torch: no bf16 form of variant channels_last on cuda" in notes
+
+
+def test_cuda_cells_have_their_own_ids(cuda_torch: None, tiny) -> None:  # type: ignore[no-untyped-def]
+    choices = select_runtimes("torch", "cuda_graph", None, "cuda")
+    cells, _ = expand([tiny], choices, (None,), (8, 50), "cuda")
+    assert [c.id for c in cells] == ["tinynet.torch.cuda_graph.tauto.b8.cuda",
+                                     "tinynet.torch.cuda_graph.tauto.b50.cuda"]
+
+
+def test_cpu_only_variants_are_not_offered_on_cuda(cuda_torch: None) -> None:
+    with pytest.raises(UsageError, match="unknown variant 'jit_freeze' on cuda"):
+        select_runtimes("torch", "jit_freeze", None, "cuda")
+    with pytest.raises(UsageError, match="has no variant 'cuda_graph'; valid"):
+        select_runtimes("torch:cuda_graph", None, None, "cpu")
+
+
+def test_precisions_pick_per_device_variants_on_the_cpu() -> None:
+    got = {c.name: c.variants for c in select_runtimes("torch,onnxruntime", "compile",
+                                                       "fp32,bf16")}
+    assert got["torch"] == ("compile", "compile_bf16")
+    assert got["onnxruntime"] == ("default",)  # no compile variant: its default, in fp32 only
+
+
+def test_reasons_a_runtime_cannot_use_cuda() -> None:
+    if not importlib.metadata.version("torch").endswith("+cpu"):
+        pytest.skip("a CUDA build of torch is installed")
+    with pytest.raises(UsageError, match=r"torch' cannot run on cuda: this PyTorch is a "
+                                         r"CPU-only build \(2\.13\.0\+cpu\)"):
+        select_runtimes("torch", None, None, "cuda")
+    with pytest.raises(UsageError, match="openvino' cannot run on cuda: OpenVINO's GPU plugin "
+                                         "runs on Intel GPUs"):
+        select_runtimes("openvino", None, None, "cuda")
+    with pytest.raises(UsageError, match="pip install onnxruntime-gpu"):
+        select_runtimes("onnxruntime", None, None, "cuda")
+
+
+def test_runtimes_listing_says_why_not_cuda() -> None:
+    r = cli("runtimes")
+    assert r.returncode == 0
+    torch_row = next(ln for ln in r.stdout.splitlines() if ln.startswith("torch "))
+    assert "cpu: eager" in torch_row and "cuda: eager" in torch_row and "cuda_graph" in torch_row
+    if not HAS_CUDA:
+        assert "cuda: this PyTorch is a CPU-only build" in torch_row
+
+
+def test_onnxruntime_gpu_providers() -> None:
+    assert [p[0] for p in gpu_providers("cuda", "/c")] == ["CUDAExecutionProvider"]
+    trt = gpu_providers("tensorrt_fp16", "/c")
+    assert [p[0] for p in trt] == ["TensorrtExecutionProvider", "CUDAExecutionProvider"]
+    assert trt[0][1]["trt_fp16_enable"] == "True"
+    assert trt[0][1]["trt_engine_cache_path"] == "/c"
+    assert gpu_providers("tensorrt", "/c")[0][1]["trt_fp16_enable"] == "False"
+
+
+@pytest.mark.skipif(HAS_CUDA, reason="this machine has a GPU")
+def test_run_on_cuda_without_a_gpu_is_one_line() -> None:
+    r = cli("run", "resnet50", "--device", "cuda")
+    assert r.returncode == 2
+    assert r.stderr.strip() == ("inferometer: error: no CUDA device found (nvidia-smi -L lists "
+                                "none and there is no /dev/nvidia*); use --device cpu")
+    r = cli("run", "resnet50", "--device", "tpu")
+    assert r.returncode == 2 and "--device: unknown 'tpu'" in r.stderr
+
+
+def test_device_timings_and_memory_reach_the_results(fakes: None, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    r = cli("run", "tinynet", "--runtimes", "accel", "--threads", "1", "--output", str(out),
+            *QUICK)
+    assert r.returncode == 0, r.stderr
+    cell = json.loads((out / "results.json").read_text())["cells"][0]
+    # one device sample per measured run (warm-up and the first call excluded)
+    assert cell["device_summary"]["count"] == cell["summary"]["count"]
+    assert cell["device_summary"]["min_ms"] == pytest.approx(0.001)
+    assert cell["device_memory_mb"] == {"torch_peak_allocated": 12.5}
+    header, row = (out / "results.csv").read_text().splitlines()[:2]
+    values = dict(zip(header.split(","), row.split(","), strict=True))
+    assert values["device"] == "cpu" and float(values["device_p50_ms"]) == pytest.approx(
+        cell["device_summary"]["p50_ms"])
+
+
+@pytest.mark.skipif(not HAS_CUDA, reason="no CUDA device here")
+def test_torch_on_cuda_end_to_end(tmp_path: Path) -> None:  # pragma: no cover - GPU only
+    out = tmp_path / "run"
+    r = cli("run", "tinynet", "--device", "cuda", "--runtimes", "torch", "--variants",
+            "eager,cuda_graph", "--precisions", "fp32,fp16", "--threads", "auto", "--batch",
+            "1,8", "--output", str(out), *QUICK)
+    assert r.returncode == 0, r.stderr
+    cells = json.loads((out / "results.json").read_text())["cells"]
+    assert len(cells) == 8
+    for c in cells:
+        assert c["status"] == "ok" and c["integrity"]["passed"], c
+        assert c["device_summary"]["p50_ms"] <= c["summary"]["p50_ms"]
+        assert c["device_memory_mb"]["torch_peak_allocated"] > 0
