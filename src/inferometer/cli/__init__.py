@@ -1,0 +1,178 @@
+"""Command line: parse, call, print.  No logic lives here: each command is a few lines in
+_measure, _workloads or _reports that call the layers below."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from .. import __version__, envs
+from ..errors import InferometerError
+from ._measure import cmd_env, cmd_models, cmd_run, cmd_runtimes, cmd_show
+from ._reports import cmd_compare, cmd_export, cmd_history, cmd_report
+from ._workloads import cmd_accuracy, cmd_load, cmd_train
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        raise SystemExit(2)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="inferometer", description=__doc__)
+    p.add_argument("--version", action="version", version=f"inferometer {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("runtimes", help="list runtimes, versions, availability, install hints")
+    sub.add_parser("models", help="list the model zoo")
+    r = sub.add_parser("run", help="benchmark models across runtimes, threads and batch sizes")
+    r.add_argument("models", nargs="?", help="zoo names or .onnx paths, comma-separated")
+    r.add_argument("--runtimes", help="comma-separated; name or name:variant (default: installed)")
+    r.add_argument("--variants", help="comma-separated variants, for the runtimes that have them")
+    r.add_argument("--precisions", help="fp32,bf16,int8...: each runtime's variant per precision")
+    r.add_argument("--device", default="cpu", help="cpu or cuda (cpu)")
+    r.add_argument("--threads", help="comma-separated counts and/or 'auto' (default: 1..ncpu,auto)")
+    r.add_argument("--batch", help="comma-separated batch sizes (default: 1)")
+    r.add_argument("--shape", help="one item's CxHxW for .onnx files with dynamic dims")
+    r.add_argument("--output", help="run directory (default: runs/<timestamp>-<models>)")
+    r.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run")
+    r.add_argument("--no-preprocess", action="store_true",
+                   help="time the runtime call alone, not the uint8 -> input conversion")
+    r.add_argument("--pin", action="store_true", help="pin each worker to its first N CPUs")
+    r.add_argument("--timeout", type=float, default=600.0, help="seconds per cell (600)")
+    r.add_argument("--warmup", type=int, default=3, help="warm-up runs after the first (3)")
+    r.add_argument("--min-time", type=float, default=2.0, help="seconds, at least (2)")
+    r.add_argument("--max-time", type=float, default=10.0, help="seconds, at most (10)")
+    r.add_argument("--min-count", type=int, default=10, help="runs, at least (10)")
+    r.add_argument("--target-ci", type=float, default=1.0,
+                   help="stop when the median's 95%% CI is within +-this %% (1)")
+    r.add_argument("--noisy", type=float, default=0.15,
+                   help="flag a cell when other processes used more than this CPU share (0.15)")
+    r.add_argument("--reference", default="onnxruntime", help="integrity reference runtime")
+    r.add_argument("--report", action="store_true",
+                   help="also write report.html, report.md and plots/ (inferometer report)")
+    e = sub.add_parser("env", help="managed per-runtime environments")
+    esub = e.add_subparsers(dest="env_command", required=True, parser_class=_Parser)
+    ec = esub.add_parser("create", help="create (or reuse) an environment")
+    ec.add_argument("spec", help=f"{', '.join(envs.RECIPES)}, or a pinned package like "
+                    "onnxruntime==1.20.1")
+    esub.add_parser("list", help="list environments")
+    er = esub.add_parser("remove", help="delete an environment")
+    er.add_argument("name")
+    def load_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("model", help="zoo name or .onnx path")
+        p.add_argument("--runtime", required=True, help="one runtime (name or name:variant)")
+        p.add_argument("--variant", help="the runtime's variant (default: its default)")
+        p.add_argument("--engine", default="native", help="native (ours) or mlperf (LoadGen)")
+        p.add_argument("--instances", default="1", help="runtime instances (processes)")
+        p.add_argument("--threads-per-instance", help="threads per instance (default: auto)")
+        p.add_argument("--percentile", type=float, default=99.0, help="latency percentile (99)")
+        p.add_argument("--duration", default="10s", help="at least this long per test (10s)")
+        p.add_argument("--pin", action="store_true", help="pin instances to disjoint CPUs")
+        p.add_argument("--output", help="run directory (default: runs/<ts>-<kind>-<model>)")
+
+    lt = sub.add_parser("loadtest", help="one server or offline load test")
+    load_args(lt)
+    lt.add_argument("--scenario", choices=("server", "offline", "single-stream"),
+                    default="server")
+    lt.add_argument("--qps", type=float, help="offered queries per second (server)")
+    lt.add_argument("--arrivals", default="exponential", help="linear or exponential")
+    lt.add_argument("--target", help="latency bound for VALID, e.g. 100ms (server)")
+    lt.add_argument("--queries", type=int, default=256, help="items (offline; 256)")
+    lt.add_argument("--batch", type=int, default=8, help="batch size (offline; 8)")
+    sc = sub.add_parser("scan", help="max QPS whose p99 meets each latency target")
+    load_args(sc)
+    sc.add_argument("--targets", default="10ms,50ms,100ms,200ms", help="latency bounds")
+    sc.add_argument("--arrivals", default="linear,exponential", help="arrival processes")
+    sc.add_argument("--precision", type=float, default=0.1,
+                    help="stop bisecting when the QPS bracket is within this fraction (0.1)")
+    a = sub.add_parser("accuracy", help="top-1 per runtime x precision on labelled data")
+    a.add_argument("model", help="zoo name or .onnx path (digits: the built-in trained model)")
+    a.add_argument("--dataset", help="digits, imagenet:DIR (val_map.txt) or folder:DIR")
+    a.add_argument("--limit", type=int, help="first N images only")
+    a.add_argument("--runtimes", help="comma-separated (default: installed)")
+    a.add_argument("--precisions", default="fp32,bf16,int8", help="fp32,fp16,bf16,int8")
+    a.add_argument("--batch", default="1", help="batch size (1)")
+    a.add_argument("--threads", help="threads (default: auto)")
+    a.add_argument("--max-drop", type=float, default=1.0,
+                   help="flag rows whose top-1 drops more than this many points (1.0)")
+    a.add_argument("--timeout", type=float, default=900.0, help="seconds per job (900)")
+    a.add_argument("--output", help="run directory (default: runs/<ts>-accuracy-<model>)")
+    s = sub.add_parser("show", help="print the tables of a stored run")
+    s.add_argument("run_dir")
+    s.add_argument("--json", action="store_true",
+                   help="print the results as JSON (current schema)")
+    t = sub.add_parser("train", help="time a training step: forward, backward, update")
+    t.add_argument("model", help="zoo name")
+    t.add_argument("--device", default="cpu", help="cpu or cuda (cpu)")
+    t.add_argument("--batch", type=int, default=32, help="batch size (32)")
+    t.add_argument("--optimizer", default="sgd", help="sgd (momentum 0.9), adam or adamw")
+    t.add_argument("--precisions", default="fp32,amp",
+                   help="fp32 and/or amp (fp16 + loss scaling on CUDA, bf16 on the CPU)")
+    t.add_argument("--threads", help="CPU threads (default: auto)")
+    t.add_argument("--warmup", type=int, default=3, help="untimed steps first (3)")
+    t.add_argument("--iterations", type=int, default=20, help="timed steps (20)")
+    t.add_argument("--channels-last", action="store_true", help="model and input channels_last")
+    t.add_argument("--timeout", type=float, default=1800.0, help="seconds per precision (1800)")
+    t.add_argument("--output", help="run directory (default: runs/<ts>-train-<model>)")
+    rp = sub.add_parser("report", help="plots, report.md and a self-contained report.html")
+    rp.add_argument("run_dir")
+    rp.add_argument("--open", action="store_true", help="open report.html in a browser")
+    c = sub.add_parser("compare", help="B vs A per cell with confidence intervals; exit 1 on "
+                       "regression")
+    c.add_argument("run_a", help="baseline run directory")
+    c.add_argument("run_b", help="candidate run directory")
+    c.add_argument("--fail-on", default="p50",
+                   help="METRIC[:PERCENT],...: exit 1 when a metric is significantly worse by "
+                   "more than PERCENT (p50, p90, p99, mean, items_per_s, peak_rss, load_s; "
+                   "default: p50, any significant slowdown)")
+    c.add_argument("--noise", type=float, default=2.0,
+                   help="changes within +-this %% are never called (2)")
+    c.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    x = sub.add_parser("export", help="write a run's rows as csv, json or parquet")
+    x.add_argument("run_dir")
+    x.add_argument("--format", choices=("csv", "json", "parquet"), default="csv")
+    x.add_argument("--output", help="file (default: RUN_DIR/export.FORMAT)")
+    h = sub.add_parser("history", help="one configuration across stored runs, oldest first")
+    h.add_argument("--model", required=True)
+    h.add_argument("--runtime")
+    h.add_argument("--variant")
+    h.add_argument("--threads", help="a thread count or auto")
+    h.add_argument("--batch", type=int)
+    h.add_argument("--runs", default="runs", help="directory holding run directories (runs)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "runtimes":
+            return cmd_runtimes(args)
+        if args.command == "models":
+            return cmd_models(args)
+        if args.command == "run":
+            return cmd_run(args, argv)
+        if args.command == "env":
+            return cmd_env(args)
+        if args.command in ("loadtest", "scan"):
+            return cmd_load(args, argv)
+        if args.command == "accuracy":
+            return cmd_accuracy(args, argv)
+        if args.command == "train":
+            return cmd_train(args, argv)
+        handler = {"report": cmd_report, "compare": cmd_compare, "export": cmd_export,
+                   "history": cmd_history, "show": cmd_show}[args.command]
+        return handler(args)
+    except InferometerError as exc:
+        print(f"inferometer: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `inferometer show RUN | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""runtimes, models, env, run, show: what is installed, and the speed runs."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .. import envs, runtimes
+from ..errors import UsageError
+from ..models.zoo import ZOO, describe
+from ..plan import (
+    Plan,
+    expand,
+    parse_batches,
+    parse_shape,
+    parse_threads,
+    select_runtimes,
+    split_list,
+)
+from ..progress import Progress
+from ..report.table import render, run_tables
+from ..results.codec import from_dict, to_dict
+from ..results.schema import RunSettings
+from ..results.store import RunDir
+from ..scenarios import RunLength
+from ._common import out_dir
+
+
+def cmd_runtimes(args: argparse.Namespace) -> int:
+    from ..plan import device_reason
+
+    rows = []
+    for name in envs.runtime_names():
+        rt = runtimes.get(name)()
+        a = envs.availability(name)
+        groups = {}
+        for v in rt.variants:
+            for d in v.devices:
+                groups.setdefault(d, []).append(v.name)
+        variants = "; ".join(f"{d}: {', '.join(vs)}" if len(groups) > 1 else ", ".join(vs)
+                             for d, vs in groups.items())
+        why = "" if a.available else a.reason or ""
+        if not a.available and a.install:
+            why += f"; install: {a.install}"
+        cuda = "-" if not a.available else (device_reason(rt, "cuda") or "yes")
+        rows.append([name, a.version or "-", "yes" if a.available else "no",
+                     cuda if cuda in ("yes", "-") else "no", variants,
+                     "; ".join(filter(None, [why, "" if cuda in ("yes", "-")
+                                             else f"cuda: {cuda}"]))])
+    print(render(("runtime", "version", "available", "cuda", "variants", "why not / install"),
+                 rows))
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    if args.env_command == "create":
+        info = envs.create(args.spec, log=lambda msg: print(msg, file=sys.stderr))
+        print(f"environment {info.name}: {info.runtime} {info.runtime_version} ({info.python})")
+    elif args.env_command == "remove":
+        envs.remove(args.name)
+        print(f"removed environment {args.name}")
+    else:
+        rows = [[e.name, e.runtime, e.runtime_version, " ".join(e.requirements), e.created]
+                for e in envs.list_envs()]
+        print(render(("environment", "runtime", "version", "requirements", "created"), rows)
+              if rows else f"no environments under {envs.root()}; known recipes: "
+              f"{', '.join(envs.RECIPES)}, or any pinned runtime package (onnxruntime==1.20.1)")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    rows = []
+    for e in ZOO.values():
+        try:
+            params, gflops = describe(e)
+            p, g = f"{params:.2f}", f"{gflops:.2f}"
+        except ImportError:
+            p = g = "(needs torch)"
+        rows.append([e.name, "x".join(map(str, e.input_shape)), p, g, e.output_kind, e.about])
+    print(render(("model", "input", "params M", "GFLOPs", "output", "about"), rows))
+    print("GFLOPs are multiply-adds per image, as torchvision and the papers count them. "
+          "Any .onnx file path is accepted too.")
+    return 0
+
+
+def _length(args: argparse.Namespace) -> RunLength:
+    try:
+        return RunLength(warmup=args.warmup, min_time_s=args.min_time, min_count=args.min_count,
+                         max_time_s=max(args.max_time, args.min_time),
+                         target_rel_ci=args.target_ci / 100.0)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _new_plan(args: argparse.Namespace, argv: Sequence[str]) -> tuple[Plan, list[str]]:
+    from ..models.resolve import resolve
+
+    if not args.models:
+        raise UsageError("run: name a model (see inferometer models) or use --resume RUN_DIR")
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be > 0")
+    threads = parse_threads(args.threads)
+    batches = parse_batches(args.batch)
+    shape = parse_shape(args.shape)
+    if args.device not in ("cpu", "cuda"):
+        raise UsageError(f"--device: unknown '{args.device}'; valid: cpu, cuda")
+    if args.device == "cuda":
+        from ..measure.gpu import cuda_devices, no_cuda_reason
+
+        if not cuda_devices():
+            raise UsageError(no_cuda_reason())
+    notes: list[str] = []
+    choices = select_runtimes(args.runtimes, args.variants, args.precisions, args.device, notes)
+    runtimes.get(args.reference)  # an unknown reference runtime is a usage error
+    models = []
+    for name in split_list(args.models):
+        if name in ZOO:
+            print(f"preparing {name} (exported to ONNX once, then cached)...", file=sys.stderr)
+        models.append(resolve(name, shape))
+    if len({m.name for m in models}) != len(models):
+        raise UsageError("two models have the same name; rename one file")
+    cells, more = expand(models, choices, threads, batches, args.device)
+    length = _length(args)
+    settings = RunSettings(preprocess_timed=not args.no_preprocess, pin=args.pin,
+                           timeout_s=args.timeout, reference_runtime=args.reference,
+                           warmup=length.warmup, min_time_s=length.min_time_s,
+                           min_count=length.min_count, max_time_s=length.max_time_s,
+                           target_rel_ci=length.target_rel_ci, noisy_threshold=args.noisy)
+    return Plan(tuple(models), cells, length, settings, ("inferometer", *argv)), notes + more
+
+
+def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from ..measure.machine import machine_info
+    from ..runner import Runner
+
+    if args.resume:
+        rundir = RunDir(Path(args.resume))
+        data = rundir.plan()
+        plan, created, machine = from_dict(Plan, data["plan"]), data["created"], data["machine"]
+        missing = [m.onnx_path for m in plan.models if not Path(m.onnx_path).exists()]
+        if missing:
+            raise UsageError(f"cannot resume: model file {missing[0]} is gone; start a new run")
+    else:
+        plan, notes = _new_plan(args, argv)
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+        rundir = RunDir(Path(args.output) if args.output  # RunDir.create refuses a used one
+                        else out_dir(None, "+".join(mo.name for mo in plan.models)))
+        created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        machine = machine_info()
+        rundir.create({"created": created, "machine": machine, "plan": to_dict(plan)})
+    print(f"run directory: {rundir.path} ({len(plan.cells)} cells)", file=sys.stderr)
+    runner = Runner(plan, rundir, machine, created, Progress())
+    try:
+        run = runner.execute(resume=bool(args.resume))
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished cells are saved; resume with: "
+              f"inferometer run --resume {rundir.path}", file=sys.stderr)
+        return 130
+    print(run_tables(run))
+    print(f"\nresults: {rundir.path / 'results.json'} (raw samples in samples/, "
+          f"table in results.csv)")
+    if args.report:
+        from ..report.write import write_report
+
+        files = write_report(rundir.path)
+        print(f"report: {files.html} (and report.md, plots/)")
+    return 0 if all(c.status == "ok" for c in run.cells) else 1
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from ..report.table import tables
+    from ..results.store import load_result
+
+    run = load_result(Path(args.run_dir))
+    print(json.dumps(to_dict(run), indent=1) if args.json else tables(run))
+    return 0

@@ -1,0 +1,66 @@
+"""report, compare, export, history: reading stored runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import UsageError
+from ..report.table import render
+from ..results.codec import to_dict
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import webbrowser
+
+    from ..report.write import write_report
+
+    files = write_report(Path(args.run_dir))
+    print(f"report: {files.html}\n        {files.markdown}\n"
+          f"plots:  {len(files.plots) // 2} figures (PNG and SVG) in {files.html.parent / 'plots'}")
+    if args.open and not webbrowser.open(files.html.resolve().as_uri()):
+        print(f"no browser found here: open {files.html} yourself", file=sys.stderr)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ..compare import compare_runs, parse_fail_on, regressions
+    from ..report.table import comparison_text
+
+    if not 0 <= args.noise < 100:
+        raise UsageError("--noise: a percentage in [0, 100)")
+    thresholds = parse_fail_on(args.fail_on)
+    cmp = compare_runs(args.run_a, args.run_b, noise=args.noise / 100.0)
+    bad = regressions(cmp, thresholds)
+    if args.json:
+        print(json.dumps({**to_dict(cmp), "regressions": bad, "geomean_p50": cmp.geomean()},
+                         indent=1))
+    else:
+        print(comparison_text(cmp, bad))
+    return 1 if bad else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..results.export import export
+    from ..results.store import load_result
+
+    src = Path(args.run_dir)
+    run = load_result(src)
+    out = Path(args.output) if args.output else src / f"export.{args.format}"
+    export(run, args.format, out)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from ..history import HISTORY_HEADERS, history, history_rows
+
+    points = history(Path(args.runs), args.model, args.runtime, args.variant, args.threads,
+                     args.batch)
+    if not points:
+        print(f"no stored cells of {args.model} matching under {args.runs}", file=sys.stderr)
+        return 1
+    print(render(HISTORY_HEADERS, history_rows(points)))
+    return 0
