@@ -48,6 +48,7 @@ def test_markdown_has_a_block_per_runtime_in_the_studies_shape(tmp_path: Path) -
     md = (tmp_path / "run" / "report.md").read_text()
     assert md.startswith("# inferometer report: net")
     assert "- **machine**: Test CPU, 2 usable of 2 logical CPUs" in md
+    assert "- **runtimes**: alpha 1.0, beta 1.0" in md
     for runtime in ("alpha", "beta"):
         block = md.split(f"### {runtime} 1.0", 1)[1].split("###", 1)[0]
         assert "dependencies (1 non-system shared libraries, 12 MB): lib" in block

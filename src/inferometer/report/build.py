@@ -81,7 +81,12 @@ def _speed(run: RunResult, plots: Sequence[Plot]) -> Document:
     s = run.settings
     timed = ("uint8 NHWC buffer -> runtime input + inference" if s.preprocess_timed
              else "inference only (--no-preprocess)")
-    blocks = _header(run, [("status", run.status), ("timed region", timed),
+    versions = dict.fromkeys(f"{c.spec.runtime} {c.runtime_version}" for c in run.cells
+                             if c.runtime_version)
+    devices = sorted({c.spec.device for c in run.cells}) or ["cpu"]
+    blocks = _header(run, [("runtimes", ", ".join(versions) or "-"),
+                           ("device", ", ".join(devices)),
+                           ("status", run.status), ("timed region", timed),
                            ("integrity reference", f"{s.reference_runtime} fp32"),
                            ("run length", f"{s.warmup} warm-up, {s.min_time_s:g}-"
                                           f"{s.max_time_s:g} s, >= {s.min_count} runs, stop at "
