@@ -72,6 +72,13 @@ def test_history_orders_runs_and_shows_the_trend(tmp_path: Path) -> None:
     firsts = [ln.split()[8] for ln in rows]  # after the 4-word configuration
     assert firsts[0] == "-"
     assert 5 < float(firsts[1].rstrip("%")) < 15 and 15 < float(firsts[2].rstrip("%")) < 25
+    r = cli("history", "--model", "resnet50", "--runs", str(runs), "--plot",
+            str(tmp_path / "trend.svg"))
+    assert r.returncode == 0 and f"plot: {tmp_path / 'trend.svg'}" in r.stdout
+    svg = (tmp_path / "trend.svg").read_text()
+    assert svg.startswith("<?xml") and "resnet50: median latency across stored runs" in svg
+    r = cli("history", "--model", "resnet50", "--runs", str(runs), "--plot", "x.pdf")
+    assert r.returncode == 2 and "must end in .png or .svg" in r.stderr
     r = cli("history", "--model", "nothing", "--runs", str(runs))
     assert r.returncode == 1 and "no stored cells of nothing" in r.stderr
     r = cli("history", "--model", "resnet50", "--runs", str(tmp_path / "none"))

@@ -156,3 +156,15 @@ def test_several_models_get_the_gpu_study_table(tmp_path: Path) -> None:
     assert "| vgg16 | 50 |" in table and table.count("| - |") == 2  # vgg16 has no fp16
     # and each model's plots carry its name
     assert {"vgg16-latency-b8.png", "alexnet-latency-b8.png"} <= _plot_names(path)
+
+
+def test_an_outlier_puts_the_latency_bars_on_a_log_scale(tmp_path: Path) -> None:
+    path = tmp_path / "outlier"
+    write_run(path, [Cell("fast", "default", 1, 1, noisy(10e6)),
+                     Cell("untuned", "default", 1, 1, noisy(3000e6))])
+    write_report(path)
+    assert "(log scale)" in (path / "plots" / "latency-b1.svg").read_text()
+    write_run(tmp_path / "even", [Cell("a", "default", 1, 1, noisy(10e6)),
+                                  Cell("b", "default", 1, 1, noisy(30e6))])
+    write_report(tmp_path / "even")
+    assert "(log scale)" not in (tmp_path / "even" / "plots" / "latency-b1.svg").read_text()

@@ -51,6 +51,21 @@ def history(root: Path, model: str, runtime: str | None = None, variant: str | N
     return points
 
 
+def config_label(c: CellResult) -> str:
+    where = "" if c.spec.device == "cpu" else f" {c.spec.device}"
+    return (f"{c.spec.runtime}/{c.spec.variant} {c.precision} t={c.spec.threads_label} "
+            f"b={c.spec.batch}{where}")
+
+
+def series(points: list[Point]) -> dict[str, list[tuple[str, float]]]:
+    """configuration -> (created, p50 ms) of each run where it ran, oldest first."""
+    out: dict[str, list[tuple[str, float]]] = {}
+    for p in points:
+        if p.cell.status == "ok" and p.cell.summary is not None:
+            out.setdefault(config_label(p.cell), []).append((p.created, p.cell.summary.p50_ms))
+    return out
+
+
 def history_rows(points: list[Point]) -> list[list[str]]:
     """One row per (run, cell): p50 with its change vs the first and previous run of the same
     configuration."""
@@ -59,9 +74,7 @@ def history_rows(points: list[Point]) -> list[list[str]]:
     rows = []
     for p in points:
         c = p.cell
-        where = "" if c.spec.device == "cpu" else f" {c.spec.device}"
-        key = (f"{c.spec.runtime}/{c.spec.variant} {c.precision} t={c.spec.threads_label} "
-               f"b={c.spec.batch}{where}")
+        key = config_label(c)
         if c.status != "ok" or c.summary is None:
             rows.append([p.created, key, c.runtime_version, "-", "-", "-", "-", p.cpu,
                          f"FAILED: {c.error}", p.run_dir])

@@ -142,6 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("--threads", help="a thread count or auto")
     h.add_argument("--batch", type=int)
     h.add_argument("--runs", default="runs", help="directory holding run directories (runs)")
+    h.add_argument("--plot", help="also draw the trend into this .png or .svg file")
     return p
 
 

@@ -55,12 +55,21 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from ..history import HISTORY_HEADERS, history, history_rows
+    from ..history import HISTORY_HEADERS, history, history_rows, series
 
+    if args.plot and Path(args.plot).suffix not in (".png", ".svg"):
+        raise UsageError(f"--plot: '{args.plot}' must end in .png or .svg")
     points = history(Path(args.runs), args.model, args.runtime, args.variant, args.threads,
                      args.batch)
     if not points:
         print(f"no stored cells of {args.model} matching under {args.runs}", file=sys.stderr)
         return 1
     print(render(HISTORY_HEADERS, history_rows(points)))
+    if args.plot:
+        from ..report.plots import history_plot
+        from ..report.write import save_figure
+
+        out = Path(args.plot)
+        save_figure(history_plot(args.model, series(points)).figure, out, out.suffix[1:])
+        print(f"plot: {out}")
     return 0

@@ -149,6 +149,10 @@ def _hbar(labels: Sequence[str], values: Sequence[float], xlabel: str, title: st
     for y, v in zip(ys, values, strict=True):
         ax.annotate(annotate(y), (v, y), xytext=(4, 0), textcoords="offset points",
                     va="center", fontsize=7)
+    if min(values) > 0 and max(values) / min(values) > 20:
+        # one outlier (an untuned compiler, say) would flatten every other bar to nothing
+        _log(ax, "x")
+        xlabel += " (log scale)"
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     ax.margins(x=0.25)
@@ -374,6 +378,25 @@ def accuracy_speedup(run: AccuracyRun) -> Plot | None:
     return Plot("precision-speedup-vs-drop", "Speed-up vs accuracy drop",
                 "Each reduced-precision variant against its own runtime's fp32: up is faster, "
                 "right lost accuracy; the dashed line is --max-drop.", fig)
+
+
+# -- history across runs ------------------------------------------------------------------------
+def history_plot(model: str, series: dict[str, list[tuple[str, float]]]) -> Plot:
+    """p50 per configuration over the stored runs, in run order (dates as labels)."""
+    stamps = sorted({t for pts in series.values() for t, _ in pts})
+    pos = {t: i for i, t in enumerate(stamps)}
+    fig, ax = _figure(max(7.0, 0.5 * len(stamps)), 4.2)
+    for i, (label, pts) in enumerate(sorted(series.items())):
+        ax.plot([pos[t] for t, _ in pts], [v for _, v in pts], label=label, linewidth=1.4,
+                **_style(i))
+    ax.set_xticks(range(len(stamps)), [t[:16].replace("T", " ") for t in stamps],
+                  rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel("median latency (ms)")
+    ax.set_ylim(bottom=0)
+    _legend(ax)
+    ax.set_title(f"{model}: median latency across stored runs")
+    return Plot(f"history-{model}", f"{model} history", "p50 of each configuration in each "
+                "stored run, oldest first.", fig)
 
 
 # -- training runs ------------------------------------------------------------------------------

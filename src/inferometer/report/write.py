@@ -21,7 +21,7 @@ class ReportFiles:
     plots: tuple[Path, ...]
 
 
-def _save(fig: object, path: Path, fmt: str) -> bytes:
+def save_figure(fig: object, path: Path, fmt: str) -> bytes:
     import matplotlib
 
     buf = io.BytesIO()
@@ -44,8 +44,8 @@ def write_report(path: Path) -> ReportFiles:
     out.mkdir(exist_ok=True)
     svgs, files = {}, []
     for p in plots:
-        _save(p.figure, out / f"{p.name}.png", "png")
-        svgs[p.name] = _save(p.figure, out / f"{p.name}.svg", "svg")
+        save_figure(p.figure, out / f"{p.name}.png", "png")
+        svgs[p.name] = save_figure(p.figure, out / f"{p.name}.svg", "svg")
         files += [out / f"{p.name}.png", out / f"{p.name}.svg"]
     doc = document(run, plots)
     atomic_write(path / "report.md", render_markdown(doc))
