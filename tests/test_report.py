@@ -168,3 +168,12 @@ def test_an_outlier_puts_the_latency_bars_on_a_log_scale(tmp_path: Path) -> None
                                   Cell("b", "default", 1, 1, noisy(30e6))])
     write_report(tmp_path / "even")
     assert "(log scale)" not in (tmp_path / "even" / "plots" / "latency-b1.svg").read_text()
+
+
+def test_a_run_whose_cells_all_failed_still_reports(tmp_path: Path) -> None:
+    path = tmp_path / "failed"
+    write_run(path, [Cell("alpha", "default", t, 1, [], status="failed") for t in (1, 2, None)])
+    files = write_report(path)
+    assert files.plots == ()  # nothing measured, nothing drawn
+    md = (path / "report.md").read_text()
+    assert "warning: 3 cell(s) failed" in md and md.count("FAILED: boom") == 3

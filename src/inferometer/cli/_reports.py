@@ -12,6 +12,10 @@ from ..report.table import render
 from ..results.codec import to_dict
 
 
+def _figures(n: int) -> str:
+    return f"{n} figure" + ("" if n == 1 else "s")
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     import webbrowser
 
@@ -19,7 +23,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     files = write_report(Path(args.run_dir))
     print(f"report: {files.html}\n        {files.markdown}\n"
-          f"plots:  {len(files.plots) // 2} figures (PNG and SVG) in {files.html.parent / 'plots'}")
+          f"plots:  {_figures(len(files.plots) // 2)} (PNG and SVG) in "
+          f"{files.html.parent / 'plots'}")
     if args.open and not webbrowser.open(files.html.resolve().as_uri()):
         print(f"no browser found here: open {files.html} yourself", file=sys.stderr)
     return 0

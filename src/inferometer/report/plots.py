@@ -102,7 +102,7 @@ def _prefix(run: RunResult, model: str) -> str:
 # -- speed runs ---------------------------------------------------------------------------------
 def latency_vs_threads(cells: Sequence[CellResult], batch: int, stem: str,
                        order: Sequence[str]) -> Plot | None:
-    cells = [c for c in cells if c.spec.batch == batch]
+    cells = [c for c in cells if c.spec.batch == batch and _ok(c)]
     counts = sorted({c.spec.threads for c in cells if c.spec.threads is not None})
     has_auto = any(c.spec.threads is None for c in cells)
     if len(counts) + has_auto < 2:
