@@ -70,6 +70,13 @@ def _log(ax: Any, which: str) -> None:
     axis.set_minor_formatter(Plain(labelOnlyBase=False))
 
 
+def _scale(ax: Any, which: str, values: Sequence[float]) -> None:
+    """Log scale only when the values span more than a decade; within one, a linear axis is
+    easier to read (and labels every tick)."""
+    if values and min(values) > 0 and max(values) / min(values) > 10:
+        _log(ax, which)
+
+
 def _legend(ax: Any, **kw: Any) -> None:
     """Beside the axes, never over the data."""
     ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0), **kw)
@@ -126,7 +133,7 @@ def latency_vs_threads(cells: Sequence[CellResult], batch: int, stem: str,
     ax.set_xticks(range(len(ticks)), ticks)
     ax.set_xlabel("threads (auto: the runtime's default, hollow marker)")
     ax.set_ylabel(f"median latency per batch of {batch} (ms)")
-    _log(ax, "y")
+    _scale(ax, "y", [c.summary.p50_ms for c in cells])  # type: ignore[union-attr]
     _legend(ax)
     ax.set_title(f"Latency vs threads, batch {batch}")
     return Plot(f"{stem}latency-vs-threads-b{batch}", f"Latency vs threads (batch {batch})",
