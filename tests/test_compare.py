@@ -109,3 +109,17 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
     assert r.returncode == 2 and "unknown metric 'speed'" in r.stderr
     with pytest.raises(UsageError, match="METRIC:PERCENT"):
         parse_fail_on("p50:fast")
+
+
+def test_the_interval_widens_for_correlated_samples() -> None:
+    """Drift (a slow phase, then a fast one) is serial correlation: resampling blocks keeps
+    it, so the interval must be wider than for the same values in random order."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    base = noisy(10e6, n=400, seed=7, spread=0.01)
+    drifting = [int(x * (1.04 if i < 200 else 1.0)) for i, x in enumerate(base)]
+    shuffled = list(rng.permutation(drifting))
+    _, lo, hi = bootstrap_ratio(base, drifting)
+    _, slo, shi = bootstrap_ratio(base, shuffled)
+    assert hi - lo > 1.5 * (shi - slo)

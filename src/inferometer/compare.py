@@ -3,10 +3,11 @@ confidence interval from the raw samples, a verdict, a geometric-mean summary, a
 (`--fail-on`) that make it a CI gate.
 
 A change is called only when the 95% interval of the ratio excludes 1 *and* the ratio is
-further from 1 than the noise floor (default 2%).  The floor is there because samples within a
-cell are serially correlated (the bootstrap assumes they are not, so its interval is too
-narrow) and because two runs of the same configuration differ by a percent or two between
-processes on a shared machine: pyperf and criterion use the same two-part rule.
+further from 1 than the noise floor (default 2%).  The interval comes from a moving-block
+bootstrap, because samples within a cell are serially correlated; the floor is there because
+two runs of the same configuration differ by a percent or two between processes on a shared
+machine, which no resampling of one run can see: pyperf and criterion use the same two-part
+rule.
 """
 
 from __future__ import annotations
@@ -48,20 +49,33 @@ def _stat(values: np.ndarray, q: float | None, axis: int | None = None) -> np.nd
     return values.mean(axis=axis) if q is None else np.percentile(values, q, axis=axis)
 
 
+def _block(n: int) -> int:
+    """Block length for the moving-block bootstrap: n^(1/3), the usual rate."""
+    return max(1, round(n ** (1 / 3)))
+
+
 def _resampled(x: np.ndarray, q: float | None, rng: np.random.Generator) -> np.ndarray:
+    """The statistic of RESAMPLES moving-block bootstrap resamples of x.  Samples are kept in
+    the order they were taken and neighbours are correlated (caches, frequency, other
+    tenants); resampling runs of them keeps that, so the interval is not falsely narrow."""
+    n = len(x)
+    length = _block(n)
+    blocks = -(-n // length)
+    offsets = np.arange(length)
     out = np.empty(RESAMPLES)
-    rows = max(1, _CHUNK_ITEMS // len(x))
+    rows = max(1, _CHUNK_ITEMS // (blocks * length))
     for start in range(0, RESAMPLES, rows):
-        n = min(rows, RESAMPLES - start)
-        idx = rng.integers(0, len(x), size=(n, len(x)))
-        out[start:start + n] = _stat(x[idx], q, axis=1)
+        k = min(rows, RESAMPLES - start)
+        starts = rng.integers(0, n - length + 1, size=(k, blocks))
+        idx = (starts[:, :, None] + offsets).reshape(k, -1)[:, :n]
+        out[start:start + k] = _stat(x[idx], q, axis=1)
     return out
 
 
 def bootstrap_ratio(a: Sequence[float], b: Sequence[float], q: float | None = 50.0,
                     seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
-    """stat(b) / stat(a) and its percentile-bootstrap interval; stat is the q-th percentile
-    (None: the mean).  Seeded: the same two runs always give the same interval."""
+    """stat(b) / stat(a) and its percentile moving-block-bootstrap interval; stat is the q-th
+    percentile (None: the mean).  Seeded: the same two runs always give the same interval."""
     xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if len(xa) == 0 or len(xb) == 0:
         raise ValueError("bootstrap of no samples")
