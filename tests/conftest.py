@@ -14,7 +14,7 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 FAKES = ("crash=fake_runtimes:Crash;hang=fake_runtimes:Hang;raise=fake_runtimes:Raise;"
          "missing=fake_runtimes:Missing;badconvert=fake_runtimes:BadConvert;"
-         "accel=fake_runtimes:Accel")
+         "accel=fake_runtimes:Accel;oom=fake_runtimes:Oom;killed=fake_runtimes:Killed")
 QUICK = ["--min-time", "0.05", "--max-time", "0.3", "--min-count", "5", "--warmup", "1"]
 
 

@@ -102,3 +102,26 @@ class Accel(Null):
 
     def load(self, model: Any, options: Any) -> Any:
         return _AccelSession()
+
+
+class _OomSession(_RaisingSession):
+    def run(self, feed: Any) -> Any:
+        raise MemoryError("could not allocate 96.0 GiB")
+
+
+class Oom(Null):
+    """Runs out of memory at its first inference, as a too-large batch does."""
+
+    name: ClassVar[str] = "oom"
+
+    def load(self, model: Any, options: Any) -> Any:
+        return _OomSession()
+
+
+class Killed(Null):
+    """Killed by SIGKILL during load, as the kernel's OOM killer does."""
+
+    name: ClassVar[str] = "killed"
+
+    def load(self, model: Any, options: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -127,3 +127,12 @@ def test_torch_on_cuda_end_to_end(tmp_path: Path) -> None:  # pragma: no cover -
         assert c["status"] == "ok" and c["integrity"]["passed"], c
         assert c["device_summary"]["p50_ms"] <= c["summary"]["p50_ms"]
         assert c["device_memory_mb"]["torch_peak_allocated"] > 0
+
+
+def test_a_precision_the_device_lacks_is_refused(cuda_torch: None) -> None:
+    notes: list[str] = []
+    with pytest.raises(UsageError, match="no selected runtime has a int8 variant on cuda"):
+        select_runtimes("torch", None, "int8", "cuda", notes)
+    assert notes == ["leaving out torch: no int8 variant on cuda"]
+    with pytest.raises(UsageError, match="no selected runtime has a fp16 variant"):
+        select_runtimes("openvino", None, "fp16")  # and on the CPU: no fp16 variant

@@ -45,3 +45,17 @@ def test_failed_conversion_fails_its_cells_without_running_them(fakes: None,
     assert len(bad) == 2 and all("conversion failed" in c["error"] for c in bad)
     assert not list((out / "logs").glob("tinynet.badconvert.default.t*.log"))  # never spawned
     assert all(c["status"] == "ok" for c in data["cells"] if c["spec"]["runtime"] == "null")
+
+
+def test_out_of_memory_is_named_and_the_sweep_goes_on(fakes: None, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    r = cli("run", "tinynet", "--runtimes", "oom,killed,null", "--threads", "1", "--batch",
+            "1,2", "--output", str(out), *QUICK)
+    assert r.returncode == 1, r.stderr
+    cells = {(c["spec"]["runtime"], c["spec"]["batch"]): c
+             for c in json.loads((out / "results.json").read_text())["cells"]}
+    assert cells[("oom", 2)]["error"] == ("first inference: MemoryError: out of memory at "
+                                          "batch 2: could not allocate 96.0 GiB")
+    assert "killed by signal SIGKILL (the kernel's OOM killer sends SIGKILL" in \
+        cells[("killed", 1)]["error"]
+    assert all(cells[("null", b)]["status"] == "ok" for b in (1, 2))

@@ -161,6 +161,9 @@ def run_job(job: Job) -> WorkerReport:
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)  # the full story goes to the cell's log file
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if isinstance(exc, MemoryError) or "out of memory" in msg.lower():
+            # CUDA's OutOfMemoryError, MemoryError, allocator failures: say it in words
+            msg = f"out of memory at batch {job.spec.batch}: {msg}"
         return WorkerReport(status="failed",
                             error=f"{stage}: {type(exc).__name__}: {msg}"[:500])
 

@@ -104,6 +104,8 @@ def spawn(module: str, job: Any, report_path: Path, report_cls: type[R], threads
     rc = proc.returncode
     how = (f"killed by signal {signal.Signals(-rc).name}" if rc < 0
            else f"exited with code {rc}")
+    if rc == -signal.SIGKILL:  # not our timeout (that returned above): most likely the kernel
+        how += " (the kernel's OOM killer sends SIGKILL: did the batch fit in memory?)"
     tail = [ln for ln in log_path.read_text(errors="replace").splitlines() if ln.strip()][-1:]
     return report_cls(status="failed",
                       error=f"worker {how} without a report" + (f": {tail[0]}" if tail else ""))
