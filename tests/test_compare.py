@@ -13,8 +13,9 @@ import pytest
 from conftest import cli
 from synthetic import Cell, load_samples, noisy, write_run
 
-from inferometer.compare import bootstrap_ratio, compare_runs, parse_fail_on, regressions
 from inferometer.errors import UsageError
+from inferometer.report.compare import compare_runs, parse_fail_on, regressions
+from inferometer.stats import bootstrap_ratio
 
 T2 = "resnet50-ort-t2.json"
 T2_REPEAT = "resnet50-ort-t2-repeat.json"

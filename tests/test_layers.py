@@ -22,14 +22,10 @@ FORBIDDEN = {
     "stats": {"cli", "plan", "runner", "progress", "report", "_worker", "runtimes", "models",
               "measure", "results"},
     "results": {"cli", "plan", "runner", "progress", "report", "_worker", "runtimes", "models",
-                "load", "envs", "compare", "history"},
-    # Reading stored runs never needs a runtime, a worker or the runner.
-    "compare": {"cli", "plan", "runner", "progress", "report", "_worker", "runtimes", "load",
-                "envs", "history"},
-    "history": {"cli", "plan", "runner", "progress", "report", "_worker", "runtimes", "load",
-                "envs", "compare"},
+                "load", "envs"},
+    # Reports, comparisons and history read stored runs only: never a runtime or the runner.
     "report": {"cli", "plan", "runner", "progress", "_worker", "runtimes", "scenarios", "load",
-               "envs", "history"},
+               "envs", "training"},
     "_train": {"cli", "plan", "runner", "progress", "report", "load", "envs", "runtimes",
                "training"},
     "_serve": {"cli", "plan", "runner", "progress", "report", "load", "envs"},

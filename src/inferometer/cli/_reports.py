@@ -31,7 +31,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from ..compare import compare_runs, parse_fail_on, regressions
+    from ..report.compare import compare_runs, parse_fail_on, regressions
     from ..report.table import comparison_text
 
     if not 0 <= args.noise < 100:
@@ -60,7 +60,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from ..history import HISTORY_HEADERS, history, history_rows, series
+    from ..report.history import HISTORY_HEADERS, history, history_rows, series
 
     if args.plot and Path(args.plot).suffix not in (".png", ".svg"):
         raise UsageError(f"--plot: '{args.plot}' must end in .png or .svg")

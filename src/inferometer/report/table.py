@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..compare import Comparison, key_label
 from ..results.accuracyrun import AccuracyRun
 from ..results.loadrun import LoadRun
 from ..results.schema import CellResult, RunResult
 from ..results.trainrun import TrainRun
+from .compare import Comparison, key_label
 
 
 def render(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

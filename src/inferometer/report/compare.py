@@ -17,14 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from .errors import UsageError
-from .results.schema import CellResult, RunResult
-from .results.store import RunDir
-
-RESAMPLES = 2000
-_CHUNK_ITEMS = 4_000_000  # resampled values held at once (bounds memory on long cells)
+from ..errors import UsageError
+from ..results.schema import CellResult, RunResult
+from ..results.store import RunDir
+from ..stats import bootstrap_ratio
 
 METRICS = ("p50", "p90", "p99", "mean", "items_per_s", "peak_rss", "load_s")
 # Metrics computed from the raw samples: the percentile (None: the mean) the bootstrap uses.
@@ -43,47 +39,6 @@ def key_label(key: Key) -> str:
     model, runtime, variant, precision, threads, batch, device = key
     where = "" if device == "cpu" else f" on {device}"
     return f"{model} {runtime}/{variant} {precision} t={threads} b={batch}{where}"
-
-
-def _stat(values: np.ndarray, q: float | None, axis: int | None = None) -> np.ndarray:
-    return values.mean(axis=axis) if q is None else np.percentile(values, q, axis=axis)
-
-
-def _block(n: int) -> int:
-    """Block length for the moving-block bootstrap: n^(1/3), the usual rate."""
-    return max(1, round(n ** (1 / 3)))
-
-
-def _resampled(x: np.ndarray, q: float | None, rng: np.random.Generator) -> np.ndarray:
-    """The statistic of RESAMPLES moving-block bootstrap resamples of x.  Samples are kept in
-    the order they were taken and neighbours are correlated (caches, frequency, other
-    tenants); resampling runs of them keeps that, so the interval is not falsely narrow."""
-    n = len(x)
-    length = _block(n)
-    blocks = -(-n // length)
-    offsets = np.arange(length)
-    out = np.empty(RESAMPLES)
-    rows = max(1, _CHUNK_ITEMS // (blocks * length))
-    for start in range(0, RESAMPLES, rows):
-        k = min(rows, RESAMPLES - start)
-        starts = rng.integers(0, n - length + 1, size=(k, blocks))
-        idx = (starts[:, :, None] + offsets).reshape(k, -1)[:, :n]
-        out[start:start + k] = _stat(x[idx], q, axis=1)
-    return out
-
-
-def bootstrap_ratio(a: Sequence[float], b: Sequence[float], q: float | None = 50.0,
-                    seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
-    """stat(b) / stat(a) and its percentile moving-block-bootstrap interval; stat is the q-th
-    percentile (None: the mean).  Seeded: the same two runs always give the same interval."""
-    xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if len(xa) == 0 or len(xb) == 0:
-        raise ValueError("bootstrap of no samples")
-    rng = np.random.default_rng(seed)
-    ratios = _resampled(xb, q, rng) / _resampled(xa, q, rng)
-    tail = (1.0 - level) / 2.0 * 100.0
-    lo, hi = np.percentile(ratios, [tail, 100.0 - tail])
-    return float(_stat(xb, q) / _stat(xa, q)), float(lo), float(hi)
 
 
 @dataclass(frozen=True)

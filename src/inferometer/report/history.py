@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import RunDirError, UsageError
-from .results.schema import CellResult, RunResult
-from .results.store import load_result
+from ..errors import RunDirError, UsageError
+from ..results.schema import CellResult, RunResult
+from ..results.store import load_result
 
 
 @dataclass(frozen=True)
