@@ -36,6 +36,14 @@ def test_variants_times_precisions_on_cuda(cuda_torch: None) -> None:
     assert "torch: no bf16 form of variant channels_last on cuda" in notes
 
 
+def test_precisions_map_to_the_device_s_variants(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version",  # as if onnxruntime-gpu were installed
+                        lambda d: "1.22.0" if d == "onnxruntime-gpu" else real(d))
+    got = select_runtimes("onnxruntime", None, "fp32,fp16,int8", "cuda")
+    assert got[0].variants == ("cuda", "tensorrt_fp16", "tensorrt_int8")
+
+
 def test_cuda_cells_have_their_own_ids(cuda_torch: None, tiny) -> None:  # type: ignore[no-untyped-def]
     choices = select_runtimes("torch", "cuda_graph", None, "cuda")
     cells, _ = expand([tiny], choices, (None,), (8, 50), "cuda")
@@ -86,6 +94,13 @@ def test_onnxruntime_gpu_providers() -> None:
     assert trt[0][1]["trt_fp16_enable"] == "True"
     assert trt[0][1]["trt_engine_cache_path"] == "/c"
     assert gpu_providers("tensorrt", "/c")[0][1]["trt_fp16_enable"] == "False"
+    assert gpu_providers("tensorrt_int8", "/c")[0][1]["trt_int8_enable"] == "True"
+    # the int8 engine is built from the calibrated QDQ file: converted before the cells
+    from inferometer.runtimes._onnxruntime import OnnxRuntime
+    from inferometer.runtimes.base import needs_conversion
+
+    assert needs_conversion(OnnxRuntime, "tensorrt_int8")
+    assert not needs_conversion(OnnxRuntime, "tensorrt_fp16")
 
 
 @pytest.mark.skipif(HAS_CUDA, reason="this machine has a GPU")

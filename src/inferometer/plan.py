@@ -112,10 +112,14 @@ def _with_precision(rt: runtimes.Runtime, base: str, precision: str, known: Sequ
         return base
     if f"{base}_{precision}" in known:
         return f"{base}_{precision}"
+    if base != default:
+        return None
     table = getattr(rt, "precisions", {})
-    if base == default and table.get(precision) in known:
+    if table.get(precision) in known:
         return table[precision]
-    return None
+    # the table names the CPU variant; on another device, its first variant of that precision
+    return next((v.name for v in rt.variants if v.name in known and v.precision == precision),
+                None)
 
 
 def select_runtimes(requested: str | None, variants: str | None,

@@ -83,7 +83,8 @@ def quantize_int8(model: ModelRef) -> str:
     return f"static int8 (QDQ, per-channel), calibrated on {len(images)} images [{calib_id}]"
 
 
-_GPU_VARIANTS = {"cuda": "fp32", "tensorrt": "fp32", "tensorrt_fp16": "fp16"}
+_GPU_VARIANTS = {"cuda": "fp32", "tensorrt": "fp32", "tensorrt_fp16": "fp16",
+                 "tensorrt_int8": "int8"}
 
 
 def gpu_providers(variant: str, cache: str) -> list[Any]:
@@ -93,8 +94,11 @@ def gpu_providers(variant: str, cache: str) -> list[Any]:
     cuda = ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "EXHAUSTIVE"})
     if variant == "cuda":
         return [cuda]
+    # int8: TensorRT reads the scales from the QDQ model (explicit quantization, the same
+    # calibrated file the CPU int8 variant runs), so no TensorRT calibration cache is needed.
     trt = {"trt_engine_cache_enable": "True", "trt_engine_cache_path": cache,
-           "trt_fp16_enable": "True" if variant == "tensorrt_fp16" else "False"}
+           "trt_fp16_enable": "True" if variant == "tensorrt_fp16" else "False",
+           "trt_int8_enable": "True" if variant == "tensorrt_int8" else "False"}
     return [("TensorrtExecutionProvider", trt), cuda]
 
 
@@ -106,11 +110,13 @@ class OnnxRuntime:
         Variant("cuda", "fp32", "CUDA execution provider", ("cuda",)),
         Variant("tensorrt", "fp32", "TensorRT execution provider (engine cached)", ("cuda",)),
         Variant("tensorrt_fp16", "fp16", "TensorRT execution provider, fp16 engine",
-                ("cuda",)))
+                ("cuda",)),
+        Variant("tensorrt_int8", "int8", "TensorRT execution provider, int8 engine from the "
+                "calibrated QDQ model", ("cuda",)))
     default_variants: ClassVar[tuple[str, ...]] = ("default", "cuda")
     precisions: ClassVar[dict[str, str]] = {"fp32": "default", "int8": "int8",
                                             "fp16": "tensorrt_fp16"}
-    convert_variants: ClassVar[tuple[str, ...]] = ("int8",)
+    convert_variants: ClassVar[tuple[str, ...]] = ("int8", "tensorrt_int8")
 
     def convert(self, model: ModelRef, variant: str) -> str:
         return quantize_int8(model)
@@ -142,6 +148,8 @@ class OnnxRuntime:
         if options.variant in _GPU_VARIANTS:
             cache = cache_dir() / "tensorrt"
             cache.mkdir(parents=True, exist_ok=True)
+            if options.variant == "tensorrt_int8":
+                model = replace(model, onnx_path=str(_int8_path(model)))
             return self._load(model, options, "ORT_ENABLE_ALL",
                               gpu_providers(options.variant, str(cache)),
                               {"timed": "end to end: session.run copies inputs to the device "
