@@ -56,6 +56,17 @@ def test_train_runs_show_and_report(train_run: Path) -> None:
     assert "| precision | forward ms |" in (train_run / "report.md").read_text()
 
 
+def test_train_runs_export(train_run: Path) -> None:
+    import csv
+
+    for fmt in ("csv", "json", "parquet"):
+        r = cli("export", str(train_run), "--format", fmt)
+        assert r.returncode == 0, r.stderr
+    table = list(csv.DictReader((train_run / "export.csv").open()))
+    assert [t["precision"] for t in table] == ["fp32", "amp"]
+    assert all(float(t["total_p50_ms"]) >= float(t["forward_p50_ms"]) > 0 for t in table)
+
+
 def test_a_step_that_does_not_lower_the_loss_is_flagged() -> None:
     rep = TrainReport(status="ok", forward_ns=(1, 1, 1), backward_ns=(1, 1, 1),
                       update_ns=(1, 1, 1), total_ns=(5, 5, 5), losses=(2.0, 2.1, 2.2, 2.3))

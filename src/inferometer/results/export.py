@@ -15,6 +15,7 @@ from .accuracyrun import AccuracyRun
 from .codec import to_dict
 from .loadrun import LoadRun
 from .schema import CellResult, RunResult
+from .trainrun import TrainRun
 
 FORMATS = ("csv", "json", "parquet")
 
@@ -47,7 +48,25 @@ def _row(c: CellResult) -> dict[str, object]:
     }
 
 
-def rows(run: RunResult | LoadRun | AccuracyRun) -> list[dict[str, Any]]:
+def _train_rows(run: TrainRun) -> list[dict[str, Any]]:
+    out = []
+    for r in run.rows:
+        row: dict[str, Any] = {"model": run.model.name, "device": run.device,
+                               "device_name": run.device_name, "batch": run.batch,
+                               "optimizer": run.optimizer, "precision": r.precision,
+                               "status": r.status, "error": r.error or ""}
+        for phase in ("forward", "backward", "update", "total"):
+            s = getattr(r, phase)
+            row[f"{phase}_p50_ms"] = s and s.p50_ms
+        row.update(images_per_s=r.images_per_s, loss_first=r.loss_first,
+                   loss_last=r.loss_last, trained=r.trained)
+        out.append(row)
+    return out
+
+
+def rows(run: RunResult | LoadRun | AccuracyRun | TrainRun) -> list[dict[str, Any]]:
+    if isinstance(run, TrainRun):
+        return _train_rows(run)
     if isinstance(run, LoadRun):
         return [{"config": ls.config, "scenario": ls.step.scenario,
                  "arrivals": ls.step.arrivals, "target_s": ls.step.target_s,
@@ -79,7 +98,7 @@ def to_csv(run: RunResult) -> str:
     return _csv([_row(c) for c in run.cells], COLUMNS)
 
 
-def export(run: RunResult | LoadRun | AccuracyRun, fmt: str, path: Path) -> None:
+def export(run: RunResult | LoadRun | AccuracyRun | TrainRun, fmt: str, path: Path) -> None:
     from .store import atomic_write
 
     if fmt == "json":
