@@ -55,6 +55,15 @@ def test_golden_scan_and_accuracy_load_through_the_one_reader(tmp_path: Path,
     assert any(r.top1 is not None and r.top1 > 50 for r in acc.rows)
 
 
+def test_golden_train_run_loads(tmp_path: Path) -> None:
+    from inferometer.results.trainrun import TrainRun
+
+    run = load_result(_golden_run(tmp_path, 2, "train").path)  # kind "train" began in v2
+    assert isinstance(run, TrainRun) and [r.precision for r in run.rows] == ["fp32", "amp"]
+    assert all(r.total is not None and r.total.p50_ms > 0 for r in run.rows)
+    assert all(len(r.report.total_ns) == run.iterations for r in run.rows if r.report)
+
+
 def test_a_speed_run_reader_refuses_other_kinds_by_name(tmp_path: Path) -> None:
     with pytest.raises(RunDirError, match="holds a scan run, not a speed run"):
         _golden_run(tmp_path, kind="scan").load()
