@@ -27,9 +27,11 @@ envs: $(STAMP)
 # missing and apt-get is usable; otherwise that one test says why it skipped.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get install -y -qq chromium >/dev/null 2>&1 || \
-	    { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO=sudo; \
+	  else SUDO=none; fi; \
+	  if [ "$$SUDO" != none ] && command -v apt-get >/dev/null 2>&1; then \
+	    $$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	    { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }; \
 	  else echo "note: no chromium and no root apt-get: the browser test will skip"; fi; }
 
 test: $(STAMP) envs browser
