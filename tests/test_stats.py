@@ -49,3 +49,23 @@ def test_summarize_in_ms() -> None:
     assert s.stdev_ms == pytest.approx(statistics.stdev([1, 2, 3, 4, 5]))
     assert s.median_ci_low_ms <= s.p50_ms <= s.median_ci_high_ms
     assert throughput(s, batch=8) == pytest.approx(8 * 1000 / 3.0)
+
+
+def test_bootstrap_work_is_bounded_for_long_cells() -> None:
+    from inferometer.stats import resamples_for
+
+    assert resamples_for(100) == 2000 and resamples_for(20_000) == 2000
+    assert resamples_for(80_000) == 500 and resamples_for(10**7) == 500
+
+
+def test_one_resampling_serves_every_statistic() -> None:
+    import numpy as np
+
+    from inferometer.stats import bootstrap_ratio, bootstrap_ratios
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(10, 1, 300), rng.normal(11, 1, 300)
+    many = bootstrap_ratios(a, b, [50.0, 99.0, None])
+    assert many[0] == bootstrap_ratio(a, b, 50.0)  # the same seed, the same resamples
+    assert many[2][0] == pytest.approx(b.mean() / a.mean())
+    assert all(lo <= r <= hi for r, lo, hi in many)

@@ -92,11 +92,17 @@ def throughput(summary: Summary, batch: int) -> float:
 
 # -- comparing two sample sets --------------------------------------------------------------------
 RESAMPLES = 2000
+_MIN_RESAMPLES = 500
+_WORK = 40_000_000  # resampled values per sample set; fewer resamples for very long cells
 _CHUNK_ITEMS = 4_000_000  # resampled values held at once (bounds memory on long cells)
 
+Stat = float | None  # a percentile in [0, 100], or None for the mean
 
-def _stat(values: np.ndarray, q: float | None, axis: int | None = None) -> np.ndarray:
-    return values.mean(axis=axis) if q is None else np.percentile(values, q, axis=axis)
+
+def _stats(values: np.ndarray, qs: Sequence[Stat], axis: int | None = None) -> list[np.ndarray]:
+    pct = [q for q in qs if q is not None]
+    by_q = dict(zip(pct, np.percentile(values, pct, axis=axis), strict=True)) if pct else {}
+    return [values.mean(axis=axis) if q is None else by_q[q] for q in qs]
 
 
 def _block(n: int) -> int:
@@ -104,33 +110,53 @@ def _block(n: int) -> int:
     return max(1, round(n ** (1 / 3)))
 
 
-def _resampled(x: np.ndarray, q: float | None, rng: np.random.Generator) -> np.ndarray:
-    """The statistic of RESAMPLES moving-block bootstrap resamples of x.  Samples are kept in
-    the order they were taken and neighbours are correlated (caches, frequency, other
-    tenants); resampling runs of them keeps that, so the interval is not falsely narrow."""
+def resamples_for(n: int) -> int:
+    """2000 resamples, fewer (at least 500) past 20,000 samples: at that n the interval is
+    narrow and the cost (resamples x n) would make comparing a long run take minutes."""
+    return max(_MIN_RESAMPLES, min(RESAMPLES, _WORK // max(n, 1)))
+
+
+def _resampled(x: np.ndarray, qs: Sequence[Stat], rng: np.random.Generator,
+               count: int) -> np.ndarray:
+    """Each statistic (rows) of `count` moving-block bootstrap resamples of x (columns).
+    Samples are kept in the order they were taken and neighbours are correlated (caches,
+    frequency, other tenants); resampling runs of them keeps that, so the interval is not
+    falsely narrow.  One resample serves every statistic: one partition per resample."""
     n = len(x)
     length = _block(n)
     blocks = -(-n // length)
     offsets = np.arange(length)
-    out = np.empty(RESAMPLES)
+    out = np.empty((len(qs), count))
     rows = max(1, _CHUNK_ITEMS // (blocks * length))
-    for start in range(0, RESAMPLES, rows):
-        k = min(rows, RESAMPLES - start)
+    for start in range(0, count, rows):
+        k = min(rows, count - start)
         starts = rng.integers(0, n - length + 1, size=(k, blocks))
         idx = (starts[:, :, None] + offsets).reshape(k, -1)[:, :n]
-        out[start:start + k] = _stat(x[idx], q, axis=1)
+        for i, v in enumerate(_stats(x[idx], qs, axis=1)):
+            out[i, start:start + k] = v
     return out
 
 
-def bootstrap_ratio(a: Sequence[float], b: Sequence[float], q: float | None = 50.0,
-                    seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
-    """stat(b) / stat(a) and its percentile moving-block-bootstrap interval; stat is the q-th
-    percentile (None: the mean).  Seeded: the same two runs always give the same interval."""
+def bootstrap_ratios(a: Sequence[float], b: Sequence[float], qs: Sequence[Stat],
+                     seed: int = 0, level: float = 0.95) -> list[tuple[float, float, float]]:
+    """For each statistic (a percentile, or None for the mean): stat(b) / stat(a) and its
+    percentile moving-block-bootstrap interval.  Seeded: the same two runs always give the
+    same intervals."""
     xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if len(xa) == 0 or len(xb) == 0:
         raise ValueError("bootstrap of no samples")
     rng = np.random.default_rng(seed)
-    ratios = _resampled(xb, q, rng) / _resampled(xa, q, rng)
+    count = resamples_for(max(len(xa), len(xb)))
+    ratios = _resampled(xb, qs, rng, count) / _resampled(xa, qs, rng, count)
     tail = (1.0 - level) / 2.0 * 100.0
-    lo, hi = np.percentile(ratios, [tail, 100.0 - tail])
-    return float(_stat(xb, q) / _stat(xa, q)), float(lo), float(hi)
+    out = []
+    for i, (sa, sb) in enumerate(zip(_stats(xa, qs), _stats(xb, qs), strict=True)):
+        lo, hi = np.percentile(ratios[i], [tail, 100.0 - tail])
+        out.append((float(sb / sa), float(lo), float(hi)))
+    return out
+
+
+def bootstrap_ratio(a: Sequence[float], b: Sequence[float], q: Stat = 50.0,
+                    seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """One statistic's ratio and interval (see bootstrap_ratios)."""
+    return bootstrap_ratios(a, b, [q], seed, level)[0]

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..errors import UsageError
 from ..results.schema import CellResult, RunResult
 from ..results.store import RunDir
-from ..stats import bootstrap_ratio
+from ..stats import bootstrap_ratios
 
 METRICS = ("p50", "p90", "p99", "mean", "items_per_s", "peak_rss", "load_s")
 # Metrics computed from the raw samples: the percentile (None: the mean) the bootstrap uses.
@@ -105,17 +105,21 @@ def _value(c: CellResult, metric: str) -> float | None:
 def compare_cells(ca: CellResult, cb: CellResult, samples_a: Sequence[int] | None,
                   samples_b: Sequence[int] | None, noise: float) -> CellComparison:
     changes = []
+    boot: dict[str, tuple[float, float, float]] = {}
+    if samples_a and samples_b:  # one resampling serves every sampled statistic
+        boot = dict(zip(_SAMPLED, bootstrap_ratios(samples_a, samples_b,
+                                                   list(_SAMPLED.values())), strict=True))
     for metric in METRICS:
         va, vb = _value(ca, metric), _value(cb, metric)
         if va is None or vb is None or va <= 0:
             continue
         low = high = None
         ratio = vb / va
-        if samples_a and samples_b and metric in _SAMPLED:
-            ratio, low, high = bootstrap_ratio(samples_a, samples_b, _SAMPLED[metric])
-        elif metric == "items_per_s" and samples_a and samples_b:
+        if metric in boot:
+            ratio, low, high = boot[metric]
+        elif metric == "items_per_s" and boot:
             # items/s is batch / median latency: its interval is the inverted p50 interval.
-            r, lo, hi = bootstrap_ratio(samples_a, samples_b, 50.0)
+            r, lo, hi = boot["p50"]
             ratio, low, high = 1.0 / r, 1.0 / hi, 1.0 / lo
         elif metric == "p50" and ca.summary and cb.summary:
             # No raw samples kept: the stored order-statistic intervals bound the ratio.
