@@ -177,3 +177,12 @@ def test_a_run_whose_cells_all_failed_still_reports(tmp_path: Path) -> None:
     assert files.plots == ()  # nothing measured, nothing drawn
     md = (path / "report.md").read_text()
     assert "warning: 3 cell(s) failed" in md and md.count("FAILED: boom") == 3
+
+
+def test_long_cells_keep_the_report_small(tmp_path: Path) -> None:
+    path = tmp_path / "long"
+    write_run(path, [Cell("a", "v", 1, 1, noisy(5e4, n=50_000)),
+                     Cell("b", "v", 1, 1, noisy(6e4, n=50_000, seed=2))])
+    write_report(path)
+    assert (path / "plots" / "latency-cdf-b1.svg").stat().st_size < 300_000
+    assert "(n=50000)" in (path / "plots" / "latency-cdf-b1.svg").read_text()
