@@ -17,8 +17,8 @@ from .table import (
     LOAD_HEADERS,
     PRECISION_HEADERS,
     TRAIN_HEADERS,
-    best_cells,
     cell_row,
+    fastest_lines,
     load_rows,
     load_title,
     max_qps_lines,
@@ -108,11 +108,7 @@ def _speed(run: RunResult, plots: Sequence[Plot]) -> Document:
         cells = [c for c in run.cells if c.spec.model == m.name]
         blocks.append(Heading(2, f"{m.name} (input {'x'.join(map(str, m.input_shape))}, "
                                  f"output {m.output_kind})"))
-        lines = []
-        for (batch, prec), c in sorted(best_cells(cells).items()):
-            lines.append(f"fastest {prec} at batch {batch}: {series_label(c)} threads="
-                         f"{c.spec.threads_label}, p50 {c.summary.p50_ms:.2f} ms, "  # type: ignore[union-attr]
-                         f"{c.items_per_s:.1f} items/s")
+        lines = fastest_lines(cells)
         if lines:
             blocks.append(Items(tuple(lines)))
         blocks += _figures(plots, f"{m.name}-" if many else "")

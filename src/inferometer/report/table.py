@@ -83,6 +83,20 @@ def best_cells(cells: Sequence[CellResult]) -> dict[tuple[int, str], CellResult]
     return best
 
 
+def fastest_lines(cells: Sequence[CellResult]) -> list[str]:
+    """'fastest PRECISION at batch N: ...' for each (batch, precision), with what a reduced
+    precision costs in top-1 agreement."""
+    out = []
+    for (batch, prec), c in sorted(best_cells(cells).items()):
+        i = c.integrity
+        cost = ("" if prec == "fp32" or i is None or i.top1_agreement is None
+                else f" (top-1 agrees with the fp32 reference on {i.top1_agreement:.0%})")
+        out.append(f"fastest {prec} at batch {batch}: {c.spec.runtime}/{c.spec.variant} "
+                   f"threads={c.spec.threads_label}: p50 {c.summary.p50_ms:.2f} ms, "  # type: ignore[union-attr]
+                   f"{c.items_per_s:.1f} items/s{cost}")
+    return out
+
+
 def run_tables(run: RunResult) -> str:
     out: list[str] = []
     for m in run.models:
@@ -97,13 +111,7 @@ def run_tables(run: RunResult) -> str:
             rows.append(cell_row(c))
             prev = c.spec.runtime
         out.append(render(HEADERS, rows))
-        for (batch, prec), c in sorted(best_cells(cells).items()):
-            i = c.integrity
-            cost = ("" if prec == "fp32" or i is None or i.top1_agreement is None
-                    else f" (top-1 agrees with the fp32 reference on {i.top1_agreement:.0%})")
-            out.append(f"fastest {prec} at batch {batch}: {c.spec.runtime}/{c.spec.variant} "
-                       f"threads={c.spec.threads_label}: p50 {c.summary.p50_ms:.2f} ms, "  # type: ignore[union-attr]
-                       f"{c.items_per_s:.1f} items/s{cost}")
+        out += fastest_lines(cells)
         for c in cells:
             d = c.device_summary
             if d is not None and c.summary is not None:
