@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import sys
 import time
 import traceback
 from typing import Any
 
+from ._child import failure, finish
 from .jobs import TrainJob
 from .measure.gpu import torch_memory_mb
 from .measure.memory import peak_rss_mb
-from .results.codec import from_dict, to_dict
+from .results.codec import from_dict
 from .results.trainrun import TrainReport
-
-OPTIMIZERS = ("sgd", "adam", "adamw")
 
 
 def _optimizer(torch: Any, name: str, params: Any) -> Any:
@@ -121,21 +119,12 @@ def run_job(job: TrainJob) -> TrainReport:
             gpu_peak_allocated_mb=allocated, gpu_peak_reserved_mb=reserved)
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        if "out of memory" in msg.lower():
-            msg = f"out of memory at batch {job.batch}: {msg}"
-        return TrainReport(status="failed", error=f"{stage}: {type(exc).__name__}: {msg}"[:500])
+        return TrainReport(status="failed", error=failure(stage, exc, job.batch))
 
 
-def main() -> int:
+def main() -> None:
     job = from_dict(TrainJob, json.load(sys.stdin))
-    report = run_job(job)
-    tmp = job.report_path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(to_dict(report), f)
-    os.replace(tmp, job.report_path)
-    sys.stdout.flush()
-    os._exit(0 if report.status == "ok" else 1)
+    finish(job.report_path, run_job(job))
 
 
 if __name__ == "__main__":

@@ -16,23 +16,17 @@ import traceback
 
 import numpy as np
 
+from ._child import failure, finish
 from .jobs import Job
 from .measure.libraries import mapped_libraries, runtime_libraries
 from .measure.load import LoadProbe
 from .measure.memory import peak_rss_mb, rss_mb
 from .models.preprocess import make_images
-from .results.codec import from_dict, to_dict
+from .results.codec import from_dict
 from .results.schema import WorkerReport
 from .runtimes import LoadOptions, Session, get
 from .runtimes.base import variant
 from .scenarios import single_stream
-
-
-def _write(path: str, report: WorkerReport) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(to_dict(report), f)
-    os.replace(tmp, path)
 
 
 def _pin(threads: int | None) -> None:
@@ -160,22 +154,12 @@ def run_job(job: Job) -> WorkerReport:
         return report
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)  # the full story goes to the cell's log file
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        if isinstance(exc, MemoryError) or "out of memory" in msg.lower():
-            # CUDA's OutOfMemoryError, MemoryError, allocator failures: say it in words
-            msg = f"out of memory at batch {job.spec.batch}: {msg}"
-        return WorkerReport(status="failed",
-                            error=f"{stage}: {type(exc).__name__}: {msg}"[:500])
+        return WorkerReport(status="failed", error=failure(stage, exc, job.spec.batch))
 
 
-def main() -> int:
+def main() -> None:
     job = from_dict(Job, json.load(sys.stdin))
-    report = run_job(job)
-    _write(job.report_path, report)
-    sys.stdout.flush()
-    # Skip interpreter teardown: some runtimes' atexit/destructor paths are slow or crash, and
-    # nothing is left to do once the report is on disk.
-    os._exit(0 if report.status == "ok" else 1)
+    finish(job.report_path, run_job(job))
 
 
 if __name__ == "__main__":
