@@ -92,6 +92,19 @@ def parse_shape(text: str | None) -> tuple[int, int, int] | None:
     return dims  # type: ignore[return-value]
 
 
+DEVICES = ("cpu", "cuda")
+
+
+def require_device(device: str) -> None:
+    """--device: known, and present on this machine (said before any model is prepared)."""
+    from .measure.gpu import cuda_devices, no_cuda_reason
+
+    if device not in DEVICES:
+        raise UsageError(f"--device: unknown '{device}'; valid: {', '.join(DEVICES)}")
+    if device == "cuda" and not cuda_devices():
+        raise UsageError(no_cuda_reason())
+
+
 def device_reason(rt: runtimes.Runtime, device: str) -> str | None:
     """None when the runtime can run on `device` here, else why not."""
     if not any(device in v.devices for v in rt.variants):

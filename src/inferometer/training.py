@@ -10,8 +10,8 @@ from pathlib import Path
 from . import __version__
 from .errors import UsageError
 from .jobs import TrainJob
-from .measure.gpu import cuda_devices, no_cuda_reason
 from .models.ref import ModelRef
+from .plan import require_device
 from .results.schema import SCHEMA_VERSION, ModelInfo
 from .results.trainrun import TrainReport, TrainRow, TrainRun
 from .runner import spawn
@@ -19,14 +19,6 @@ from .stats import summarize
 
 PRECISIONS = ("fp32", "amp")
 OPTIMIZERS = ("sgd", "adam", "adamw")
-DEVICES = ("cpu", "cuda")
-
-
-def validate_device(device: str) -> None:
-    if device not in DEVICES:
-        raise UsageError(f"--device: unknown '{device}'; valid: {', '.join(DEVICES)}")
-    if device == "cuda" and not cuda_devices():
-        raise UsageError(no_cuda_reason())
 
 
 def validate(model: ModelRef, device: str, optimizer: str, precisions: Sequence[str],
@@ -34,7 +26,7 @@ def validate(model: ModelRef, device: str, optimizer: str, precisions: Sequence[
     if model.torch_builder is None or model.torch_weights is None:
         raise UsageError(f"train needs a zoo model (PyTorch architecture); '{model.name}' is an "
                          ".onnx file")
-    validate_device(device)
+    require_device(device)
     if optimizer not in OPTIMIZERS:
         raise UsageError(f"--optimizer: unknown '{optimizer}'; valid: {', '.join(OPTIMIZERS)}")
     for p in precisions:

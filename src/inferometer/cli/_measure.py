@@ -18,6 +18,7 @@ from ..plan import (
     parse_batches,
     parse_shape,
     parse_threads,
+    require_device,
     select_runtimes,
     split_list,
 )
@@ -106,13 +107,7 @@ def _new_plan(args: argparse.Namespace, argv: Sequence[str]) -> tuple[Plan, list
     threads = parse_threads(args.threads)
     batches = parse_batches(args.batch)
     shape = parse_shape(args.shape)
-    if args.device not in ("cpu", "cuda"):
-        raise UsageError(f"--device: unknown '{args.device}'; valid: cpu, cuda")
-    if args.device == "cuda":
-        from ..measure.gpu import cuda_devices, no_cuda_reason
-
-        if not cuda_devices():
-            raise UsageError(no_cuda_reason())
+    require_device(args.device)
     notes: list[str] = []
     choices = select_runtimes(args.runtimes, args.variants, args.precisions, args.device, notes)
     runtimes.get(args.reference)  # an unknown reference runtime is a usage error

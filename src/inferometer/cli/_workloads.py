@@ -10,6 +10,7 @@ from ..errors import UsageError
 from ..plan import (
     parse_batches,
     parse_threads,
+    require_device,
     select_runtimes,
     split_list,
 )
@@ -125,7 +126,7 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     precisions = split_list(args.precisions)
     threads = parse_threads(args.threads)[0] if args.threads else None
-    training.validate_device(args.device)  # before preparing the model: said at once
+    require_device(args.device)  # before preparing the model: said at once
     model = resolve(args.model)
     training.validate(model, args.device, args.optimizer, precisions, args.batch,
                       args.iterations)
