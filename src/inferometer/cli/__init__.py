@@ -25,9 +25,11 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="inferometer", description=__doc__)
     p.add_argument("--version", action="version", version=f"inferometer {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sub.add_parser("runtimes", help="list runtimes, versions, availability, install hints")
-    sub.add_parser("models", help="list the model zoo")
+    sub.add_parser("runtimes", help="list runtimes, versions, availability, install hints"
+                   ).set_defaults(handler=cmd_runtimes)
+    sub.add_parser("models", help="list the model zoo").set_defaults(handler=cmd_models)
     r = sub.add_parser("run", help="benchmark models across runtimes, threads and batch sizes")
+    r.set_defaults(handler=cmd_run)
     r.add_argument("models", nargs="?", help="zoo names or .onnx paths, comma-separated")
     r.add_argument("--runtimes", help="comma-separated; name or name:variant (default: installed)")
     r.add_argument("--variants", help="comma-separated variants, for the runtimes that have them")
@@ -54,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--report", action="store_true",
                    help="also write report.html, report.md and plots/ (inferometer report)")
     e = sub.add_parser("env", help="managed per-runtime environments")
+    e.set_defaults(handler=cmd_env)
     esub = e.add_subparsers(dest="env_command", required=True, parser_class=_Parser)
     ec = esub.add_parser("create", help="create (or reuse) an environment")
     ec.add_argument("spec", help=f"{', '.join(envs.RECIPES)}, or a pinned package like "
@@ -74,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--output", help="run directory (default: runs/<ts>-<kind>-<model>)")
 
     lt = sub.add_parser("loadtest", help="one server or offline load test")
+    lt.set_defaults(handler=cmd_load)
     load_args(lt)
     lt.add_argument("--scenario", choices=("server", "offline", "single-stream"),
                     default="server")
@@ -83,12 +87,14 @@ def _parser() -> argparse.ArgumentParser:
     lt.add_argument("--queries", type=int, default=256, help="items (offline; 256)")
     lt.add_argument("--batch", type=int, default=8, help="batch size (offline; 8)")
     sc = sub.add_parser("scan", help="max QPS whose p99 meets each latency target")
+    sc.set_defaults(handler=cmd_load)
     load_args(sc)
     sc.add_argument("--targets", default="10ms,50ms,100ms,200ms", help="latency bounds")
     sc.add_argument("--arrivals", default="linear,exponential", help="arrival processes")
     sc.add_argument("--precision", type=float, default=0.1,
                     help="stop bisecting when the QPS bracket is within this fraction (0.1)")
     a = sub.add_parser("accuracy", help="top-1 per runtime x precision on labelled data")
+    a.set_defaults(handler=cmd_accuracy)
     a.add_argument("model", help="zoo name or .onnx path (digits: the built-in trained model)")
     a.add_argument("--dataset", help="digits, imagenet:DIR (val_map.txt) or folder:DIR")
     a.add_argument("--limit", type=int, help="first N images only")
@@ -101,10 +107,12 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--timeout", type=float, default=900.0, help="seconds per job (900)")
     a.add_argument("--output", help="run directory (default: runs/<ts>-accuracy-<model>)")
     s = sub.add_parser("show", help="print the tables of a stored run")
+    s.set_defaults(handler=cmd_show)
     s.add_argument("run_dir")
     s.add_argument("--json", action="store_true",
                    help="print the results as JSON (current schema)")
     t = sub.add_parser("train", help="time a training step: forward, backward, update")
+    t.set_defaults(handler=cmd_train)
     t.add_argument("model", help="zoo name")
     t.add_argument("--device", default="cpu", help="cpu or cuda (cpu)")
     t.add_argument("--batch", type=int, default=32, help="batch size (32)")
@@ -118,10 +126,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--timeout", type=float, default=1800.0, help="seconds per precision (1800)")
     t.add_argument("--output", help="run directory (default: runs/<ts>-train-<model>)")
     rp = sub.add_parser("report", help="plots, report.md and a self-contained report.html")
+    rp.set_defaults(handler=cmd_report)
     rp.add_argument("run_dir")
     rp.add_argument("--open", action="store_true", help="open report.html in a browser")
     c = sub.add_parser("compare", help="B vs A per cell with confidence intervals; exit 1 on "
                        "regression")
+    c.set_defaults(handler=cmd_compare)
     c.add_argument("run_a", help="baseline run directory")
     c.add_argument("run_b", help="candidate run directory")
     c.add_argument("--fail-on", default="p50",
@@ -132,10 +142,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="changes within +-this %% are never called (2)")
     c.add_argument("--json", action="store_true", help="print the comparison as JSON")
     x = sub.add_parser("export", help="write a run's rows as csv, json or parquet")
+    x.set_defaults(handler=cmd_export)
     x.add_argument("run_dir")
     x.add_argument("--format", choices=("csv", "json", "parquet"), default="csv")
     x.add_argument("--output", help="file (default: RUN_DIR/export.FORMAT)")
     h = sub.add_parser("history", help="one configuration across stored runs, oldest first")
+    h.set_defaults(handler=cmd_history)
     h.add_argument("--model", required=True)
     h.add_argument("--runtime")
     h.add_argument("--variant")
@@ -149,24 +161,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    # What a run records as its command: exactly what the user typed after `inferometer`.
+    args.command_line = ("inferometer", *argv)
     try:
-        if args.command == "runtimes":
-            return cmd_runtimes(args)
-        if args.command == "models":
-            return cmd_models(args)
-        if args.command == "run":
-            return cmd_run(args, argv)
-        if args.command == "env":
-            return cmd_env(args)
-        if args.command in ("loadtest", "scan"):
-            return cmd_load(args, argv)
-        if args.command == "accuracy":
-            return cmd_accuracy(args, argv)
-        if args.command == "train":
-            return cmd_train(args, argv)
-        handler = {"report": cmd_report, "compare": cmd_compare, "export": cmd_export,
-                   "history": cmd_history, "show": cmd_show}[args.command]
-        return handler(args)
+        return args.handler(args)
     except InferometerError as exc:
         print(f"inferometer: error: {exc}", file=sys.stderr)
         return 2

@@ -6,7 +6,6 @@ import argparse
 import datetime as dt
 import json
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from .. import envs, runtimes
@@ -97,7 +96,7 @@ def _length(args: argparse.Namespace) -> RunLength:
         raise UsageError(str(exc)) from None
 
 
-def _new_plan(args: argparse.Namespace, argv: Sequence[str]) -> tuple[Plan, list[str]]:
+def _new_plan(args: argparse.Namespace) -> tuple[Plan, list[str]]:
     from ..models.resolve import resolve
 
     if not args.models:
@@ -125,10 +124,10 @@ def _new_plan(args: argparse.Namespace, argv: Sequence[str]) -> tuple[Plan, list
                            warmup=length.warmup, min_time_s=length.min_time_s,
                            min_count=length.min_count, max_time_s=length.max_time_s,
                            target_rel_ci=length.target_rel_ci, noisy_threshold=args.noisy)
-    return Plan(tuple(models), cells, length, settings, ("inferometer", *argv)), notes + more
+    return Plan(tuple(models), cells, length, settings, args.command_line), notes + more
 
 
-def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+def cmd_run(args: argparse.Namespace) -> int:
     from ..measure.machine import machine_info
     from ..runner import Runner
 
@@ -140,7 +139,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if missing:
             raise UsageError(f"cannot resume: model file {missing[0]} is gone; start a new run")
     else:
-        plan, notes = _new_plan(args, argv)
+        plan, notes = _new_plan(args)
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
         rundir = RunDir(Path(args.output) if args.output  # RunDir.create refuses a used one

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 
 from ..errors import UsageError
 from ..plan import (
@@ -47,7 +46,7 @@ def _load_config(args: argparse.Namespace, targets: str | None, arrivals: str): 
     return cfg
 
 
-def cmd_load(args: argparse.Namespace, argv: Sequence[str]) -> int:
+def cmd_load(args: argparse.Namespace) -> int:
     from ..load import run as load
     from ..measure.machine import machine_info
 
@@ -71,14 +70,14 @@ def cmd_load(args: argparse.Namespace, argv: Sequence[str]) -> int:
         steps, version = load.loadtest(cfg, args.scenario, args.queries, args.batch,
                                        out / "logs", print)
         results = {}
-    run = load.new_run(kind, cfg, ("inferometer", *argv), machine_info(), version, accuracy,
+    run = load.new_run(kind, cfg, args.command_line, machine_info(), version, accuracy,
                        results, steps)
     load.save(out, run)
     print(f"results: {out / 'results.json'}")
     return 0
 
 
-def cmd_accuracy(args: argparse.Namespace, argv: Sequence[str]) -> int:
+def cmd_accuracy(args: argparse.Namespace) -> int:
     from .. import accuracy, datasets
     from ..measure.machine import machine_info
     from ..models.resolve import resolve
@@ -109,7 +108,7 @@ def cmd_accuracy(args: argparse.Namespace, argv: Sequence[str]) -> int:
                                    out=out, timeout_s=args.timeout, max_drop=args.max_drop,
                                    on_line=lambda s: print(s, file=sys.stderr))
     run = accuracy.record(model, data, rows, reference, batch=batch, threads=threads,
-                          max_drop=args.max_drop, command=("inferometer", *argv),
+                          max_drop=args.max_drop, command=args.command_line,
                           machine=machine_info())
     write_json(out / "results.json", run)
     print(precision_table(run))
@@ -117,7 +116,7 @@ def cmd_accuracy(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0 if all(r.status != "failed" for r in rows) else 1
 
 
-def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
+def cmd_train(args: argparse.Namespace) -> int:
     from .. import training
     from ..measure.machine import machine_info
     from ..models.resolve import resolve
@@ -135,7 +134,7 @@ def cmd_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     run = training.train(model, device=args.device, batch=args.batch, optimizer=args.optimizer,
                          precisions=precisions, threads=threads, warmup=args.warmup,
                          iterations=args.iterations, channels_last=args.channels_last,
-                         out=out, timeout_s=args.timeout, command=("inferometer", *argv),
+                         out=out, timeout_s=args.timeout, command=args.command_line,
                          machine=machine_info(),
                          on_row=lambda r: print(f"{r.precision}: " + (
                              f"step p50 {r.total.p50_ms:.2f} ms" if r.total else
