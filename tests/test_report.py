@@ -114,8 +114,10 @@ def test_report_command_on_a_real_run(tmp_path: Path) -> None:
 
     out = tmp_path / "run"
     r = cli("run", "tinynet", "--runtimes", "onnxruntime", "--threads", "1,auto", "--batch",
-            "1,2", "--output", str(out), *QUICK)
+            "1,2", "--output", str(out), "--report", *QUICK)  # what make bench runs
     assert r.returncode == 0, r.stderr
+    assert f"report: {out / 'report.html'} (and report.md, plots/)" in r.stdout
+    assert (out / "report.html").stat().st_size > 10_000
     r = cli("report", str(out))
     assert r.returncode == 0, r.stderr
     assert f"report: {out / 'report.html'}" in r.stdout
