@@ -188,3 +188,13 @@ def test_long_cells_keep_the_report_small(tmp_path: Path) -> None:
     write_report(path)
     assert (path / "plots" / "latency-cdf-b1.svg").stat().st_size < 300_000
     assert "(n=50000)" in (path / "plots" / "latency-cdf-b1.svg").read_text()
+
+
+def test_each_model_section_shows_only_its_own_figures(tmp_path: Path) -> None:
+    path = tmp_path / "prefix"  # one model's name is a prefix of the other's file stems
+    write_run(path, [Cell("a", "v", 1, 1, noisy(5e6), model="vgg"),
+                     Cell("a", "v", 1, 1, noisy(9e6), model="vgg-x")])
+    write_report(path)
+    md = (path / "report.md").read_text()
+    vgg = md.split("## vgg (", 1)[1].split("## vgg-x (", 1)[0]
+    assert "plots/vgg-latency-b1.png" in vgg and "plots/vgg-x-" not in vgg

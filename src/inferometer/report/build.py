@@ -41,8 +41,9 @@ def _header(run: RunHeader, extra: Sequence[tuple[str, str]] = ()) -> list[Block
     return [Facts(tuple(pairs)), Code(" ".join(run.command))]
 
 
-def _figures(plots: Sequence[Plot], prefix: str = "") -> list[Block]:
-    return [Image(p.name, p.title, p.caption) for p in plots if p.name.startswith(prefix)]
+def _figures(plots: Sequence[Plot], model: str | None = None) -> list[Block]:
+    """The figures, or those of one model (a speed run draws a set per model)."""
+    return [Image(p.name, p.title, p.caption) for p in plots if model in (None, p.model)]
 
 
 def _integrity_words(c: CellResult) -> str:
@@ -111,7 +112,7 @@ def _speed(run: RunResult, plots: Sequence[Plot]) -> Document:
         lines = fastest_lines(cells)
         if lines:
             blocks.append(Items(tuple(lines)))
-        blocks += _figures(plots, f"{m.name}-" if many else "")
+        blocks += _figures(plots, m.name)
         batches = sorted({c.spec.batch for c in cells})
         rows = []
         for b in batches:

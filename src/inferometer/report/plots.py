@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..results.accuracyrun import AccuracyRun
@@ -33,6 +33,7 @@ class Plot:
     title: str
     caption: str
     figure: Any  # matplotlib.figure.Figure
+    model: str = ""  # the model a speed-run figure belongs to (the report places it there)
 
 
 def _figure(width: float = 7.0, height: float = 4.2) -> tuple[Any, Any]:
@@ -303,20 +304,20 @@ def precision_speedup(cells: Sequence[CellResult], batch: int, stem: str,
 
 
 def run_plots(run: RunResult, rundir: RunDir) -> list[Plot]:
-    plots: list[Plot | None] = []
+    plots: list[Plot] = []
     for m in run.models:
         cells = [c for c in run.cells if c.spec.model == m.name]
         stem = _prefix(run, m.name)
         order = sorted(_by_series(cells))  # one colour per runtime/variant in every figure
         batches = sorted({c.spec.batch for c in cells})
-        for b in batches:
-            plots.append(latency_vs_threads(cells, b, stem, order))
         b0 = batches[0] if batches else 1
-        plots += [latency_bars(cells, b0, stem, order), memory_bars(cells, b0, stem, order),
-                  throughput_vs_batch(cells, stem, order),
-                  latency_distribution(cells, b0, stem, order, rundir),
-                  precision_speedup(cells, b0, stem, order)]
-    return [p for p in plots if p is not None]
+        found = [*(latency_vs_threads(cells, b, stem, order) for b in batches),
+                 latency_bars(cells, b0, stem, order), memory_bars(cells, b0, stem, order),
+                 throughput_vs_batch(cells, stem, order),
+                 latency_distribution(cells, b0, stem, order, rundir),
+                 precision_speedup(cells, b0, stem, order)]
+        plots += [replace(p, model=m.name) for p in found if p is not None]
+    return plots
 
 
 # -- load runs ----------------------------------------------------------------------------------
