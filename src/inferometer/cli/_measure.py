@@ -41,8 +41,9 @@ def cmd_runtimes(args: argparse.Namespace) -> int:
         for v in rt.variants:
             for d in v.devices:
                 groups.setdefault(d, []).append(v.name)
-        variants = "; ".join(f"{d}: {', '.join(vs)}" if len(groups) > 1 else ", ".join(vs)
-                             for d, vs in groups.items())
+        # devices named unless the runtime's variants all run on the CPU alone
+        variants = "; ".join(f"{d}: {', '.join(vs)}" if set(groups) != {"cpu"}
+                             else ", ".join(vs) for d, vs in groups.items())
         why = "" if a.available else a.reason or ""
         if not a.available and a.install:
             why += f"; install: {a.install}"

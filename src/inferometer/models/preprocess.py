@@ -42,3 +42,13 @@ def calibration_images(model: ModelRef, n: int = 32) -> tuple[np.ndarray, str]:
     else:
         images = make_images(n, *model.input_shape[1:], seed=INPUT_SEED + 1)
     return images, hashlib.sha256(images.tobytes()).hexdigest()[:12]
+
+
+def calibration_batches(model: ModelRef, batch: int) -> list[np.ndarray]:
+    """The calibration images as normalised float32 NCHW batches of `batch` images (repeated
+    to fill one batch when there are fewer), for converters calibrated at a fixed shape."""
+    images, _ = calibration_images(model)
+    if len(images) < batch:
+        images = np.resize(images, (batch, *images.shape[1:]))
+    norm = Normalizer(model)
+    return [norm.nchw(images[i:i + batch]) for i in range(0, len(images) - batch + 1, batch)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
 from pathlib import Path
 
 from ..errors import RuntimeUnavailable, UsageError
@@ -14,6 +15,16 @@ from .zoo import ZOO
 def cache_dir() -> Path:
     env = os.environ.get("INFEROMETER_CACHE")
     return Path(env) if env else Path.home() / ".cache" / "inferometer"
+
+
+def write_cached(path: Path, data: bytes) -> None:
+    """Write a cache file whole or not at all: two workers may build the same entry, and a
+    killed one must not leave half a file that the next load would trust."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.",
+                                     delete=False) as f:
+        f.write(data)
+    os.replace(f.name, path)
 
 
 def resolve(arg: str, shape: tuple[int, int, int] | None = None,

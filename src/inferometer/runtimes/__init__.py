@@ -27,11 +27,11 @@ _BUILTIN = {
     "tvm": "inferometer.runtimes._tvm:Tvm",
     "paddle": "inferometer.runtimes._paddle:Paddle",
     "jax": "inferometer.runtimes._jax:Jax",
+    "tensorrt": "inferometer.runtimes._tensorrt:TensorRT",
     # Rows of the studies that cannot run on these machines keep their place, with the reason.
     "onnxruntime_dnnl": "inferometer.runtimes._unavailable:OnnxRuntimeDnnl",
     "caffe2": "inferometer.runtimes._unavailable:Caffe2",
     "oneflow": "inferometer.runtimes._unavailable:OneFlow",
-    "tensorrt": "inferometer.runtimes._unavailable:TensorRT",
 }
 
 

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..models.preprocess import Normalizer, calibration_images
+from ..models.preprocess import Normalizer
 from ..models.ref import ModelRef
 from ..models.resolve import cache_dir
+from ._onnx_precision import int8_path, quantize_int8
 from .base import Availability, LoadOptions, Variant, installed
 
 _LEVELS = {"default": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED",
@@ -41,48 +39,6 @@ class _OrtSession:
         self._sess = None
 
 
-def _int8_path(model: ModelRef) -> Path:
-    _, calib_id = calibration_images(model)
-    return cache_dir() / "converted" / "ort-int8" / f"{model.sha256[:16]}-{calib_id}.onnx"
-
-
-def quantize_int8(model: ModelRef) -> str:
-    """Static int8, QDQ format, per-channel weights (QInt8) and QUInt8 activations, calibrated
-    on the model's calibration images.  Dynamic quantisation is slower on CPU (measured)."""
-    out = _int8_path(model)
-    if out.exists():
-        return f"cached in {out}"
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    images, calib_id = calibration_images(model)
-    norm = Normalizer(model)
-
-    class _Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self._it = iter([{model.input_name: norm.nchw(images[i:i + 1])}
-                             for i in range(len(images))])
-
-        def get_next(self) -> dict | None:
-            return next(self._it, None)
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        pre = Path(tmp) / "pre.onnx"
-        quant_pre_process(model.onnx_path, str(pre))
-        q = Path(tmp) / "int8.onnx"
-        quantize_static(str(pre), str(q), _Reader(), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8)
-        os.replace(q, out)
-    return f"static int8 (QDQ, per-channel), calibrated on {len(images)} images [{calib_id}]"
-
-
 _GPU_VARIANTS = {"cuda": "fp32", "tensorrt": "fp32", "tensorrt_fp16": "fp16",
                  "tensorrt_int8": "int8"}
 
@@ -94,8 +50,8 @@ def gpu_providers(variant: str, cache: str) -> list[Any]:
     cuda = ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "EXHAUSTIVE"})
     if variant == "cuda":
         return [cuda]
-    # int8: TensorRT reads the scales from the QDQ model (explicit quantization, the same
-    # calibrated file the CPU int8 variant runs), so no TensorRT calibration cache is needed.
+    # int8: TensorRT reads the scales from the QDQ model (explicit quantization: the
+    # symmetric-int8 flavour of the calibrated file), so it needs no calibration cache.
     trt = {"trt_engine_cache_enable": "True", "trt_engine_cache_path": cache,
            "trt_fp16_enable": "True" if variant == "tensorrt_fp16" else "False",
            "trt_int8_enable": "True" if variant == "tensorrt_int8" else "False"}
@@ -112,14 +68,14 @@ class OnnxRuntime:
         Variant("tensorrt_fp16", "fp16", "TensorRT execution provider, fp16 engine",
                 ("cuda",)),
         Variant("tensorrt_int8", "int8", "TensorRT execution provider, int8 engine from the "
-                "calibrated QDQ model", ("cuda",)))
+                "calibrated symmetric-int8 QDQ model", ("cuda",)))
     default_variants: ClassVar[tuple[str, ...]] = ("default", "cuda")
     precisions: ClassVar[dict[str, str]] = {"fp32": "default", "int8": "int8",
                                             "fp16": "tensorrt_fp16"}
     convert_variants: ClassVar[tuple[str, ...]] = ("int8", "tensorrt_int8")
 
     def convert(self, model: ModelRef, variant: str) -> str:
-        return quantize_int8(model)
+        return quantize_int8(model, "tensorrt" if variant == "tensorrt_int8" else "cpu")
 
     def available(self) -> Availability:
         return installed("onnxruntime", ("onnxruntime", "onnxruntime-openvino",
@@ -149,13 +105,13 @@ class OnnxRuntime:
             cache = cache_dir() / "tensorrt"
             cache.mkdir(parents=True, exist_ok=True)
             if options.variant == "tensorrt_int8":
-                model = replace(model, onnx_path=str(_int8_path(model)))
+                model = replace(model, onnx_path=str(int8_path(model, "tensorrt")))
             return self._load(model, options, "ORT_ENABLE_ALL",
                               gpu_providers(options.variant, str(cache)),
                               {"timed": "end to end: session.run copies inputs to the device "
                                         "and outputs back"})
         if options.variant == "int8":
-            quantized = replace(model, onnx_path=str(_int8_path(model)))
+            quantized = replace(model, onnx_path=str(int8_path(model)))
             return self._load(quantized, options, "ORT_ENABLE_ALL", ["CPUExecutionProvider"])
         return self._load(model, options, _LEVELS[options.variant], ["CPUExecutionProvider"])
 

@@ -75,14 +75,9 @@ def _pt2e_int8(torch: Any, net: Any, model: ModelRef, batch: int) -> Any:
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    from ..models.preprocess import Normalizer, calibration_images
+    from ..models.preprocess import calibration_batches
 
-    images, _ = calibration_images(model)
-    if len(images) < batch:
-        images = np.resize(images, (batch, *images.shape[1:]))
-    norm = Normalizer(model)
-    batches = [torch.from_numpy(norm.nchw(images[i:i + batch]))
-               for i in range(0, len(images) - batch + 1, batch)]
+    batches = [torch.from_numpy(b) for b in calibration_batches(model, batch)]
     exported = torch.export.export(net, (batches[0],)).module()
     quantizer = xiq.X86InductorQuantizer()
     quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
@@ -145,13 +140,9 @@ class Torch:
         return torch.__version__
 
     def device_unavailable(self, device: str) -> str | None:
-        import importlib.metadata
+        from ._torch_cuda import torch_cuda_missing
 
-        version = importlib.metadata.version("torch")
-        if device == "cuda" and version.endswith("+cpu"):
-            return (f"this PyTorch is a CPU-only build ({version}); install a CUDA build of "
-                    "torch for --device cuda")
-        return None
+        return torch_cuda_missing() if device == "cuda" else None
 
     def supports(self, model: ModelRef) -> str | None:
         if model.torch_builder is None or model.torch_weights is None:

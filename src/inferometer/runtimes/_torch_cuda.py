@@ -25,18 +25,85 @@ from .base import LoadOptions, Variant
 _GRAPH_WARMUP = 3
 
 
-class TorchCudaSession:
+def torch_cuda_missing() -> str | None:
+    """Why the installed PyTorch cannot drive a CUDA device (None when it may), read from its
+    package metadata: importing torch in the orchestrator would cost seconds."""
+    import importlib.metadata
+
+    try:
+        version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return "PyTorch is not installed; install a CUDA build of torch for --device cuda"
+    if version.endswith("+cpu"):
+        return (f"this PyTorch is a CPU-only build ({version}); install a CUDA build of "
+                "torch for --device cuda")
+    return None
+
+
+class DeviceInput:
+    """A host uint8 NHWC batch -> normalised NCHW on the device: the copy moves uint8 (a
+    quarter of the bytes of float32) and the normalisation runs on the GPU."""
+
+    def __init__(self, torch: Any, model: ModelRef, dtype: Any, channels_last: bool) -> None:
+        self._torch = torch
+        self._dev = torch.device("cuda")
+        std = torch.tensor(model.std, device=self._dev).view(1, 3, 1, 1)
+        self._scale = 1.0 / (255.0 * std)
+        self._shift = -torch.tensor(model.mean, device=self._dev).view(1, 3, 1, 1) / std
+        self._dtype = dtype
+        self._format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def __call__(self, batch: np.ndarray) -> Any:
+        x = self._torch.from_numpy(batch).to(self._dev).permute(0, 3, 1, 2).float()
+        x = (x * self._scale + self._shift).to(self._dtype)
+        return x.contiguous(memory_format=self._format)
+
+
+class CudaTimed:
+    """What every CUDA session reports besides the host clock: the device time of each run
+    from a pair of CUDA events (read after the loop: reading them inside it would add host
+    round trips), and framework and driver memory."""
+
+    _torch: Any
+
+    def __init__(self) -> None:
+        self._events: list[tuple[Any, Any]] = []
+
+    def _event_pair(self) -> tuple[Any, Any]:
+        cuda = self._torch.cuda
+        pair = (cuda.Event(enable_timing=True), cuda.Event(enable_timing=True))
+        self._events.append(pair)
+        return pair
+
+    def device_samples_ns(self) -> list[int]:
+        """Device time of each run so far (model call only), from the CUDA events."""
+        self._torch.cuda.synchronize()
+        return [int(s.elapsed_time(e) * 1e6) for s, e in self._events]
+
+    def reset_device_samples(self) -> None:
+        self._events.clear()
+
+    def device_memory_mb(self) -> dict[str, float]:
+        from ..measure.gpu import nvml_used_mb, torch_memory_mb
+
+        allocated, reserved = torch_memory_mb(self._torch)
+        out = {"torch_peak_allocated": allocated, "torch_peak_reserved": reserved}
+        used = nvml_used_mb(self._torch.cuda.current_device())
+        if used is not None:
+            out["nvml_device_used"] = used
+        return out
+
+
+class TorchCudaSession(CudaTimed):
     def __init__(self, torch: Any, fn: Any, model: ModelRef, recipe: Any, batch: int,
                  info: dict[str, str]) -> None:
+        super().__init__()
         self._torch = torch
         self._recipe = recipe
         self._dev = torch.device("cuda")
         self._dtype = torch.float16 if recipe.fp16 else torch.float32
-        std = torch.tensor(model.std, device=self._dev).view(1, 3, 1, 1)
-        self._scale = 1.0 / (255.0 * std)
-        self._shift = -torch.tensor(model.mean, device=self._dev).view(1, 3, 1, 1) / std
+        self._input = DeviceInput(torch, model, self._dtype, recipe.channels_last)
         self._fn = fn
-        self._events: list[tuple[Any, Any]] = []
         self._info = info
         self._graph = None
         self._static_in = self._static_out = None
@@ -66,16 +133,10 @@ class TorchCudaSession:
         self._graph, self._static_in, self._static_out = graph, static, out
 
     def prepare(self, batch: np.ndarray) -> Any:
-        torch = self._torch
-        x = torch.from_numpy(batch).to(self._dev).permute(0, 3, 1, 2).float()
-        x = (x * self._scale + self._shift).to(self._dtype)
-        if self._recipe.channels_last:
-            return x.contiguous(memory_format=torch.channels_last)
-        return x.contiguous()
+        return self._input(batch)
 
     def run(self, feed: Any) -> Sequence[np.ndarray]:
-        torch = self._torch
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start, end = self._event_pair()
         start.record()
         if self._graph is not None:
             self._static_in.copy_(feed)  # type: ignore[attr-defined]
@@ -84,26 +145,7 @@ class TorchCudaSession:
         else:
             y = self._call(feed)
         end.record()
-        self._events.append((start, end))
         return [y.float().cpu().numpy()]  # type: ignore[union-attr]  # D2H: synchronises
-
-    def device_samples_ns(self) -> list[int]:
-        """Device time of each run so far (model call only), from the CUDA events."""
-        self._torch.cuda.synchronize()
-        return [int(s.elapsed_time(e) * 1e6) for s, e in self._events]
-
-    def reset_device_samples(self) -> None:
-        self._events.clear()
-
-    def device_memory_mb(self) -> dict[str, float]:
-        from ..measure.gpu import nvml_used_mb, torch_memory_mb
-
-        allocated, reserved = torch_memory_mb(self._torch)
-        out = {"torch_peak_allocated": allocated, "torch_peak_reserved": reserved}
-        used = nvml_used_mb(self._dev.index or 0)
-        if used is not None:
-            out["nvml_device_used"] = used
-        return out
 
     def info(self) -> dict[str, str]:
         return self._info

@@ -47,9 +47,3 @@ class OnnxRuntimeDnnl(_Unavailable):
                              "execution provider; it needs a source build with --use_dnnl "
                              "(the default CPU provider already uses MLAS)")
 
-
-class TensorRT(_Unavailable):
-    name: ClassVar[str] = "tensorrt"
-    reason: ClassVar[str] = ("GPU only: needs an NVIDIA GPU with the tensorrt package; these "
-                             "machines have no GPU")
-    install: ClassVar[str | None] = "pip install tensorrt (on a machine with an NVIDIA GPU)"

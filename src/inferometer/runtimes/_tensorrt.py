@@ -1,0 +1,184 @@
+"""Native TensorRT on CUDA.  TensorRT's ONNX parser builds one engine per (model file, batch
+size), cached on disk under a key with TensorRT's version and the GPU's name: an engine runs
+only on the kind of GPU and the TensorRT that built it.
+
+Precision comes from the file, in a strongly typed network (the only kind TensorRT 11 builds;
+it removed the fp16/int8 builder flags and the int8 calibrator): fp32 from the model's file,
+fp16 from its half conversion, int8 from its calibrated symmetric-int8 QDQ conversion (entropy
+calibration on the model's calibration images, as TensorRT's own calibrator did).  Those
+conversions run once before the cells, like every runtime's; the engine is built at the first
+load of each batch size, and the session says how long that took.
+
+Device buffers, the copy in and the stream come from PyTorch's CUDA build, the GPU framework
+the harness already drives.  TensorRT allocates its activation memory itself: NVML's device
+figure includes it, PyTorch's figures do not."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..models.ref import ModelRef
+from ..models.resolve import cache_dir, write_cached
+from ._onnx_precision import convert_fp16, fp16_path, int8_path, quantize_int8
+from ._torch_cuda import CudaTimed, DeviceInput, torch_cuda_missing
+from .base import Availability, LoadOptions, Variant, installed, variant
+
+_CUDA = ("cuda",)
+
+
+def model_file(model: ModelRef, variant: str) -> Path:
+    """The ONNX file the engine of `variant` is built from."""
+    if variant == "fp16":
+        return fp16_path(model)
+    if variant == "int8":
+        return int8_path(model, "tensorrt")
+    return Path(model.onnx_path)
+
+
+def engine_path(model: ModelRef, variant: str, batch: int, trt_version: str,
+                gpu: str) -> Path:
+    source = model.sha256[:16] if variant == "fp32" else model_file(model, variant).stem
+    slug = re.sub(r"[^A-Za-z0-9.]+", "-", gpu).strip("-")
+    return (cache_dir() / "tensorrt-engines" /
+            f"{source}-{variant}-b{batch}-trt{trt_version}-{slug}.engine")
+
+
+def build_engine(trt: Any, onnx_file: Path, input_name: str,
+                 shape: tuple[int, ...]) -> bytes:
+    """Parse the ONNX file and build a serialised engine for exactly `shape`: one profile of
+    one shape lets TensorRT pick the best kernels for that batch size."""
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    typed = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    network = builder.create_network(0 if typed is None else 1 << int(typed))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_file)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise RuntimeError(f"TensorRT's ONNX parser rejected {onnx_file}: {errors}")
+    config = builder.create_builder_config()
+    profile = builder.create_optimization_profile()
+    profile.set_shape(input_name, shape, shape, shape)
+    config.add_optimization_profile(profile)
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise RuntimeError(f"TensorRT built no engine from {onnx_file} (its log says why)")
+    return bytes(plan)
+
+
+def _torch_dtype(torch: Any, trt: Any, dtype: Any) -> Any:
+    return torch.from_numpy(np.empty(0, trt.nptype(dtype))).dtype
+
+
+class _TrtSession(CudaTimed):
+    def __init__(self, torch: Any, trt: Any, plan: bytes, model: ModelRef, batch: int,
+                 info: dict[str, str]) -> None:
+        super().__init__()
+        self._torch = torch
+        self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))  # outlives its engine
+        engine = self._runtime.deserialize_cuda_engine(plan)
+        if engine is None:
+            raise RuntimeError("TensorRT could not load the cached engine; delete it to rebuild")
+        self._engine = engine
+        self._ctx = engine.create_execution_context()
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+        inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        if inputs != [model.input_name]:
+            raise RuntimeError(f"the engine's inputs are {inputs}, expected "
+                               f"['{model.input_name}']")
+        self._in_name = inputs[0]
+        self._ctx.set_input_shape(self._in_name, (batch, *model.input_shape))
+        self._outputs = []
+        for name in (n for n in names if n != self._in_name):
+            out = torch.empty(tuple(self._ctx.get_tensor_shape(name)), device="cuda",
+                              dtype=_torch_dtype(torch, trt, engine.get_tensor_dtype(name)))
+            self._ctx.set_tensor_address(name, out.data_ptr())
+            self._outputs.append(out)
+        self._input = DeviceInput(torch, model, _torch_dtype(
+            torch, trt, engine.get_tensor_dtype(self._in_name)), channels_last=False)
+        self._stream = torch.cuda.Stream()  # TensorRT warns against the default stream
+        self._info = info
+
+    def prepare(self, batch: np.ndarray) -> Any:
+        return self._input(batch)
+
+    def run(self, feed: Any) -> Sequence[np.ndarray]:
+        current = self._torch.cuda.current_stream()
+        self._stream.wait_stream(current)  # the feed was written on the current stream
+        start, end = self._event_pair()
+        start.record(self._stream)
+        self._ctx.set_tensor_address(self._in_name, feed.data_ptr())
+        if not self._ctx.execute_async_v3(self._stream.cuda_stream):
+            raise RuntimeError("TensorRT's execute_async_v3 failed (its log says why)")
+        end.record(self._stream)
+        current.wait_stream(self._stream)
+        return [out.float().cpu().numpy() for out in self._outputs]  # D2H: synchronises
+
+    def info(self) -> dict[str, str]:
+        return self._info
+
+    def close(self) -> None:
+        self._ctx = self._engine = self._outputs = None  # type: ignore[assignment]
+
+
+class TensorRT:
+    name: ClassVar[str] = "tensorrt"
+    variants: ClassVar[tuple[Variant, ...]] = (
+        Variant("fp32", "fp32", "engine from the model's ONNX file (TensorRT's default "
+                "TF32 math)", _CUDA),
+        Variant("fp16", "fp16", "engine from the fp16 conversion (float32 in and out)", _CUDA),
+        Variant("int8", "int8", "engine from the calibrated symmetric-int8 QDQ conversion "
+                "(entropy calibration)", _CUDA))
+    default_variants: ClassVar[tuple[str, ...]] = ("fp32",)
+    precisions: ClassVar[dict[str, str]] = {"fp32": "fp32", "fp16": "fp16", "int8": "int8"}
+    convert_variants: ClassVar[tuple[str, ...]] = ("fp16", "int8")
+    device_notes: ClassVar[dict[str, str]] = {"cpu": "TensorRT runs on NVIDIA GPUs only"}
+
+    def available(self) -> Availability:
+        return installed("tensorrt", ("tensorrt", "tensorrt-cu13", "tensorrt-cu12",
+                                      "tensorrt_cu13", "tensorrt_cu12"),
+                         "pip install tensorrt (on a machine with an NVIDIA GPU, beside a "
+                         "CUDA build of torch and onnxruntime)")
+
+    def version(self) -> str:
+        import tensorrt
+        return tensorrt.__version__
+
+    def supports(self, model: ModelRef) -> str | None:
+        return None
+
+    def device_unavailable(self, device: str) -> str | None:
+        why = torch_cuda_missing()
+        return f"its device buffers come from PyTorch: {why}" if why else None
+
+    def convert(self, model: ModelRef, variant: str) -> str:
+        return convert_fp16(model) if variant == "fp16" else quantize_int8(model, "tensorrt")
+
+    def load(self, model: ModelRef, options: LoadOptions) -> _TrtSession:
+        import tensorrt as trt
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"torch {torch.__version__} sees no CUDA device")
+        gpu = torch.cuda.get_device_name()
+        path = engine_path(model, options.variant, options.batch, trt.__version__, gpu)
+        if path.exists():
+            how = f"loaded from the cache ({path.name})"
+        else:
+            t0 = time.perf_counter()
+            write_cached(path, build_engine(trt, model_file(model, options.variant),
+                                            model.input_name,
+                                            (options.batch, *model.input_shape)))
+            how = f"built in {time.perf_counter() - t0:.1f} s, then cached ({path.name})"
+        v = variant(self, options.variant)
+        info = {"variant": v.help, "device": gpu, "tensorrt": trt.__version__,
+                "engine": how, "precision": v.precision,
+                "timed": "end to end: host uint8 -> device -> engine -> output on host; "
+                         "device compute from CUDA events around execute_async_v3",
+                "memory": "TensorRT's activation memory counts in NVML's device figure only"}
+        return _TrtSession(torch, trt, path.read_bytes(), model, options.batch, info)

@@ -1,0 +1,189 @@
+"""Native TensorRT and the reduced-precision ONNX files both TensorRT paths build from.  What
+needs no GPU runs here: the conversions (checked by running them on the CPU against fp32), the
+engine build's calls to TensorRT (against a recording stand-in of its Python API), the engine
+cache key and the selection.  Engines themselves build and run only on an NVIDIA GPU."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from inferometer.errors import UsageError
+from inferometer.models.preprocess import Normalizer, make_images
+from inferometer.plan import select_runtimes
+from inferometer.runtimes import Availability
+from inferometer.runtimes._onnx_precision import (
+    convert_fp16,
+    fp16_path,
+    int8_path,
+    quantize_int8,
+    topological_sort,
+)
+from inferometer.runtimes._tensorrt import TensorRT, build_engine, engine_path
+
+
+def _outputs(path: str | Path, model, n: int = 8) -> np.ndarray:  # type: ignore[no-untyped-def]
+    import onnxruntime as ort
+
+    x = Normalizer(model).nchw(make_images(n, *model.input_shape[1:]))
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return sess.run(None, {model.input_name: x})[0]
+
+
+def test_fp16_file_is_half_inside_float_at_the_edges(tiny) -> None:  # type: ignore[no-untyped-def]
+    assert "fp16 weights" in convert_fp16(tiny)
+    assert convert_fp16(tiny).startswith("cached in")
+    half = onnx.load(fp16_path(tiny))
+    float_inits = [i for i in half.graph.initializer
+                   if i.data_type in (TensorProto.FLOAT, TensorProto.FLOAT16)]
+    assert float_inits and all(i.data_type == TensorProto.FLOAT16 for i in float_inits)
+    edges = [*half.graph.input, *half.graph.output]
+    assert all(t.type.tensor_type.elem_type == TensorProto.FLOAT for t in edges)
+    onnx.checker.check_model(half)  # nodes in topological order, as TensorRT's parser needs
+    ref, got = _outputs(tiny.onnx_path, tiny), _outputs(fp16_path(tiny), tiny)
+    assert np.abs(got - ref).max() < 0.01 * np.abs(ref).max()
+    assert (got.argmax(1) == ref.argmax(1)).all()
+
+
+def test_int8_flavours(tiny) -> None:  # type: ignore[no-untyped-def]
+    def zero_points(path: Path) -> list[np.ndarray]:
+        q = onnx.load(path)
+        inits = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
+        return [inits[n.input[2]] for n in q.graph.node if n.op_type == "QuantizeLinear"]
+
+    assert "symmetric int8 activations, Entropy" in quantize_int8(tiny, "tensorrt")
+    assert "uint8 activations, MinMax" in quantize_int8(tiny, "cpu")
+    trt, cpu = int8_path(tiny, "tensorrt"), int8_path(tiny, "cpu")
+    assert trt != cpu
+    # TensorRT takes only symmetric int8 Q/DQ: every zero point int8 and 0
+    zps = zero_points(trt)
+    assert zps and all(z.dtype == np.int8 and not z.any() for z in zps)
+    assert all(z.dtype == np.uint8 for z in zero_points(cpu))
+    ref, got = _outputs(tiny.onnx_path, tiny), _outputs(trt, tiny)
+    assert (got.argmax(1) == ref.argmax(1)).mean() >= 0.75
+
+
+def test_topological_sort() -> None:
+    relu = helper.make_node("Relu", ["a"], ["b"])
+    neg = helper.make_node("Neg", ["b"], ["c"])
+    add = helper.make_node("Add", ["c", "b"], ["d"])
+    io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1]) for n in "ad"]
+    graph = helper.make_graph([add, neg, relu], "g", io[:1], io[1:])
+    topological_sort(graph)
+    assert [n.op_type for n in graph.node] == ["Relu", "Neg", "Add"]
+    loop = helper.make_graph([helper.make_node("Neg", ["y"], ["x"]),
+                              helper.make_node("Neg", ["x"], ["y"])], "g", [], [])
+    with pytest.raises(ValueError, match="cycle"):
+        topological_sort(loop)
+
+
+class _FakeTrt:
+    """Records the calls build_engine makes, shaped like TensorRT's Python API."""
+
+    def __init__(self, strongly_typed: bool = True, parses: bool = True,
+                 builds: bool = True) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        flags = {"STRONGLY_TYPED": 3} if strongly_typed else {}
+        self.NetworkDefinitionCreationFlag = SimpleNamespace(**flags)
+        self.Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda s, level: None})
+        trt = self
+
+        class Builder:
+            def __init__(self, logger: Any) -> None: ...
+
+            def create_network(self, flags: int) -> str:
+                trt.calls.append(("create_network", flags))
+                return "network"
+
+            def create_builder_config(self) -> Any:
+                return SimpleNamespace(add_optimization_profile=lambda p: trt.calls.append(
+                    ("profile", p.shape)))
+
+            def create_optimization_profile(self) -> Any:
+                profile = SimpleNamespace(shape=None)
+
+                def set_shape(name: str, lo: Any, opt: Any, hi: Any) -> None:
+                    profile.shape = (name, lo, opt, hi)
+                profile.set_shape = set_shape
+                return profile
+
+            def build_serialized_network(self, network: str, config: Any) -> bytes | None:
+                return b"plan" if builds else None
+
+        class OnnxParser:
+            num_errors = 0 if parses else 2
+
+            def __init__(self, network: str, logger: Any) -> None: ...
+
+            def parse_from_file(self, path: str) -> bool:
+                trt.calls.append(("parse", path))
+                return parses
+
+            def get_error(self, i: int) -> str:
+                return f"error {i}"
+
+        self.Builder, self.OnnxParser = Builder, OnnxParser
+
+
+def test_build_engine_calls() -> None:
+    trt = _FakeTrt()
+    assert build_engine(trt, Path("/m/fp16.onnx"), "input", (50, 3, 224, 224)) == b"plan"
+    shape = (50, 3, 224, 224)
+    assert trt.calls == [("create_network", 1 << 3), ("parse", "/m/fp16.onnx"),
+                         ("profile", ("input", shape, shape, shape))]
+    old = _FakeTrt(strongly_typed=False)  # a TensorRT before strong typing: no flag
+    build_engine(old, Path("m.onnx"), "input", shape)
+    assert old.calls[0] == ("create_network", 0)
+    with pytest.raises(RuntimeError, match=r"parser rejected m\.onnx: error 0; error 1"):
+        build_engine(_FakeTrt(parses=False), Path("m.onnx"), "input", shape)
+    with pytest.raises(RuntimeError, match=r"built no engine from m\.onnx"):
+        build_engine(_FakeTrt(builds=False), Path("m.onnx"), "input", shape)
+
+
+def test_engine_cache_key(tiny) -> None:  # type: ignore[no-untyped-def]
+    a = engine_path(tiny, "fp16", 8, "10.13.0", "NVIDIA H100 80GB HBM3")
+    assert a.name == f"{tiny.sha256[:16]}-fp16-b8-trt10.13.0-NVIDIA-H100-80GB-HBM3.engine"
+    others = {engine_path(tiny, "fp16", 50, "10.13.0", "NVIDIA H100 80GB HBM3"),
+              engine_path(tiny, "fp32", 8, "10.13.0", "NVIDIA H100 80GB HBM3"),
+              engine_path(tiny, "fp16", 8, "11.0.0", "NVIDIA H100 80GB HBM3"),
+              engine_path(tiny, "fp16", 8, "10.13.0", "NVIDIA H200")}
+    assert a not in others and len(others) == 4
+    # int8 engines follow the calibration images (their id is in the QDQ file's name)
+    assert int8_path(tiny, "tensorrt").stem in engine_path(tiny, "int8", 8, "10", "g").name
+
+
+@pytest.fixture
+def trt_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(TensorRT, "available", lambda self: Availability(True, "10.13.0"))
+
+
+def test_selection(trt_installed: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(UsageError, match="'tensorrt' cannot run on cpu: TensorRT runs on "
+                                         "NVIDIA GPUs only"):
+        select_runtimes("tensorrt", None, None, "cpu")
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version",
+                        lambda d: "2.11.0+cu130" if d == "torch" else real(d))
+    got = select_runtimes("tensorrt", None, "fp32,fp16,int8", "cuda")
+    assert got[0].variants == ("fp32", "fp16", "int8")
+    monkeypatch.setattr(importlib.metadata, "version",
+                        lambda d: "2.13.0+cpu" if d == "torch" else real(d))
+    with pytest.raises(UsageError, match="its device buffers come from PyTorch: this PyTorch "
+                                         "is a CPU-only build"):
+        select_runtimes("tensorrt", None, None, "cuda")
+
+
+def test_not_installed_is_listed_with_the_install_command() -> None:
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("tensorrt is installed here")
+    a = TensorRT().available()
+    assert not a.available and a.reason == "python module 'tensorrt' not installed"
+    assert a.install and a.install.startswith("pip install tensorrt")
