@@ -151,3 +151,23 @@ def test_a_precision_the_device_lacks_is_refused(cuda_torch: None) -> None:
     assert notes == ["leaving out torch: no int8 variant on cuda"]
     with pytest.raises(UsageError, match="no selected runtime has a fp16 variant"):
         select_runtimes("openvino", None, "fp16")  # and on the CPU: no fp16 variant
+
+
+def test_device_input_matches_the_host_normalisation(tiny) -> None:  # type: ignore[no-untyped-def]
+    """The uint8 copy + on-device normalisation every CUDA session starts from, run on the CPU
+    (same torch code, another device) against the numpy path the CPU runtimes use."""
+    import numpy as np
+    import torch
+
+    from inferometer.models.preprocess import Normalizer, make_images
+    from inferometer.runtimes._torch_cuda import DeviceInput
+
+    images = make_images(2, *tiny.input_shape[1:])
+    want = Normalizer(tiny).nchw(images)
+    got = DeviceInput(torch, tiny, torch.float32, channels_last=False, device="cpu")(images)
+    assert got.shape == want.shape and got.is_contiguous()
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
+    half = DeviceInput(torch, tiny, torch.float16, channels_last=True, device="cpu")(images)
+    assert half.dtype == torch.float16
+    assert half.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_allclose(half.float().numpy(), want, rtol=1e-2, atol=1e-2)

@@ -44,9 +44,10 @@ class DeviceInput:
     """A host uint8 NHWC batch -> normalised NCHW on the device: the copy moves uint8 (a
     quarter of the bytes of float32) and the normalisation runs on the GPU."""
 
-    def __init__(self, torch: Any, model: ModelRef, dtype: Any, channels_last: bool) -> None:
+    def __init__(self, torch: Any, model: ModelRef, dtype: Any, channels_last: bool,
+                 device: str = "cuda") -> None:
         self._torch = torch
-        self._dev = torch.device("cuda")
+        self._dev = torch.device(device)
         std = torch.tensor(model.std, device=self._dev).view(1, 3, 1, 1)
         self._scale = 1.0 / (255.0 * std)
         self._shift = -torch.tensor(model.mean, device=self._dev).view(1, 3, 1, 1) / std
