@@ -113,8 +113,11 @@ class TorchCudaSession(CudaTimed):
 
     def _call(self, x: Any) -> Any:
         torch = self._torch
+        # No autocast weight cache: PyTorch advises it off under graph capture, and a convnet
+        # casts each weight once per call anyway.
         with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16,
-                                                   enabled=self._recipe.bf16):
+                                                   enabled=self._recipe.bf16,
+                                                   cache_enabled=False):
             return self._fn(x)
 
     def _capture(self, batch: int, model: ModelRef) -> None:
