@@ -38,7 +38,13 @@ def _outputs(path: str | Path, model, n: int = 8) -> np.ndarray:  # type: ignore
     return sess.run(None, {model.input_name: x})[0]
 
 
-def test_fp16_file_is_half_inside_float_at_the_edges(tiny) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Conversions of this test only: another test may have cached the same files."""
+    monkeypatch.setenv("INFEROMETER_CACHE", str(tmp_path))
+
+
+def test_fp16_file_is_half_inside_float_at_the_edges(tiny, own_cache) -> None:  # type: ignore[no-untyped-def]
     assert "fp16 weights" in convert_fp16(tiny)
     assert convert_fp16(tiny).startswith("cached in")
     half = onnx.load(fp16_path(tiny))
@@ -53,7 +59,7 @@ def test_fp16_file_is_half_inside_float_at_the_edges(tiny) -> None:  # type: ign
     assert (got.argmax(1) == ref.argmax(1)).all()
 
 
-def test_int8_flavours(tiny) -> None:  # type: ignore[no-untyped-def]
+def test_int8_flavours(tiny, own_cache) -> None:  # type: ignore[no-untyped-def]
     def zero_points(path: Path) -> list[np.ndarray]:
         q = onnx.load(path)
         inits = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
