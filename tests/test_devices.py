@@ -171,3 +171,29 @@ def test_device_input_matches_the_host_normalisation(tiny) -> None:  # type: ign
     assert half.dtype == torch.float16
     assert half.is_contiguous(memory_format=torch.channels_last)
     np.testing.assert_allclose(half.float().numpy(), want, rtol=1e-2, atol=1e-2)
+
+
+def test_onnxruntime_io_binding_session(tiny) -> None:  # type: ignore[no-untyped-def]
+    """The IO-binding session the CUDA variants use, bound to the CPU (same ORT calls, another
+    device): same outputs as a plain session, one device figure per run."""
+    import numpy as np
+
+    from inferometer.models.preprocess import make_images
+    from inferometer.runtimes._onnxruntime import OnnxRuntime
+    from inferometer.runtimes.base import LoadOptions
+
+    rt, opts = OnnxRuntime(), LoadOptions("default", 1, 2)
+    plain = rt._load(tiny, opts, "ORT_ENABLE_ALL", ["CPUExecutionProvider"])
+    bound = rt._load(tiny, opts, "ORT_ENABLE_ALL", ["CPUExecutionProvider"], bound="cpu")
+    images = make_images(2, *tiny.input_shape[1:])
+    want = plain.run(plain.prepare(images))[0]
+    feed = bound.prepare(images)
+    assert feed.device_name() == "cpu"
+    for _ in range(3):
+        got = bound.run(feed)
+    np.testing.assert_allclose(got[0], want, rtol=1e-6, atol=1e-6)
+    assert len(bound.device_samples_ns()) == 3 and min(bound.device_samples_ns()) > 0
+    bound.reset_device_samples()
+    bound.run(bound.prepare(images[::-1].copy()))
+    assert len(bound.device_samples_ns()) == 1
+    assert not np.allclose(bound.run(feed)[0], bound.run(bound.prepare(images[::-1].copy()))[0])
