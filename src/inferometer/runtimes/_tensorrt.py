@@ -15,6 +15,7 @@ figure includes it, PyTorch's figures do not."""
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Sequence
@@ -49,11 +50,17 @@ def engine_path(model: ModelRef, variant: str, batch: int, trt_version: str,
             f"{source}-{variant}-b{batch}-trt{trt_version}-{slug}.engine")
 
 
+@functools.cache
+def _logger(trt: Any) -> Any:
+    """One logger per process: TensorRT warns when its builder and runtime get different ones."""
+    return trt.Logger(trt.Logger.WARNING)
+
+
 def build_engine(trt: Any, onnx_file: Path, input_name: str,
                  shape: tuple[int, ...]) -> bytes:
     """Parse the ONNX file and build a serialised engine for exactly `shape`: one profile of
     one shape lets TensorRT pick the best kernels for that batch size."""
-    logger = trt.Logger(trt.Logger.WARNING)
+    logger = _logger(trt)
     builder = trt.Builder(logger)
     typed = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
     network = builder.create_network(0 if typed is None else 1 << int(typed))
@@ -80,7 +87,7 @@ class _TrtSession(CudaTimed):
                  info: dict[str, str]) -> None:
         super().__init__()
         self._torch = torch
-        self._runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))  # outlives its engine
+        self._runtime = trt.Runtime(_logger(trt))  # must outlive its engine
         engine = self._runtime.deserialize_cuda_engine(plan)
         if engine is None:
             raise RuntimeError("TensorRT could not load the cached engine; delete it to rebuild")
