@@ -29,8 +29,9 @@ keep() {  # keep a run directory as one file (the machine hands back 8 files at 
 work=$(mktemp -d)
 case $stage in
   check)
-    $py -m pytest -q -p no:cacheprovider -k cuda \
-      tests/test_devices.py tests/test_train.py tests/test_contract.py
+    $py -m pytest -q -p no:cacheprovider \
+      tests/test_devices.py tests/test_train.py tests/test_tensorrt.py
+    $py -m pytest -q -p no:cacheprovider -k cuda tests/test_contract.py
     $py benchmarks/cuda_graph_baseline.py --model resnet50 --batch 50 --rounds 3
     ;;
   study)  # the study's protocol: 5 warm-up batches, then (at least) 500 timed ones
