@@ -29,10 +29,12 @@ keep() {  # keep a run directory as one file (the machine hands back 8 files at 
 work=$(mktemp -d)
 case $stage in
   check)
+    failed=0  # device time is scarce: a failing step does not stop the next
     $py -m pytest -q -p no:cacheprovider \
-      tests/test_devices.py tests/test_train.py tests/test_tensorrt.py
-    $py -m pytest -q -p no:cacheprovider -k cuda tests/test_contract.py
-    $py benchmarks/cuda_graph_baseline.py --model resnet50 --batch 50 --rounds 3
+      tests/test_devices.py tests/test_train.py tests/test_tensorrt.py || failed=1
+    $py -m pytest -q -p no:cacheprovider -k cuda tests/test_contract.py || failed=1
+    $py benchmarks/cuda_graph_baseline.py --model resnet50 --batch 50 --rounds 3 || failed=1
+    exit $failed
     ;;
   study)  # the study's protocol: 5 warm-up batches, then (at least) 500 timed ones
     $py -m inferometer run alexnet,vgg16,resnet50,inception_v3 --device cuda \
