@@ -19,13 +19,17 @@ class _Basic(nn.Module):
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = _conv3x3(planes, planes)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU(inplace=True)
+        # One ReLU module per call site, not one reused: PT2E quantizers group nodes by the
+        # module that made them, and a reused module fuses its calls into one partition
+        # ("Input partition has more than one output node").  No parameters, so the
+        # state_dict is torchvision's either way.
+        self.relu1, self.relu2 = nn.ReLU(inplace=True), nn.ReLU(inplace=True)
         self.downsample = down
 
     def forward(self, x: Tensor) -> Tensor:
         idt = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(self.bn2(self.conv2(out)) + idt)
+        out = self.relu1(self.bn1(self.conv1(x)))
+        return self.relu2(self.bn2(self.conv2(out)) + idt)
 
 
 class _Bottleneck(nn.Module):
@@ -41,14 +45,14 @@ class _Bottleneck(nn.Module):
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, planes * 4, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(planes * 4)
-        self.relu = nn.ReLU(inplace=True)
+        self.relu1, self.relu2, self.relu3 = (nn.ReLU(inplace=True) for _ in range(3))
         self.downsample = down
 
     def forward(self, x: Tensor) -> Tensor:
         idt = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        return self.relu(self.bn3(self.conv3(out)) + idt)
+        out = self.relu1(self.bn1(self.conv1(x)))
+        out = self.relu2(self.bn2(self.conv2(out)))
+        return self.relu3(self.bn3(self.conv3(out)) + idt)
 
 
 class ResNet(nn.Module):

@@ -1,0 +1,32 @@
+"""The zoo's architectures, as PyTorch modules."""
+
+from __future__ import annotations
+
+import importlib
+from collections import Counter
+
+import pytest
+
+from inferometer.models.zoo import ZOO
+
+
+@pytest.mark.parametrize("name", [e.name for e in ZOO.values()])
+def test_each_module_is_called_once_per_forward(name: str) -> None:
+    """PT2E quantizers (torch's int8 variant) group graph nodes by the module that made them: a
+    module reused at several call sites turns into one partition with several outputs, and
+    quantisation fails ("Input partition has more than one output node", as it did on
+    ResNet-50 when its blocks reused one ReLU)."""
+    import torch
+
+    entry = ZOO[name]
+    module, _, fn = entry.builder.partition(":")
+    net = getattr(importlib.import_module(module), fn)().eval()
+    calls: Counter[str] = Counter()
+    names = {m: n for n, m in net.named_modules()}
+    for m in names:
+        if not list(m.children()):  # leaves: the modules that make graph nodes
+            m.register_forward_hook(lambda mod, i, o: calls.update([names[mod]]))
+    with torch.no_grad():
+        net(torch.zeros(1, *entry.input_shape))
+    assert calls, "no module ran"
+    assert [n for n, k in calls.items() if k > 1] == []
