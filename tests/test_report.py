@@ -198,3 +198,10 @@ def test_each_model_section_shows_only_its_own_figures(tmp_path: Path) -> None:
     md = (path / "report.md").read_text()
     vgg = md.split("## vgg (", 1)[1].split("## vgg-x (", 1)[0]
     assert "plots/vgg-latency-b1.png" in vgg and "plots/vgg-x-" not in vgg
+
+
+def test_series_styles_stay_distinct_past_the_palette() -> None:
+    from inferometer.report.plots import _style
+
+    styles = [(s["color"], s["marker"]) for s in map(_style, range(20))]
+    assert len(set(styles)) == 20  # make bench draws 13 runtime/variant series

@@ -54,7 +54,10 @@ def _figure(width: float = 7.0, height: float = 4.2) -> tuple[Any, Any]:
 
 
 def _style(i: int) -> dict[str, Any]:
-    return {"color": PALETTE[i % len(PALETTE)], "marker": MARKERS[i % len(MARKERS)]}
+    """Series i's colour and marker.  Past the palette's length the marker shifts by one per
+    lap, so no two of the first 64 series share both (make bench draws 13)."""
+    lap = i // len(PALETTE)
+    return {"color": PALETTE[i % len(PALETTE)], "marker": MARKERS[(i + lap) % len(MARKERS)]}
 
 
 def _log(ax: Any, which: str) -> None:
