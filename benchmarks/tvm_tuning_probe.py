@@ -1,17 +1,22 @@
-"""Does TVM's MetaSchedule tuning work on this machine?  Run inside the tvm environment:
+"""Does TVM's MetaSchedule tuning work on this machine, and what does it buy?  Run it in a
+copy of the tvm environment with MetaSchedule's undeclared dependencies and the tvm-ffi pin:
 
-    ~/.cache/inferometer/envs/tvm/bin/python -m pip install xgboost-cpu   # undeclared deps
-    PYTHONPATH=src ~/.cache/inferometer/envs/tvm/bin/python benchmarks/tvm_tuning_probe.py \\
-        MODEL.onnx [--trials 16]
+    python -m venv /tmp/tvmtune && /tmp/tvmtune/bin/pip install apache-tvm==0.27.0.post1 \
+        apache-tvm-ffi==0.1.14.post1 xgboost-cpu psutil cloudpickle onnx
+    PYTHONPATH=src /tmp/tvmtune/bin/python benchmarks/tvm_tuning_probe.py MODEL.onnx [--trials N]
 
 It tunes the model at a static batch-1 shape with Relax's static_shape_tuning_pipeline, then
-times tuned vs untuned.  With apache-tvm 0.27.0.post1 here it segfaults (exit 139) as tuning
-starts, even on the 3-layer test model, so inferometer reports TVM untuned (docs/decisions.md).
+times tuned vs untuned.  With apache-tvm-ffi 0.1.15.x (what pip picks for apache-tvm
+0.27.0.post1) every JSON serialisation segfaults (`tvm.ir.save_json` of any module), and
+MetaSchedule serialises as it starts; 0.1.14.post1 works.  Measured 2026-11-23 on 2 cores:
+ResNet-18, 130 trials, 146 s of tuning: 1377 ms vs 1591 ms untuned, so TVM stays untuned
+here (docs/decisions.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -43,7 +48,8 @@ def main() -> None:
     mod = from_onnx(proto, shape_dict={inp.name: shape}, keep_params_in_input=True)
     mod, params = relax.frontend.detach_params(mod)
     ps = [tvm.runtime.tensor(p.numpy()) for p in params["main"]]
-    target = tvm.target.Target({"kind": "llvm", "mcpu": tvm.target.codegen.llvm_get_system_cpu()})
+    target = tvm.target.Target({"kind": "llvm", "mcpu": tvm.target.codegen.llvm_get_system_cpu(),
+                                "num-cores": len(os.sched_getaffinity(0))})
     print(f"untuned: {_ms(mod, target, ps, shape):.3f} ms", flush=True)
     t0 = time.monotonic()
     with target:
