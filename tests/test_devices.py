@@ -197,3 +197,37 @@ def test_onnxruntime_io_binding_session(tiny) -> None:  # type: ignore[no-untype
     bound.run(bound.prepare(images[::-1].copy()))
     assert len(bound.device_samples_ns()) == 1
     assert not np.allclose(bound.run(feed)[0], bound.run(bound.prepare(images[::-1].copy()))[0])
+
+
+def test_nvml_memory_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """NVML's device and per-process figures, through a stand-in of nvidia-ml-py's API."""
+    import os
+    import sys
+    from types import SimpleNamespace
+
+    from inferometer.measure.gpu import nvml_memory_mb
+
+    class NVMLError(Exception):
+        pass
+
+    calls: list[str] = []
+    procs = [SimpleNamespace(pid=1, usedGpuMemory=5 * 2**20),
+             SimpleNamespace(pid=os.getpid(), usedGpuMemory=300 * 2**20)]
+    fake = SimpleNamespace(
+        NVMLError=NVMLError, nvmlInit=lambda: calls.append("init"),
+        nvmlShutdown=lambda: calls.append("shutdown"),
+        nvmlDeviceGetHandleByIndex=lambda i: f"gpu{i}",
+        nvmlDeviceGetMemoryInfo=lambda h: SimpleNamespace(used=1024 * 2**20),
+        nvmlDeviceGetComputeRunningProcesses=lambda h: procs)
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    assert nvml_memory_mb(0) == {"nvml_device_used": 1024.0, "nvml_process_used": 300.0}
+    assert calls == ["init", "shutdown"]
+    procs[1].usedGpuMemory = None  # the driver cannot attribute memory (containers)
+    assert nvml_memory_mb(0) == {"nvml_device_used": 1024.0}
+
+    def no_gpu() -> None:
+        raise NVMLError("NVML Shared Library Not Found")
+    fake.nvmlInit = no_gpu
+    assert nvml_memory_mb(0) == {}
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # not installed: import fails
+    assert nvml_memory_mb(0) == {}

@@ -5,6 +5,7 @@ reports device memory; the framework reports what it allocated."""
 from __future__ import annotations
 
 import glob
+import os
 import shutil
 import subprocess
 from typing import Any
@@ -30,21 +31,29 @@ def no_cuda_reason() -> str:
             "use --device cpu")
 
 
-def nvml_used_mb(index: int = 0) -> float | None:
-    """Device memory in use (all processes) from NVML; None without nvidia-ml-py or a GPU."""
+def nvml_memory_mb(index: int = 0) -> dict[str, float]:
+    """NVML's figures for GPU `index` (MB): memory in use on the device by every process
+    (`nvml_device_used`) and by this one (`nvml_process_used`, where the driver lists it).
+    Empty without nvidia-ml-py or a GPU."""
     try:
         import pynvml  # type: ignore[import-not-found]
     except ImportError:
-        return None
+        return {}
+    out: dict[str, float] = {}
     try:
         pynvml.nvmlInit()
         try:
-            info = pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(index))
-            return info.used / 2**20
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            out["nvml_device_used"] = pynvml.nvmlDeviceGetMemoryInfo(handle).used / 2**20
+            for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
+                # usedGpuMemory is None where the driver cannot tell (some containers)
+                if proc.pid == os.getpid() and proc.usedGpuMemory is not None:
+                    out["nvml_process_used"] = proc.usedGpuMemory / 2**20
         finally:
             pynvml.nvmlShutdown()
     except pynvml.NVMLError:
-        return None
+        pass
+    return out
 
 
 def torch_memory_mb(torch: Any) -> tuple[float, float]:

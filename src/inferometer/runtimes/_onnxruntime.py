@@ -77,10 +77,9 @@ class _OrtBoundSession(_OrtSession):
         self._device_ns.clear()
 
     def device_memory_mb(self) -> dict[str, float]:
-        from ..measure.gpu import nvml_used_mb
+        from ..measure.gpu import nvml_memory_mb
 
-        used = nvml_used_mb()
-        return {} if used is None else {"nvml_device_used": used}
+        return nvml_memory_mb()
 
 
 _GPU_VARIANTS = {"cuda": "fp32", "tensorrt": "fp32", "tensorrt_fp16": "fp16",

@@ -85,14 +85,11 @@ class CudaTimed:
         self._events.clear()
 
     def device_memory_mb(self) -> dict[str, float]:
-        from ..measure.gpu import nvml_used_mb, torch_memory_mb
+        from ..measure.gpu import nvml_memory_mb, torch_memory_mb
 
         allocated, reserved = torch_memory_mb(self._torch)
-        out = {"torch_peak_allocated": allocated, "torch_peak_reserved": reserved}
-        used = nvml_used_mb(self._torch.cuda.current_device())
-        if used is not None:
-            out["nvml_device_used"] = used
-        return out
+        return {"torch_peak_allocated": allocated, "torch_peak_reserved": reserved,
+                **nvml_memory_mb(self._torch.cuda.current_device())}
 
 
 class TorchCudaSession(CudaTimed):
