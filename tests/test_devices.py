@@ -127,6 +127,10 @@ def test_device_timings_and_memory_reach_the_results(fakes: None, tmp_path: Path
     values = dict(zip(header.split(","), row.split(","), strict=True))
     assert values["device"] == "cpu" and float(values["device_p50_ms"]) == pytest.approx(
         cell["device_summary"]["p50_ms"])
+    assert float(values["gpu_peak_allocated_mb"]) == 12.5 and values["gpu_device_used_mb"] == ""
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("device compute"))
+    assert line.startswith("device compute accel/default b=1: p50 0.001 ms of ")
+    assert line.endswith("items/s on the device; GPU MB torch peak allocated 12")
 
 
 @pytest.mark.skipif(not HAS_CUDA, reason="no CUDA device here")

@@ -112,13 +112,7 @@ def run_tables(run: RunResult) -> str:
             prev = c.spec.runtime
         out.append(render(HEADERS, rows))
         out += fastest_lines(cells)
-        for c in cells:
-            d = c.device_summary
-            if d is not None and c.summary is not None:
-                out.append(f"device compute (events) {c.spec.runtime}/{c.spec.variant} "
-                           f"b={c.spec.batch}: p50 {d.p50_ms:.3f} ms of {c.summary.p50_ms:.3f} "
-                           f"ms end to end; {c.spec.batch * 1000 / d.p50_ms:.0f} items/s on "
-                           "the device")
+        out += [line for c in cells if (line := _device_line(c))]
         out.append(_dependencies(cells))
     if len(run.models) > 1:
         headers, rows = throughput_pivot(run)
@@ -143,6 +137,20 @@ def throughput_pivot(run: RunResult) -> tuple[tuple[str, ...], list[list[str]]]:
                            f"{c.items_per_s:.1f} {c.spec.runtime}/{c.spec.variant}")
             rows.append(row)
     return ("model", "batch", *precisions), rows
+
+
+def _device_line(c: CellResult) -> str:
+    """A device cell's second figure (device compute alone) and its GPU memory."""
+    d = c.device_summary
+    if d is None or c.summary is None:
+        return ""
+    line = (f"device compute {c.spec.runtime}/{c.spec.variant} b={c.spec.batch}: p50 "
+            f"{d.p50_ms:.3f} ms of {c.summary.p50_ms:.3f} ms end to end; "
+            f"{c.spec.batch * 1000 / d.p50_ms:.0f} items/s on the device")
+    if c.device_memory_mb:
+        line += "; GPU MB " + ", ".join(f"{k.replace('_', ' ')} {v:.0f}"
+                                        for k, v in c.device_memory_mb.items())
+    return line
 
 
 def _dependencies(cells: Sequence[CellResult]) -> str:

@@ -24,7 +24,8 @@ COLUMNS = ("model", "runtime", "variant", "precision", "threads", "batch", "stat
            "count", "items_per_s", "load_s", "first_ms", "peak_rss_mb", "peak_rss_after_load_mb",
            "other_load", "unstable", "noisy", "integrity_passed", "rel_max_abs_diff", "cosine",
            "top1_agreement", "timed_region", "libraries", "device", "device_p50_ms",
-           "gpu_peak_allocated_mb")
+           "gpu_peak_allocated_mb", "gpu_peak_reserved_mb", "gpu_device_used_mb",
+           "gpu_process_used_mb")
 
 
 def _row(c: CellResult) -> dict[str, object]:
@@ -45,6 +46,9 @@ def _row(c: CellResult) -> dict[str, object]:
         "libraries": " ".join(f"{lib.name}:{lib.size_mb:.1f}MB" for lib in c.libraries),
         "device": c.spec.device, "device_p50_ms": c.device_summary and c.device_summary.p50_ms,
         "gpu_peak_allocated_mb": c.device_memory_mb.get("torch_peak_allocated"),
+        "gpu_peak_reserved_mb": c.device_memory_mb.get("torch_peak_reserved"),
+        "gpu_device_used_mb": c.device_memory_mb.get("nvml_device_used"),
+        "gpu_process_used_mb": c.device_memory_mb.get("nvml_process_used"),
     }
 
 
