@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 
 import numpy as np
@@ -52,9 +53,9 @@ def main() -> None:
                                 "num-cores": len(os.sched_getaffinity(0))})
     print(f"untuned: {_ms(mod, target, ps, shape):.3f} ms", flush=True)
     t0 = time.monotonic()
-    with target:
+    with target, tempfile.TemporaryDirectory(prefix="tvm-tuning-") as work_dir:
         tuned = relax.pipeline.static_shape_tuning_pipeline(
-            total_trials=args.trials, target=target, work_dir="tvm_tuning_logs")(mod)
+            total_trials=args.trials, target=target, work_dir=work_dir)(mod)
     print(f"tuned in {time.monotonic() - t0:.0f} s: {_ms(tuned, target, ps, shape):.3f} ms")
 
 
