@@ -1,0 +1,34 @@
+"""benchmarks/gpu_session.sh runs only on a lent GPU machine, where a typo in a flag would cost
+scarce device time: its inferometer and pytest command lines are checked here."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+from inferometer.cli import _parser
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_session.sh"
+
+
+def _commands(tool: str) -> list[list[str]]:
+    text = SCRIPT.read_text().replace("\\\n", " ")
+    text = text.replace('"$variants"', "eager").replace("$stage", "sweep")
+    text = re.sub(r'"?\$work/([\w-]+)"?', r"/tmp/\1", text)
+    return [shlex.split(line.split(f"$py -m {tool}", 1)[1].split("||")[0])
+            for line in text.splitlines() if f"$py -m {tool} " in line]
+
+
+def test_inferometer_commands_parse() -> None:
+    commands = _commands("inferometer")
+    assert {c[0] for c in commands} == {"run", "report", "train"}
+    for argv in commands:
+        args = _parser().parse_args(argv)  # exits (SystemExit) on an unknown flag
+        assert args.handler
+
+
+def test_test_files_exist() -> None:
+    for argv in _commands("pytest"):
+        files = [a for a in argv if a.startswith("tests/")]
+        assert files and all((SCRIPT.parents[1] / f).is_file() for f in files)
