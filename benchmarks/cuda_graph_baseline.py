@@ -58,10 +58,14 @@ def bare_loop(model: str, batch: int, seconds: float) -> float:
     return batch * 1e9 / statistics.median(times)
 
 
+def harness_argv(model: str, batch: int, out: Path) -> list[str]:
+    return ["run", model, "--device", "cuda", "--runtimes", "torch", "--variants", "cuda_graph",
+            "--precisions", "fp16", "--threads", "auto", "--batch", str(batch),
+            "--no-preprocess", "--output", str(out)]
+
+
 def harness(model: str, batch: int, out: Path) -> tuple[float, float]:
-    cmd = [sys.executable, "-m", "inferometer", "run", model, "--device", "cuda", "--runtimes",
-           "torch", "--variants", "cuda_graph", "--precisions", "fp16", "--threads", "auto",
-           "--batch", str(batch), "--no-preprocess", "--output", str(out)]
+    cmd = [sys.executable, "-m", "inferometer", *harness_argv(model, batch, out)]
     subprocess.run(cmd, check=True, capture_output=True)
     cell = json.loads((out / "results.json").read_text())["cells"][0]
     return cell["items_per_s"], cell["summary"]["p50_ms"]

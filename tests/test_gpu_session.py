@@ -28,6 +28,18 @@ def test_inferometer_commands_parse() -> None:
         assert args.handler
 
 
+def test_the_baseline_s_harness_command_parses() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "cuda_graph_baseline", SCRIPT.parent / "cuda_graph_baseline.py")
+    assert spec and spec.loader
+    baseline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(baseline)  # imports no torch at module level
+    args = _parser().parse_args(baseline.harness_argv("resnet50", 50, Path("/tmp/b")))
+    assert args.device == "cuda" and args.variants == "cuda_graph" and args.no_preprocess
+
+
 def test_test_files_exist() -> None:
     for argv in _commands("pytest"):
         files = [a for a in argv if a.startswith("tests/")]
