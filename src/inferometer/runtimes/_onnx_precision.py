@@ -19,11 +19,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..models.preprocess import Normalizer, calibration_images
+from ..models.preprocess import calibration_batches, calibration_images
 from ..models.ref import ModelRef
 from ..models.resolve import cache_dir, write_cached
 
-# flavour -> (activation type, calibration method, symmetric activations and weights)
+# flavour -> (activation type, calibration method, symmetric activations); weights are
+# always symmetric per-channel int8
 _INT8 = {"cpu": ("QUInt8", "MinMax", False), "tensorrt": ("QInt8", "Entropy", True)}
 
 
@@ -60,13 +61,12 @@ def quantize_int8(model: ModelRef, flavour: str = "cpu") -> str:
         raise _missing_onnxruntime("int8 quantisation") from exc
 
     activations, method, symmetric = _INT8[flavour]
-    images, calib_id = calibration_images(model)
-    norm = Normalizer(model)
+    _, calib_id = calibration_images(model)
+    batches = calibration_batches(model, 1)
 
     class _Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self._it = iter([{model.input_name: norm.nchw(images[i:i + 1])}
-                             for i in range(len(images))])
+            self._it = iter([{model.input_name: b} for b in batches])
 
         def get_next(self) -> dict | None:
             return next(self._it, None)
@@ -85,7 +85,7 @@ def quantize_int8(model: ModelRef, flavour: str = "cpu") -> str:
         os.replace(q, out)
     kind = "symmetric int8" if symmetric else "uint8"
     return (f"static int8 (QDQ, per-channel weights, {kind} activations, {method} "
-            f"calibration on {len(images)} images [{calib_id}])")
+            f"calibration on {len(batches)} images [{calib_id}])")
 
 
 def convert_fp16(model: ModelRef) -> str:
