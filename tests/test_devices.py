@@ -78,13 +78,31 @@ def test_reasons_a_runtime_cannot_use_cuda() -> None:
         select_runtimes("onnxruntime", None, None, "cuda")
 
 
+def _listing_row(stdout: str, name: str) -> tuple[list[str], str]:
+    """A runtime's row of `inferometer runtimes`: its cells, and its wrapped text in full."""
+    lines = stdout.splitlines()
+    i = next(k for k, ln in enumerate(lines) if ln.startswith(name + " "))
+    block = [lines[i]]
+    for ln in lines[i + 1:]:
+        if not ln.startswith(" "):
+            break
+        block.append(ln)
+    return lines[i].split(), " ".join(" ".join(ln.split()) for ln in block)
+
+
 def test_runtimes_listing_says_why_not_cuda() -> None:
     r = cli("runtimes")
     assert r.returncode == 0
-    torch_row = next(ln for ln in r.stdout.splitlines() if ln.startswith("torch "))
-    assert "cpu: eager" in torch_row and "cuda: eager" in torch_row and "cuda_graph" in torch_row
+    cells, text = _listing_row(r.stdout, "torch")
+    assert "cpu: eager" in text and "cuda: eager" in text and "cuda_graph" in text
     if not HAS_CUDA:
-        assert "cuda: this PyTorch is a CPU-only build" in torch_row
+        assert cells[3] == "no"
+        assert "cuda: this PyTorch is a CPU-only build" in text
+    # a runtime never meant for CUDA: no reason repeated on its row
+    cells, text = _listing_row(r.stdout, "null")
+    assert cells[1:4] == ["0.1.0", "yes", "-"] and "cuda" not in text
+    # every line fits a wide terminal: long cells wrap
+    assert max(len(ln) for ln in r.stdout.splitlines()) <= 200
 
 
 def test_onnxruntime_gpu_providers() -> None:

@@ -205,3 +205,20 @@ def test_series_styles_stay_distinct_past_the_palette() -> None:
 
     styles = [(s["color"], s["marker"]) for s in map(_style, range(20))]
     assert len(set(styles)) == 20  # make bench draws 13 runtime/variant series
+
+
+def test_text_table_wraps_long_cells_under_their_column() -> None:
+    from inferometer.report.table import render
+
+    text = render(("name", "items", "n"), [["a", "one two three four\nfive", "12.5"],
+                                           ["bb", "x", "3"]], wrap={1: 9})
+    lines = text.splitlines()
+    assert lines[0].split() == ["name", "items", "n"]
+    col = lines[0].index("items")
+    # the long cell continues on its own lines, under its column; numbers stay right-aligned
+    assert [ln[col:col + 9].strip() for ln in lines[2:6]] == ["one two", "three", "four",
+                                                              "five"]
+    assert lines[2].startswith("a ") and lines[2].endswith("12.5")
+    assert all(not ln[:col].strip() for ln in lines[3:6])
+    assert lines[6].split() == ["bb", "x", "3"] and lines[6].endswith("   3")
+    assert lines[1].split() == ["----", "-" * len("one two"), "----"]

@@ -21,8 +21,20 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+_DESCRIPTION = """\
+Benchmark deep-learning inference across runtimes and devices: latency, throughput, memory,
+output integrity, load tests and accuracy, each cell in its own worker process.
+
+start here:
+  inferometer runtimes              what is installed, and how to install the rest
+  inferometer run resnet50          every installed runtime, threads 1..ncpu + auto, batch 1
+  inferometer report RUN_DIR        plots, report.md and report.html of a stored run
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="inferometer", description=__doc__)
+    p = _Parser(prog="inferometer", description=_DESCRIPTION,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"inferometer {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("runtimes", help="list runtimes, versions, availability, install hints"

@@ -42,18 +42,20 @@ def cmd_runtimes(args: argparse.Namespace) -> int:
             for d in v.devices:
                 groups.setdefault(d, []).append(v.name)
         # devices named unless the runtime's variants all run on the CPU alone
-        variants = "; ".join(f"{d}: {', '.join(vs)}" if set(groups) != {"cpu"}
+        variants = "\n".join(f"{d}: {', '.join(vs)}" if set(groups) != {"cpu"}
                              else ", ".join(vs) for d, vs in groups.items())
         why = "" if a.available else a.reason or ""
         if not a.available and a.install:
             why += f"; install: {a.install}"
-        cuda = "-" if not a.available else (device_reason(rt, "cuda") or "yes")
+        # CUDA: yes, no (and why), or "-" for a runtime that is missing or never meant for
+        # CUDA (a CPU runtime's "cpu only" on every row would only be noise)
+        cuda = device_reason(rt, "cuda") if a.available else None
+        meant = "cuda" in groups or "cuda" in getattr(rt, "device_notes", {})
         rows.append([name, a.version or "-", "yes" if a.available else "no",
-                     cuda if cuda in ("yes", "-") else "no", variants,
-                     "; ".join(filter(None, [why, "" if cuda in ("yes", "-")
-                                             else f"cuda: {cuda}"]))])
+                     "-" if not a.available or not meant else "no" if cuda else "yes",
+                     variants, "\n".join(filter(None, [why, cuda and meant and f"cuda: {cuda}"]))])
     print(render(("runtime", "version", "available", "cuda", "variants", "why not / install"),
-                 rows))
+                 rows, wrap={4: 48, 5: 60}))
     return 0
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Mapping, Sequence
 
 from ..results.accuracyrun import AccuracyRun
 from ..results.loadrun import LoadRun
@@ -11,9 +12,20 @@ from ..results.trainrun import TrainRun
 from .compare import Comparison, key_label
 
 
-def render(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Left-align the first column and text, right-align numbers."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+def render(headers: Sequence[str], rows: Sequence[Sequence[str]],
+           wrap: Mapping[int, int] | None = None) -> str:
+    """Left-align the first column and text, right-align numbers.  `wrap` maps a column to
+    its widest line: longer cells continue on the lines below, so a table of long lists fits a
+    terminal."""
+    wrap = wrap or {}
+    def split(i: int, cell: str) -> list[str]:
+        if i not in wrap:
+            return [cell]
+        return [x for part in cell.split("\n")
+                for x in textwrap.wrap(part, wrap[i], break_on_hyphens=False) or [""]]
+
+    lines_of = [[split(i, c) for i, c in enumerate(r)] for r in rows]
+    widths = [max(len(h), *(len(x) for r in lines_of for x in r[i])) if rows else len(h)
               for i, h in enumerate(headers)]
 
     def fmt(cells: Sequence[str]) -> str:
@@ -24,7 +36,12 @@ def render(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         return "  ".join(out).rstrip()
 
     lines = [fmt(headers), "  ".join("-" * w for w in widths)]
-    lines += [fmt(r) if any(r) else "" for r in rows]
+    for r, cells in zip(rows, lines_of, strict=True):
+        if not any(r):
+            lines.append("")
+            continue
+        for k in range(max(len(c) for c in cells)):
+            lines.append(fmt([c[k] if k < len(c) else "" for c in cells]))
     return "\n".join(lines)
 
 
