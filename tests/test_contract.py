@@ -83,6 +83,8 @@ def test_runtime_contract(name: str, variant: str, device: str, tiny, reference,
     assert report.status == "ok", (report.error, (tmp_path / "log").read_text()[-2000:])
     assert report.runtime_version
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in report.settings.items())
+    # settings are read by people: values, not Python reprs like "<Type: 'float32'>"
+    assert not [v for v in report.settings.values() if v.startswith("<") or " at 0x" in v]
     assert len(report.samples_ns) >= LENGTH.min_count and min(report.samples_ns) > 0
     assert len(report.warmup_ns) == LENGTH.warmup and report.first_ns and report.first_ns > 0
     assert report.peak_rss_mb and report.peak_rss_mb >= (report.peak_rss_after_load_mb or 0) > 0

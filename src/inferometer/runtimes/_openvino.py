@@ -111,7 +111,9 @@ class OpenVino:
         info = {}
         for key in _REPORTED:
             try:
-                info[key] = str(compiled.get_property(key))
+                value = compiled.get_property(key)
             except RuntimeError:
                 continue
+            # an element type prints as "<Type: 'float32'>"; its name is OpenVINO's "f32"
+            info[key] = value.get_type_name() if isinstance(value, ov.Type) else str(value)
         return _OvSession(compiled, model, info)
