@@ -13,6 +13,7 @@ from conftest import QUICK, cli
 from inferometer.errors import UsageError
 from inferometer.measure.gpu import cuda_devices
 from inferometer.plan import expand, select_runtimes
+from inferometer.report.write import write_report
 from inferometer.runtimes._onnxruntime import gpu_providers
 
 HAS_CUDA = bool(cuda_devices())
@@ -149,6 +150,12 @@ def test_device_timings_and_memory_reach_the_results(fakes: None, tmp_path: Path
     line = next(ln for ln in r.stdout.splitlines() if ln.startswith("device compute"))
     assert line.startswith("device compute accel/default b=1: p50 0.001 ms of ")
     assert line.endswith("items/s on the device; GPU MB torch peak allocated 12")
+    write_report(out)
+    md = (out / "report.md").read_text()
+    assert ("| runtime/variant | precision | batch | best threads | p50 ms | p99 ms "
+            "| device p50 ms |") in md
+    row = next(ln for ln in md.splitlines() if ln.startswith("| accel/default |"))
+    assert row.split(" | ")[6] == f"{cell['device_summary']['p50_ms']:.3f}"
 
 
 @pytest.mark.skipif(not HAS_CUDA, reason="no CUDA device here")

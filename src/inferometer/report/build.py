@@ -114,6 +114,7 @@ def _speed(run: RunResult, plots: Sequence[Plot]) -> Document:
             blocks.append(Items(tuple(lines)))
         blocks += _figures(plots, m.name)
         batches = sorted({c.spec.batch for c in cells})
+        on_device = any(c.device_summary is not None for c in cells)  # else no such column
         rows = []
         for b in batches:
             for c in best_per_series(cells, b):
@@ -121,15 +122,16 @@ def _speed(run: RunResult, plots: Sequence[Plot]) -> Document:
                 dev = c.device_summary
                 rows.append((series_label(c), c.precision, str(b), c.spec.threads_label,
                              f"{sm.p50_ms:.2f}", f"{sm.p99_ms:.2f}",  # type: ignore[union-attr]
-                             "-" if dev is None else f"{dev.p50_ms:.3f}",
+                             *(["-" if dev is None else f"{dev.p50_ms:.3f}"] if on_device
+                               else []),
                              f"{c.items_per_s:.1f}", f"{c.peak_rss_mb or 0:.0f}",
                              "-" if c.integrity is None else
                              ("ok" if c.integrity.passed else "FAIL")))
         if rows:
             blocks += [Heading(3, "Best thread count per runtime/variant"),
                        Table(("runtime/variant", "precision", "batch", "best threads",
-                              "p50 ms", "p99 ms", "device p50 ms", "items/s", "peak MB",
-                              "integrity"),
+                              "p50 ms", "p99 ms", *(["device p50 ms"] if on_device else []),
+                              "items/s", "peak MB", "integrity"),
                              tuple(rows))]
         for runtime in dict.fromkeys(c.spec.runtime for c in cells):
             blocks += _runtime_block(runtime, [c for c in cells if c.spec.runtime == runtime])
