@@ -58,6 +58,9 @@ def test_markdown_has_a_block_per_runtime_in_the_studies_shape(tmp_path: Path) -
         assert block.count(f"| {runtime}/") >= 6
     assert "![Latency vs threads (batch 1)](plots/latency-vs-threads-b1.png)" in md
     assert "fastest fp32 at batch 1: beta/fast threads=" in md
+    # no cell ran on a device: no device column of dashes
+    assert ("| runtime/variant | precision | batch | best threads | p50 ms | p99 ms "
+            "| items/s |") in md
 
 
 def test_user_strings_are_escaped_in_markdown_and_html(tmp_path: Path) -> None:
@@ -222,3 +225,18 @@ def test_text_table_wraps_long_cells_under_their_column() -> None:
     assert all(not ln[:col].strip() for ln in lines[3:6])
     assert lines[6].split() == ["bb", "x", "3"] and lines[6].endswith("   3")
     assert lines[1].split() == ["----", "-" * len("one two"), "----"]
+
+
+def test_linear_magnitude_axes_start_at_zero(tmp_path: Path) -> None:
+    from inferometer.report.plots import plots_for
+    from inferometer.results.store import RunDir, load_result
+
+    path = full_run(tmp_path / "run")
+    plots = {p.name: p.figure for p in plots_for(load_result(path), RunDir(path))}
+    # throughput and latency within a decade: linear, from zero (a cropped axis would draw
+    # the int8 variant's 2.5x as a far larger gap)
+    for name in ("throughput-vs-batch", "latency-vs-threads-b1"):
+        ax = plots[name].axes[0]
+        assert ax.get_yscale() == "linear"
+        bottom, top = ax.get_ylim()
+        assert bottom == 0 and top > max(y for ln in ax.get_lines() for y in ln.get_ydata())

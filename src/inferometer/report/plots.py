@@ -77,9 +77,12 @@ def _log(ax: Any, which: str) -> None:
 
 def _scale(ax: Any, which: str, values: Sequence[float]) -> None:
     """Log scale only when the values span more than a decade; within one, a linear axis is
-    easier to read (and labels every tick)."""
+    easier to read (and labels every tick), and it starts at zero: a cropped axis would draw a
+    10% difference as a twofold one."""
     if values and min(values) > 0 and max(values) / min(values) > 10:
         _log(ax, which)
+    elif values:
+        (ax.set_ylim if which == "y" else ax.set_xlim)(0, max(values) * 1.08)
 
 
 def _legend(ax: Any, **kw: Any) -> None:
@@ -237,6 +240,7 @@ def throughput_vs_batch(cells: Sequence[CellResult], stem: str,
     ax.set_xticks(batches, [str(b) for b in batches])
     ax.set_xlabel("batch size")
     ax.set_ylabel("throughput (items/s, single stream)")
+    _scale(ax, "y", [c.items_per_s for c in cells if _ok(c)])
     _legend(ax)
     ax.set_title("Throughput vs batch size (best thread count per batch)")
     return Plot(f"{stem}throughput-vs-batch", "Throughput vs batch size",
