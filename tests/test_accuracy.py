@@ -110,6 +110,9 @@ def test_accuracy_on_an_imagenet_tree_through_the_cli(tmp_path: Path) -> None:
     row = json.loads((out / "results.json").read_text())["rows"][0]
     assert row["status"] == "ok" and 0.0 <= row["top1"] <= 100.0
     assert row["differ_from_reference"] == 0
+    # onnxruntime fp32 is the reference: the dataset went through it once, not twice
+    assert r.stderr.count("running onnxruntime/default on 4 images") == 1
+    assert [p.name for p in (out / "logs").iterdir()] == ["onnxruntime.default.log"]
     bad = cli("accuracy", "tinynet", "--dataset", f"imagenet:{tmp_path / 'none'}",
               "--output", str(tmp_path / "x"))
     assert bad.returncode == 2 and "does not exist" in bad.stderr
