@@ -240,3 +240,22 @@ def test_linear_magnitude_axes_start_at_zero(tmp_path: Path) -> None:
         assert ax.get_yscale() == "linear"
         bottom, top = ax.get_ylim()
         assert bottom == 0 and top > max(y for ln in ax.get_lines() for y in ln.get_ydata())
+
+
+def test_the_fastest_line_says_how_far_ahead_of_the_next_runtime(tmp_path: Path) -> None:
+    from inferometer.report.table import fastest_lines
+    from inferometer.results.store import load_result
+
+    write_run(tmp_path / "run", [
+        Cell("alpha", "default", 1, 1, noisy(10e6, seed=1)),
+        Cell("beta", "fast", 1, 1, noisy(8e6, seed=2)),
+        Cell("beta", "slow", 1, 1, noisy(8.1e6, seed=3)),  # same runtime: not the runner-up
+        Cell("alpha", "default", 1, 4, noisy(40.2e6, seed=4)),
+        Cell("beta", "fast", 1, 4, noisy(40e6, seed=5)),
+        Cell("gamma", "x", 1, 4, noisy(30e6, seed=6), status="failed")])  # failed: not ranked
+    one, four = fastest_lines(load_result(tmp_path / "run").cells)
+    assert one.startswith("fastest fp32 at batch 1: beta/fast threads=1: p50 8.")
+    assert one.endswith("; next runtime alpha/default threads=1 1.25x slower")
+    # half a percent apart: inside the noise floor, said as a tie rather than a winner
+    assert four.startswith("fastest fp32 at batch 4: beta/fast threads=1")
+    assert four.endswith("; tied with alpha/default threads=1 (1.01x, within noise)")

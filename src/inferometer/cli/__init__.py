@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from .. import __version__, envs
 from ..errors import InferometerError
+from ..report.compare import NOISE
 from ._measure import cmd_env, cmd_models, cmd_run, cmd_runtimes, cmd_show
 from ._reports import cmd_compare, cmd_export, cmd_history, cmd_report
 from ._workloads import cmd_accuracy, cmd_load, cmd_train
@@ -150,8 +151,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="METRIC[:PERCENT],...: exit 1 when a metric is significantly worse by "
                    "more than PERCENT (p50, p90, p99, mean, items_per_s, peak_rss, load_s; "
                    "default: p50, any significant slowdown)")
-    c.add_argument("--noise", type=float, default=2.0,
-                   help="changes within +-this %% are never called (2)")
+    c.add_argument("--noise", type=float, default=NOISE * 100,
+                   help=f"changes within +-this %% are never called ({NOISE * 100:g})")
     c.add_argument("--json", action="store_true", help="print the comparison as JSON")
     x = sub.add_parser("export", help="write a run's rows as csv, json or parquet")
     x.set_defaults(handler=cmd_export)

@@ -22,6 +22,7 @@ from ..results.schema import CellResult, RunResult
 from ..results.store import RunDir
 from ..stats import bootstrap_ratios
 
+NOISE = 0.02  # the default noise floor: a ratio within 2% of 1 is no change
 METRICS = ("p50", "p90", "p99", "mean", "items_per_s", "peak_rss", "load_s")
 # Metrics computed from the raw samples: the percentile (None: the mean) the bootstrap uses.
 _SAMPLED: dict[str, float | None] = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "mean": None}
@@ -130,7 +131,7 @@ def compare_cells(ca: CellResult, cb: CellResult, samples_a: Sequence[int] | Non
     return CellComparison(cell_key(ca), tuple(changes))
 
 
-def compare_runs(path_a: str, path_b: str, noise: float = 0.02) -> Comparison:
+def compare_runs(path_a: str, path_b: str, noise: float = NOISE) -> Comparison:
     da, db = RunDir(Path(path_a)), RunDir(Path(path_b))
     ra, rb = da.load(), db.load()
     ka = {cell_key(c): c for c in ra.cells}

@@ -9,7 +9,7 @@ from ..results.accuracyrun import AccuracyRun
 from ..results.loadrun import LoadRun
 from ..results.schema import CellResult, RunResult
 from ..results.trainrun import TrainRun
-from .compare import Comparison, key_label
+from .compare import NOISE, Comparison, compare_cells, key_label
 
 
 def render(headers: Sequence[str], rows: Sequence[Sequence[str]],
@@ -83,34 +83,54 @@ def cell_row(c: CellResult) -> list[str]:
             _num(c.first_ms, 1), _integrity(c), _deps(c), flags]
 
 
-def best_cells(cells: Sequence[CellResult]) -> dict[tuple[int, str], CellResult]:
-    """Per (batch size, precision): the lowest median latency among cells that ran and passed
-    integrity (or had no reference to fail).  Precisions are kept apart: an int8 row is only
+def _ranked(cells: Sequence[CellResult]) -> dict[tuple[int, str], list[CellResult]]:
+    """Per (batch size, precision): the cells that ran and passed integrity (or had no
+    reference to fail), fastest median first.  Precisions are kept apart: an int8 row is only
     "fastest" next to what it costs in accuracy."""
-    best: dict[tuple[int, str], CellResult] = {}
+    ranked: dict[tuple[int, str], list[CellResult]] = {}
     for c in cells:
         if c.status != "ok" or c.summary is None or c.spec.runtime == "null":
             continue
         if c.integrity is not None and not c.integrity.passed:
             continue
-        key = (c.spec.batch, c.precision)
-        b = best.get(key)
-        if b is None or c.summary.p50_ms < b.summary.p50_ms:  # type: ignore[union-attr]
-            best[key] = c
-    return best
+        ranked.setdefault((c.spec.batch, c.precision), []).append(c)
+    return {k: sorted(v, key=lambda c: c.summary.p50_ms)  # type: ignore[union-attr]
+            for k, v in ranked.items()}
+
+
+def best_cells(cells: Sequence[CellResult]) -> dict[tuple[int, str], CellResult]:
+    """Per (batch size, precision): the lowest median latency (see _ranked)."""
+    return {k: v[0] for k, v in _ranked(cells).items()}
+
+
+def _runner_up(best: CellResult, ranked: Sequence[CellResult]) -> str:
+    """The fastest other runtime, and whether the lead is beyond noise, by compare's rule on
+    the stored median intervals: the ratio's interval excludes 1 and the ratio clears the
+    noise floor.  A tie is worth saying: the choice is then free on speed."""
+    other = next((c for c in ranked if c.spec.runtime != best.spec.runtime), None)
+    if other is None:
+        return ""
+    change = compare_cells(best, other, None, None, NOISE).get("p50")
+    if change is None:
+        return ""
+    label = f"{other.spec.runtime}/{other.spec.variant} threads={other.spec.threads_label}"
+    if change.verdict == "slower":
+        return f"; next runtime {label} {change.ratio:.2f}x slower"
+    return f"; tied with {label} ({change.ratio:.2f}x, within noise)"
 
 
 def fastest_lines(cells: Sequence[CellResult]) -> list[str]:
     """'fastest PRECISION at batch N: ...' for each (batch, precision), with what a reduced
-    precision costs in top-1 agreement."""
+    precision costs in top-1 agreement and how far ahead of the next runtime it is."""
     out = []
-    for (batch, prec), c in sorted(best_cells(cells).items()):
+    for (batch, prec), ranked in sorted(_ranked(cells).items()):
+        c = ranked[0]
         i = c.integrity
         cost = ("" if prec == "fp32" or i is None or i.top1_agreement is None
                 else f" (top-1 agrees with the fp32 reference on {i.top1_agreement:.0%})")
         out.append(f"fastest {prec} at batch {batch}: {c.spec.runtime}/{c.spec.variant} "
                    f"threads={c.spec.threads_label}: p50 {c.summary.p50_ms:.2f} ms, "  # type: ignore[union-attr]
-                   f"{c.items_per_s:.1f} items/s{cost}")
+                   f"{c.items_per_s:.1f} items/s{cost}{_runner_up(c, ranked)}")
     return out
 
 
