@@ -78,6 +78,24 @@ def test_run_prints_the_table(run_dir) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.skipif("torch" not in INSTALLED, reason="torch not installed")
+def test_dry_run_lists_the_plan_and_runs_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "never"
+    r = cli("run", "tinynet", "--runtimes", "onnxruntime,null", "--variants", "default,int8",
+            "--threads", "1,auto", "--batch", "1,2", "--min-time", "3", "--max-time", "6",
+            "--dry-run", "--output", str(out))
+    assert r.returncode == 0, r.stderr
+    assert not out.exists()
+    rows = {tuple(ln.split()[:2]): ln.split()[2:] for ln in r.stdout.splitlines()
+            if ln.startswith("tinynet ")}
+    assert rows == {("tinynet", "onnxruntime/default"): ["cpu", "1,auto", "1,2", "4"],
+                    ("tinynet", "onnxruntime/int8"): ["cpu", "1,auto", "1,2", "4"],
+                    ("tinynet", "null/default"): ["cpu", "1,auto", "1,2", "4"]}
+    # one reference run per batch size; int8 is the one variant converted first
+    assert ("12 cells, each in its own worker; before them 2 reference run(s) (onnxruntime) "
+            "and 1 conversion(s)") in r.stdout
+    assert "measuring takes 0.6 to 1.2 min (3 to 6 s a cell)" in r.stdout
+
+
 def test_torch_variants_from_the_command_line(tmp_path: Path) -> None:
     out = tmp_path / "run"
     r = cli("run", "tinynet", "--runtimes", "torch", "--variants", "channels_last,jit_freeze,bf16",

@@ -68,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--reference", default="onnxruntime", help="integrity reference runtime")
     r.add_argument("--report", action="store_true",
                    help="also write report.html, report.md and plots/ (inferometer report)")
+    r.add_argument("--dry-run", action="store_true",
+                   help="print the cells, conversions and time bounds; run nothing")
     e = sub.add_parser("env", help="managed per-runtime environments")
     e.set_defaults(handler=cmd_env)
     esub = e.add_subparsers(dest="env_command", required=True, parser_class=_Parser)

@@ -24,7 +24,7 @@ from ..plan import (
 from ..progress import Progress
 from ..report.table import render, run_tables
 from ..results.codec import from_dict, to_dict
-from ..results.schema import RunSettings
+from ..results.schema import CellSpec, RunSettings
 from ..results.store import RunDir
 from ..scenarios import RunLength
 from ._common import out_dir
@@ -145,6 +145,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         plan, notes = _new_plan(args)
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
+        if args.dry_run:
+            print(_plan_text(plan))
+            return 0
         rundir = RunDir(Path(args.output) if args.output  # RunDir.create refuses a used one
                         else out_dir(None, "+".join(mo.name for mo in plan.models)))
         created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -167,6 +170,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         files = write_report(rundir.path)
         print(f"report: {files.html} (and report.md, plots/)")
     return 0 if all(c.status == "ok" for c in run.cells) else 1
+
+
+def _plan_text(plan: Plan) -> str:
+    """What `run` would do, without doing it: the cells grouped by model and runtime/variant,
+    the one-off jobs before them, and the time the cells may take (each measures for
+    --min-time to --max-time; loads and conversions come on top)."""
+    from ..runtimes.base import needs_conversion
+
+    groups: dict[tuple[str, str, str], list[CellSpec]] = {}
+    for c in plan.cells:
+        groups.setdefault((c.model, f"{c.runtime}/{c.variant}", c.device), []).append(c)
+    rows = [[model, label, device,
+             ",".join(dict.fromkeys(c.threads_label for c in cs)),
+             ",".join(dict.fromkeys(str(c.batch) for c in cs)), str(len(cs))]
+            for (model, label, device), cs in groups.items()]
+    converts = {(c.model, c.runtime, c.variant) for c in plan.cells
+                if needs_conversion(runtimes.get(c.runtime), c.variant)}
+    refs = {(c.model, c.batch) for c in plan.cells}
+    n, length = len(plan.cells), plan.length
+    return "\n".join([
+        render(("model", "runtime/variant", "device", "threads", "batch", "cells"), rows),
+        f"{n} cells, each in its own worker; before them {len(refs)} reference run(s) "
+        f"({plan.settings.reference_runtime}) and {len(converts)} conversion(s) "
+        "(cached ones are reused)",
+        f"measuring takes {n * length.min_time_s / 60:.1f} to {n * length.max_time_s / 60:.1f} "
+        f"min ({length.min_time_s:g} to {length.max_time_s:g} s a cell), plus each cell's "
+        "load and first inference",
+        "dry run: nothing was run; drop --dry-run to start"])
 
 
 def cmd_show(args: argparse.Namespace) -> int:
