@@ -1,0 +1,64 @@
+"""Every `inferometer` command the README shows is one a user can paste: it parses, and the
+runtimes, variants and precisions of its `run` lines exist.  A renamed flag or variant fails
+here rather than in a new user's terminal."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from inferometer import runtimes
+from inferometer.cli import _parser
+from inferometer.errors import RuntimeUnavailable
+from inferometer.plan import select_runtimes
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _commands() -> list[list[str]]:
+    """The README's inferometer lines as argv: continuation lines joined, comments dropped,
+    optional [parts] kept, the first of a|b alternatives, "a / b" shorthand split."""
+    blocks = re.findall(r"```\n(.*?)```", README.read_text(), flags=re.S)
+    text = "\n".join(blocks).replace("\\\n", " ")
+    out = []
+    for line in text.splitlines():
+        line = line.split("  #", 1)[0].strip()
+        if not line.startswith("inferometer "):
+            continue
+        line = re.sub(r"\[(--[^\]]+)\]", r"\1", line)
+        for part in line.removeprefix("inferometer ").split(" / "):
+            argv = shlex.split(part)
+            out.append([a.split("|")[0] if "|" in a and not a.startswith("-") else a
+                        for a in argv])
+    return out
+
+
+def test_the_readme_shows_every_command() -> None:
+    shown = {argv[0] for argv in _commands()}
+    assert shown == {"runtimes", "models", "run", "show", "report", "compare", "export",
+                     "history", "env", "loadtest", "scan", "accuracy", "train"}
+
+
+@pytest.mark.parametrize("argv", _commands(), ids=" ".join)
+def test_readme_command_parses_and_names_what_exists(argv: list[str]) -> None:
+    args = _parser().parse_args(argv)  # SystemExit(2) on an unknown flag or choice
+    assert args.handler
+    if argv[0] != "run" or not args.models:
+        return
+    if args.device != "cpu":  # no GPU needed to check the names: every variant is listed
+        on_device = {name: [v for v in runtimes.get(name).variants if args.device in v.devices]
+                     for name in runtimes.names()}
+        for name in args.runtimes.split(",") if args.runtimes else on_device:
+            if args.variants:
+                assert set(args.variants.split(",")) <= {v.name for v in on_device[name]}
+        precisions = {v.precision for vs in on_device.values() for v in vs}
+        assert set((args.precisions or "fp32").split(",")) <= precisions
+        return
+    try:
+        choices = select_runtimes(args.runtimes, args.variants, args.precisions, args.device)
+    except RuntimeUnavailable as exc:  # an environment this checkout has not created
+        pytest.skip(str(exc))
+    assert choices and all(c.variants for c in choices)
