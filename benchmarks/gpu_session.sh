@@ -4,7 +4,8 @@
 # onnxruntime, matplotlib and nvidia-ml-py beside it); inferometer runs from src/, nothing is
 # installed.  What a stage keeps goes to OUTDIR as a few files (run directories as .tgz):
 #   bash benchmarks/gpu_session.sh check OUTDIR  # CUDA tests; harness vs a bare CUDA-graph loop
-#   bash benchmarks/gpu_session.sh study OUTDIR  # the GPU study's table; a training step
+#   bash benchmarks/gpu_session.sh study OUTDIR  # the GPU study's table, a training step,
+#                                                # the precision table (digits)
 #   bash benchmarks/gpu_session.sh sweep OUTDIR  # ResNet-50: eager, channels_last, cuda_graph
 #                                                # x fp32, fp16, bf16 x batch 1, 8, 50, 128
 #   bash benchmarks/gpu_session.sh compile OUTDIR  # the same for torch.compile (a minute or
@@ -45,6 +46,10 @@ case $stage in
     $py -m inferometer train resnet50 --device cuda --batch 32 --optimizer sgd \
       --output "$work/gpu-train"
     keep "$work/gpu-train"
+    # the precision table on real labels (no ImageNet on the machine: the digits model)
+    $py -m inferometer accuracy digits --device cuda --runtimes torch \
+      --precisions fp32,fp16,bf16 --output "$work/gpu-accuracy"
+    keep "$work/gpu-accuracy"
     ;;
   sweep|compile)
     variants=eager,channels_last,cuda_graph

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from pathlib import Path
 
@@ -133,3 +134,37 @@ def test_a_model_without_class_scores_is_refused_up_front(tmp_path: Path) -> Non
     assert r.returncode == 2
     assert "outputs tensor values, not a class vector" in r.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_a_cuda_precision_table_runs_each_precision_s_cuda_variant(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Which jobs `accuracy --device cuda` sends, with the workers stood in for (no GPU
+    here): the reference on the CPU, each precision's CUDA variant on the device."""
+    from inferometer import accuracy
+    from inferometer.datasets import Dataset
+    from inferometer.results.schema import WorkerReport
+
+    monkeypatch.setattr(importlib.metadata, "version",  # as if torch were a CUDA build
+                        lambda d, real=importlib.metadata.version:
+                        "2.11.0+cu130" if d == "torch" else real(d))
+    labels = np.array([0, 1, 2, 1])
+    sent = []
+
+    def worker(job, log, timeout_s, python=None):  # type: ignore[no-untyped-def]
+        sent.append((job.spec.runtime, job.spec.variant, job.spec.device))
+        np.save(job.outputs_path, np.eye(3)[labels] + 0.1 * (job.spec.variant == "fp16"))
+        return WorkerReport(status="ok", samples_ns=(1000, 1000))
+
+    monkeypatch.setattr(accuracy, "spawn_worker", worker)
+    images = np.zeros((4, 16, 16, 3), np.uint8)
+    data = Dataset("t", images, labels, 0, images, "note")
+    rows, reference = accuracy.run(M224, data, ["torch"], ["fp32", "fp16", "int8"], batch=1,
+                                   threads=None, out=tmp_path, timeout_s=60, max_drop=1.0,
+                                   on_line=lambda s: None, device="cuda")
+    assert sent == [("onnxruntime", "default", "cpu"), ("torch", "eager", "cuda"),
+                    ("torch", "fp16", "cuda")]
+    assert reference == "onnxruntime fp32 on the CPU"
+    assert [(r.precision, r.variant, r.status) for r in rows] == [
+        ("fp32", "eager", "ok"), ("fp16", "fp16", "ok"), ("int8", "-", "n/a")]
+    assert rows[1].top1 == 100.0 and rows[1].differ_from_reference == 0
+    assert rows[2].note == "torch has no int8 variant on cuda"

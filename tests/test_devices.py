@@ -130,6 +130,8 @@ def test_run_on_cuda_without_a_gpu_is_one_line() -> None:
                                 "none and there is no /dev/nvidia*); use --device cpu")
     r = cli("run", "resnet50", "--device", "tpu")
     assert r.returncode == 2 and "--device: unknown 'tpu'" in r.stderr
+    r = cli("accuracy", "digits", "--device", "cuda")
+    assert r.returncode == 2 and r.stderr.startswith("inferometer: error: no CUDA device found")
 
 
 def test_device_timings_and_memory_reach_the_results(fakes: None, tmp_path: Path) -> None:

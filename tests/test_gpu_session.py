@@ -22,7 +22,7 @@ def _commands(tool: str) -> list[list[str]]:
 
 def test_inferometer_commands_parse() -> None:
     commands = _commands("inferometer")
-    assert {c[0] for c in commands} == {"run", "report", "train"}
+    assert {c[0] for c in commands} == {"run", "report", "train", "accuracy"}
     for argv in commands:
         args = _parser().parse_args(argv)  # exits (SystemExit) on an unknown flag
         assert args.handler

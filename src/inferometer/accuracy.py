@@ -15,6 +15,7 @@ from . import __version__, envs, runtimes
 from .datasets import Dataset
 from .jobs import Job
 from .models.ref import ModelRef
+from .plan import precision_variant
 from .results.accuracyrun import AccuracyRun, PrecisionRow
 from .results.schema import SCHEMA_VERSION, CellSpec, ModelInfo
 from .runner import spawn_worker
@@ -31,7 +32,7 @@ def _job(model: ModelRef, spec: CellSpec, out: Path, mode: str, data: Path) -> J
 
 def run(model: ModelRef, data: Dataset, names: Sequence[str], precisions: Sequence[str], *,
         batch: int, threads: int | None, out: Path, timeout_s: float, max_drop: float,
-        on_line: Callable[[str], None]) -> tuple[list[PrecisionRow], str]:
+        on_line: Callable[[str], None], device: str = "cpu") -> tuple[list[PrecisionRow], str]:
     for sub in ("dataset", "outputs", "logs"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     images = out / "dataset" / "images.npy"
@@ -40,17 +41,17 @@ def run(model: ModelRef, data: Dataset, names: Sequence[str], precisions: Sequen
     np.save(out / "dataset" / "calibration.npy", data.calibration)
     model = replace(model, calibration=str(out / "dataset" / "calibration.npy"))
 
-    done: dict[tuple[str, str], tuple[str, np.ndarray | None, list[int]]] = {}
+    done: dict[tuple[str, str, str], tuple[str, np.ndarray | None, list[int]]] = {}
 
-    def execute(name: str, variant: str) -> tuple[str, np.ndarray | None, list[int]]:
+    def execute(name: str, variant: str, on: str) -> tuple[str, np.ndarray | None, list[int]]:
         # the reference is onnxruntime's fp32 row too: run each (runtime, variant) once
-        if (name, variant) not in done:
-            done[name, variant] = _execute(name, variant)
-        return done[name, variant]
+        if (name, variant, on) not in done:
+            done[name, variant, on] = _execute(name, variant, on)
+        return done[name, variant, on]
 
-    def _execute(name: str, variant: str) -> tuple[str, np.ndarray | None, list[int]]:
+    def _execute(name: str, variant: str, on: str) -> tuple[str, np.ndarray | None, list[int]]:
         rt = runtimes.get(name)
-        spec = CellSpec(model.name, name, variant, threads, batch)
+        spec = CellSpec(model.name, name, variant, threads, batch, on)
         python = envs.python_for(name)
         if needs_conversion(rt, variant):
             on_line(f"converting {name}/{variant} ...")
@@ -65,21 +66,24 @@ def run(model: ModelRef, data: Dataset, names: Sequence[str], precisions: Sequen
             return rep.error or "failed", None, []
         return "", np.load(job.outputs_path or ""), list(rep.samples_ns)
 
+    # the reference is ONNX Runtime fp32 on the CPU, whatever the device under test: the
+    # "differ from fp32" count is against one fixed, well-trodden implementation
     ref_name = "onnxruntime"
-    _, ref_logits, _ = execute(ref_name, "default")
-    reference = f"{ref_name} fp32" if ref_logits is not None else "none (onnxruntime failed)"
+    _, ref_logits, _ = execute(ref_name, "default", "cpu")
+    reference = (f"{ref_name} fp32" + ("" if device == "cpu" else " on the CPU")
+                 if ref_logits is not None else "none (onnxruntime failed)")
     rows: list[PrecisionRow] = []
     for name in names:
-        rt = runtimes.get(name)
-        table = getattr(rt, "precisions", {"fp32": rt.default_variants[0]})
+        rt = runtimes.get(name)()
         base: PrecisionRow | None = None
         for prec in precisions:
-            variant = table.get(prec)
+            variant = precision_variant(rt, prec, device)
             if variant is None:
+                on = "" if device == "cpu" else f" on {device}"
                 rows.append(PrecisionRow(name, prec, "-", "n/a",
-                                         f"{name} has no {prec} variant"))
+                                         f"{name} has no {prec} variant{on}"))
                 continue
-            err, logits, lat = execute(name, variant)
+            err, logits, lat = execute(name, variant, device)
             if logits is None:
                 rows.append(PrecisionRow(name, prec, variant, "failed", err))
                 continue
@@ -112,7 +116,7 @@ def _row(name: str, prec: str, variant: str, logits: np.ndarray, lat: list[int],
 
 def record(model: ModelRef, data: Dataset, rows: list[PrecisionRow], reference: str, *,
            batch: int, threads: int | None, max_drop: float, command: tuple[str, ...],
-           machine: dict[str, object]) -> AccuracyRun:
+           machine: dict[str, object], device: str = "cpu") -> AccuracyRun:
     return AccuracyRun(
         schema_version=SCHEMA_VERSION, kind="accuracy", tool_version=__version__,
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), command=command,
@@ -120,4 +124,5 @@ def record(model: ModelRef, data: Dataset, rows: list[PrecisionRow], reference: 
         model=ModelInfo(model.name, "zoo" if model.torch_builder else model.onnx_path,
                         model.sha256, model.input_name, model.input_shape, model.output_kind),
         dataset=data.name, dataset_note=data.note, items=len(data.labels), batch=batch,
-        threads=threads, reference=reference, max_drop=max_drop, rows=tuple(rows))
+        threads=threads, reference=reference, max_drop=max_drop, rows=tuple(rows),
+        device=device)

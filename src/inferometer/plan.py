@@ -135,6 +135,15 @@ def _with_precision(rt: runtimes.Runtime, base: str, precision: str, known: Sequ
                 None)
 
 
+def precision_variant(rt: runtimes.Runtime, precision: str, device: str = "cpu") -> str | None:
+    """The runtime's default variant on `device` in `precision` (None: it has none)."""
+    known = [v.name for v in rt.variants if device in v.devices]
+    default = next((v for v in rt.default_variants if v in known), known[0] if known else None)
+    if default is None:
+        return None
+    return _with_precision(rt, default, precision, known, default)
+
+
 def select_runtimes(requested: str | None, variants: str | None,
                     precisions: str | None = None, device: str = "cpu",
                     notes: list[str] | None = None) -> list[RuntimeChoice]:

@@ -115,6 +115,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--limit", type=int, help="first N images only")
     a.add_argument("--runtimes", help="comma-separated (default: installed)")
     a.add_argument("--precisions", default="fp32,bf16,int8", help="fp32,fp16,bf16,int8")
+    a.add_argument("--device", default="cpu",
+                   help="cpu or cuda (cpu); the fp32 reference runs on the CPU either way")
     a.add_argument("--batch", default="1", help="batch size (1)")
     a.add_argument("--threads", help="threads (default: auto)")
     a.add_argument("--max-drop", type=float, default=1.0,

@@ -90,7 +90,8 @@ def cmd_accuracy(args: argparse.Namespace) -> int:
             raise UsageError(f"--precisions: unknown '{p}'; valid: fp32, fp16, bf16, int8")
     if args.limit is not None and args.limit < 1:
         raise UsageError("--limit must be >= 1")
-    names = [c.name for c in select_runtimes(args.runtimes, None)]
+    require_device(args.device)
+    names = [c.name for c in select_runtimes(args.runtimes, None, None, args.device)]
     threads = parse_threads(args.threads)[0] if args.threads else None
     batch = parse_batches(args.batch)[0]
     spec = args.dataset or ("digits" if args.model == "digits" else None)
@@ -106,10 +107,11 @@ def cmd_accuracy(args: argparse.Namespace) -> int:
     out = out_dir(args.output, f"accuracy-{model.name}")
     rows, reference = accuracy.run(model, data, names, precisions, batch=batch, threads=threads,
                                    out=out, timeout_s=args.timeout, max_drop=args.max_drop,
-                                   on_line=lambda s: print(s, file=sys.stderr))
+                                   on_line=lambda s: print(s, file=sys.stderr),
+                                   device=args.device)
     run = accuracy.record(model, data, rows, reference, batch=batch, threads=threads,
                           max_drop=args.max_drop, command=args.command_line,
-                          machine=machine_info())
+                          machine=machine_info(), device=args.device)
     write_json(out / "results.json", run)
     print(precision_table(run))
     print(f"results: {out / 'results.json'}")

@@ -285,8 +285,9 @@ def precision_rows(run: AccuracyRun) -> list[list[str]]:
 
 
 def precision_title(run: AccuracyRun) -> str:
+    on = "" if run.device == "cpu" else f" on {run.device}"
     return (f"precision table: {run.model.name} on {run.dataset} ({run.items} images, "
-            f"batch {run.batch}); reference {run.reference}")
+            f"batch {run.batch}){on}; reference {run.reference}")
 
 
 def precision_table(run: AccuracyRun) -> str:

@@ -34,3 +34,4 @@ class AccuracyRun(RunHeader):
     reference: str
     max_drop: float
     rows: tuple[PrecisionRow, ...]
+    device: str = "cpu"  # where the rows ran (the reference runs on the CPU)
