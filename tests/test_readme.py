@@ -19,10 +19,13 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def _commands() -> list[list[str]]:
-    """The README's inferometer lines as argv: continuation lines joined, comments dropped,
-    optional [parts] kept, the first of a|b alternatives, "a / b" shorthand split."""
-    blocks = re.findall(r"```\n(.*?)```", README.read_text(), flags=re.S)
-    text = "\n".join(blocks).replace("\\\n", " ")
+    """The README's inferometer commands (code blocks and inline spans) as argv: continuation
+    lines joined, comments dropped, optional [parts] kept, the first of a|b alternatives,
+    "a / b" shorthand split."""
+    readme = README.read_text()
+    blocks = re.findall(r"```\n(.*?)```", readme, flags=re.S)
+    spans = re.findall(r"(?<!`)`(inferometer [^`]+)`", readme)  # inline, as in the studies table
+    text = "\n".join(blocks + spans).replace("\\\n", " ")
     out = []
     for line in text.splitlines():
         line = line.split("  #", 1)[0].strip()
