@@ -38,10 +38,39 @@ def _out_dir(model: ModelRef, int8: bool) -> Path:
     return cache_dir() / "converted" / "onnx2tf" / f"{model.sha256[:16]}-{kind}"
 
 
+def inline_constant_identities(m: Any) -> int:
+    """Replace, in the onnx ModelProto `m`, each Identity that only copies an initializer by an
+    initializer of its own; return how many there were.
+
+    PyTorch's exporter stores equal weights once and feeds the other users through Identity
+    nodes (ArcFace's PReLU slopes all start at 0.25).  onnx2tf lays constant slopes out for
+    NHWC, but takes an Identity's output for an activation and keeps its NCHW shape, so the
+    PReLU fails ("Dimensions must be equal, but are 112 and 64")."""
+    import onnx
+
+    inits = {t.name: t for t in m.graph.initializer}
+    kept, count = [], 0
+    for node in m.graph.node:  # nodes are in topological order: chains resolve in one pass
+        if node.op_type == "Identity" and node.input[0] in inits:
+            t = onnx.TensorProto()
+            t.CopyFrom(inits[node.input[0]])
+            t.name = node.output[0]
+            m.graph.initializer.append(t)
+            inits[t.name] = t
+            count += 1
+        else:
+            kept.append(node)
+    if count:
+        del m.graph.node[:]
+        m.graph.node.extend(kept)
+    return count
+
+
 def convert_onnx2tf(model: ModelRef, int8: bool) -> str:
     out = _out_dir(model, int8)
     if (out / "saved_model.pb").exists():
         return f"cached in {out}"
+    import onnx
     import onnx2tf
 
     t0 = time.monotonic()
@@ -61,7 +90,14 @@ def convert_onnx2tf(model: ModelRef, int8: bool) -> str:
                           model.input_name, "calibration.npy",
                           np.asarray(model.mean, np.float32).reshape(1, 1, 1, 3),
                           np.asarray(model.std, np.float32).reshape(1, 1, 1, 3)]]}
-        onnx2tf.convert(input_onnx_file_path=model.onnx_path, output_folder_path="out",
+        # onnx2tf names its .tflite files after the file's stem, and the loader expects
+        # model_*.tflite: convert from work/model.onnx whatever the user's file was called.
+        # (Handing it the ModelProto instead skips the simplification its layout passes need.)
+        graph = onnx.load(model.onnx_path)
+        inline_constant_identities(graph)
+        big = Path(model.onnx_path).stat().st_size > 1 << 30  # protobuf stops at 2 GB
+        onnx.save(graph, "model.onnx", save_as_external_data=big)
+        onnx2tf.convert(input_onnx_file_path="model.onnx", output_folder_path="out",
                         output_signaturedefs=True, non_verbose=True, **kwargs)
         with contextlib.suppress(OSError):  # another worker converted it meanwhile
             (work / "out").rename(out)

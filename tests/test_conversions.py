@@ -1,0 +1,85 @@
+"""Conversion fixes for models as exporters write them: weights shared through Identity nodes
+(PyTorch stores equal tensors once), which onnx2tf mistook for NCHW activations, and a user's
+file whose name is not model.onnx, after which onnx2tf names its .tflite files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import QUICK, cli
+
+from inferometer import envs
+from inferometer.runtimes._tensorflow import inline_constant_identities
+
+
+def _shared_slope_model(path: Path) -> None:
+    """conv -> PReLU -> conv -> PReLU -> pool -> dense, both PReLUs fed one slope through
+    Identity nodes, the way torch.onnx.export writes ArcFace's equal 0.25 slopes."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+
+    def init(name: str, *shape: int, scale: float = 0.3) -> onnx.TensorProto:
+        return numpy_helper.from_array((rng.standard_normal(shape) * scale).astype(np.float32),
+                                       name)
+
+    nodes = [
+        helper.make_node("Conv", ["input", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Identity", ["slope"], ["slope_a"]),
+        helper.make_node("PRelu", ["c1", "slope_a"], ["p1"]),
+        helper.make_node("Conv", ["p1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+        helper.make_node("Identity", ["slope_a"], ["slope_b"]),  # a chain resolves too
+        helper.make_node("PRelu", ["c2", "slope_b"], ["p2"]),
+        helper.make_node("GlobalAveragePool", ["p2"], ["g"]),
+        helper.make_node("Flatten", ["g"], ["f"]),
+        helper.make_node("Gemm", ["f", "wf", "bf"], ["output"], transB=1),
+    ]
+    slope = numpy_helper.from_array(np.full((8, 1, 1), 0.25, np.float32), "slope")
+    graph = helper.make_graph(
+        nodes, "shared_slopes",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 16, 16])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 10])],
+        [init("w1", 8, 3, 3, 3), init("b1", 8), init("w2", 8, 8, 3, 3, scale=0.15),
+         init("b2", 8), slope, init("wf", 10, 8), init("bf", 10)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # readable by every runtime's onnx here
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def test_identity_copies_of_weights_become_weights(tmp_path: Path) -> None:
+    import onnx
+    import onnxruntime as ort
+
+    src = tmp_path / "shared.onnx"
+    _shared_slope_model(src)
+    m = onnx.load(str(src))
+    assert inline_constant_identities(m) == 2
+    onnx.checker.check_model(m)
+    assert [n.op_type for n in m.graph.node].count("Identity") == 0
+    assert {"slope_a", "slope_b"} <= {t.name for t in m.graph.initializer}
+    x = np.random.default_rng(1).standard_normal((2, 3, 16, 16)).astype(np.float32)
+    outs = [ort.InferenceSession(p, providers=["CPUExecutionProvider"]).run(
+        None, {"input": x})[0] for p in (str(src), m.SerializeToString())]
+    np.testing.assert_array_equal(outs[0], outs[1])
+    assert inline_constant_identities(m) == 0  # nothing left to inline
+
+
+@pytest.mark.skipif(not envs.availability("tensorflow").available,
+                    reason="no tensorflow environment (make envs)")
+def test_tensorflow_runs_a_model_with_shared_prelu_slopes(tmp_path: Path) -> None:
+    model = tmp_path / "shared.onnx"
+    _shared_slope_model(model)
+    out = tmp_path / "run"
+    # tflite too: its files are named after the model, and this one is not "model.onnx"
+    r = cli("run", str(model), "--runtimes", "tensorflow,tflite", "--threads", "1", "--output",
+            str(out), *QUICK)
+    assert r.returncode == 0, r.stdout + r.stderr
+    cells = json.loads((out / "results.json").read_text())["cells"]
+    assert [c["spec"]["runtime"] for c in cells] == ["tensorflow", "tflite"]
+    for cell in cells:
+        assert cell["status"] == "ok" and cell["integrity"]["passed"], cell
