@@ -1,6 +1,8 @@
-"""Conversion fixes for models as exporters write them: weights shared through Identity nodes
-(PyTorch stores equal tensors once), which onnx2tf mistook for NCHW activations, and a user's
-file whose name is not model.onnx, after which onnx2tf names its .tflite files."""
+"""Converters against files as current exporters write them: weights shared through Identity
+nodes (PyTorch stores equal tensors once), which onnx2tf took for NCHW activations and MXNet
+could not use as PReLU slopes; opset 14's BatchNorm attribute, which MXNet's importer
+rejects; and a user's file not called model.onnx, after which onnx2tf names its .tflite
+files."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import pytest
 from conftest import QUICK, cli
 
 from inferometer import envs
-from inferometer.runtimes._tensorflow import inline_constant_identities
+from inferometer.runtimes._onnx_edit import inline_constant_identities
 
 
 def _shared_slope_model(path: Path) -> None:
@@ -28,10 +30,15 @@ def _shared_slope_model(path: Path) -> None:
                                        name)
 
     nodes = [
-        helper.make_node("Conv", ["input", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["input", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1],
+                         kernel_shape=[3, 3]),
         helper.make_node("Identity", ["slope"], ["slope_a"]),
         helper.make_node("PRelu", ["c1", "slope_a"], ["p1"]),
-        helper.make_node("Conv", ["p1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+        # a BatchNorm the exporter could not fold, with opset 14's explicit training_mode
+        helper.make_node("BatchNormalization", ["p1", "bn_s", "bn_b", "bn_m", "bn_v"], ["n1"],
+                         epsilon=1e-5, training_mode=0),
+        helper.make_node("Conv", ["n1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1],
+                         kernel_shape=[3, 3]),
         helper.make_node("Identity", ["slope_a"], ["slope_b"]),  # a chain resolves too
         helper.make_node("PRelu", ["c2", "slope_b"], ["p2"]),
         helper.make_node("GlobalAveragePool", ["p2"], ["g"]),
@@ -44,7 +51,10 @@ def _shared_slope_model(path: Path) -> None:
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 16, 16])],
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 10])],
         [init("w1", 8, 3, 3, 3), init("b1", 8), init("w2", 8, 8, 3, 3, scale=0.15),
-         init("b2", 8), slope, init("wf", 10, 8), init("bf", 10)])
+         init("b2", 8), slope, init("wf", 10, 8), init("bf", 10),
+         numpy_helper.from_array(1 + 0.1 * rng.standard_normal(8).astype(np.float32), "bn_s"),
+         init("bn_b", 8, scale=0.1), init("bn_m", 8, scale=0.1),
+         numpy_helper.from_array(np.full(8, 0.8, np.float32), "bn_v")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8  # readable by every runtime's onnx here
     onnx.checker.check_model(model)
@@ -69,17 +79,22 @@ def test_identity_copies_of_weights_become_weights(tmp_path: Path) -> None:
     assert inline_constant_identities(m) == 0  # nothing left to inline
 
 
-@pytest.mark.skipif(not envs.availability("tensorflow").available,
-                    reason="no tensorflow environment (make envs)")
-def test_tensorflow_runs_a_model_with_shared_prelu_slopes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("runtimes", [
+    pytest.param(("tensorflow", "tflite"), marks=pytest.mark.skipif(
+        not envs.availability("tensorflow").available, reason="no tensorflow environment")),
+    pytest.param(("mxnet",), marks=pytest.mark.skipif(
+        not envs.availability("mxnet").available, reason="no mxnet environment"))])
+def test_converters_take_what_current_exporters_write(runtimes: tuple[str, ...],
+                                                      tmp_path: Path) -> None:
+    """ArcFace's pattern (shared PReLU slopes, an unfolded opset-14 BatchNorm) in a small
+    file; tflite's files are named after the model, and this one is not model.onnx."""
     model = tmp_path / "shared.onnx"
     _shared_slope_model(model)
     out = tmp_path / "run"
-    # tflite too: its files are named after the model, and this one is not "model.onnx"
-    r = cli("run", str(model), "--runtimes", "tensorflow,tflite", "--threads", "1", "--output",
-            str(out), *QUICK)
+    r = cli("run", str(model), "--runtimes", ",".join(runtimes), "--threads", "1",
+            "--output", str(out), *QUICK)
     assert r.returncode == 0, r.stdout + r.stderr
     cells = json.loads((out / "results.json").read_text())["cells"]
-    assert [c["spec"]["runtime"] for c in cells] == ["tensorflow", "tflite"]
+    assert tuple(c["spec"]["runtime"] for c in cells) == runtimes
     for cell in cells:
         assert cell["status"] == "ok" and cell["integrity"]["passed"], cell

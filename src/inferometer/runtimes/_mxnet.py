@@ -13,6 +13,7 @@ import numpy as np
 
 from ..models.preprocess import Normalizer
 from ..models.ref import ModelRef
+from ._onnx_edit import inline_constant_identities
 from .base import Availability, LoadOptions, Variant, installed
 
 
@@ -37,13 +38,38 @@ class _MXSession:
         self._mod = None
 
 
-def _declare_initializers(path: str) -> str:
-    """MXNet's importer wants every initializer also declared as a graph input; current
-    exporters do not declare them."""
+def _for_mxnet(path: str) -> str:
+    """A temporary copy of the file that MXNet 1.9's importer (written for opset <= 13) reads
+    right; returns its path.  Four edits, each for something current exporters write:
+    - Identity copies of weights become weights (see _onnx_edit);
+    - PReLU slopes of shape [C,1,1] become [C]: the importer hands the slope to LeakyReLU as
+      its gamma, which must be one value per channel ("Cannot broadcast gamma to data");
+    - no `training_mode` attribute on BatchNormalization (opset 14), which the importer passes
+      on to BatchNorm ("Cannot find argument 'training_mode'"); exporters fold most
+      BatchNorms into a convolution, ArcFace's pre-activation blocks keep theirs;
+    - every initializer also declared as a graph input, as the importer expects."""
     import onnx
     from onnx import helper
 
     proto = onnx.load(path)
+    inline_constant_identities(proto)
+    inits = {t.name: t for t in proto.graph.initializer}
+    users: dict[str, set[str]] = {}
+    for node in proto.graph.node:
+        for name in node.input:
+            users.setdefault(name, set()).add(node.op_type)
+    for node in proto.graph.node:
+        slope = inits.get(node.input[1]) if node.op_type == "PRelu" else None
+        if (slope is not None and users[slope.name] == {"PRelu"}
+                and len(slope.dims) >= 2 and all(d == 1 for d in slope.dims[-2:])):
+            channels = max(slope.dims)
+            del slope.dims[:]
+            slope.dims.append(channels)
+        if node.op_type == "BatchNormalization":
+            keep = [a for a in node.attribute
+                    if not (a.name == "training_mode" and a.i == 0)]  # 0: inference, the default
+            del node.attribute[:]
+            node.attribute.extend(keep)
     declared = {i.name for i in proto.graph.input}
     for init in proto.graph.initializer:
         if init.name not in declared:
@@ -76,7 +102,7 @@ class MXNet:
         import mxnet as mx
         from mxnet.contrib import onnx as onnx_mxnet
 
-        fixed = _declare_initializers(model.onnx_path)
+        fixed = _for_mxnet(model.onnx_path)
         try:
             sym, args, aux = onnx_mxnet.import_model(fixed)
         finally:

@@ -24,6 +24,7 @@ import numpy as np
 from ..models.preprocess import Normalizer, calibration_images
 from ..models.ref import ModelRef
 from ..models.resolve import cache_dir
+from ._onnx_edit import inline_constant_identities
 from .base import Availability, LoadOptions, Variant, installed
 
 _ONNX2TF_SAMPLE = "calibration_image_sample_data_20x128x128x3_float32.npy"
@@ -36,34 +37,6 @@ _TFLITE = {"fp32": ("model_float32.tflite", False), "fp16": ("model_float16.tfli
 def _out_dir(model: ModelRef, int8: bool) -> Path:
     kind = f"int8-{calibration_images(model)[1]}" if int8 else "float"
     return cache_dir() / "converted" / "onnx2tf" / f"{model.sha256[:16]}-{kind}"
-
-
-def inline_constant_identities(m: Any) -> int:
-    """Replace, in the onnx ModelProto `m`, each Identity that only copies an initializer by an
-    initializer of its own; return how many there were.
-
-    PyTorch's exporter stores equal weights once and feeds the other users through Identity
-    nodes (ArcFace's PReLU slopes all start at 0.25).  onnx2tf lays constant slopes out for
-    NHWC, but takes an Identity's output for an activation and keeps its NCHW shape, so the
-    PReLU fails ("Dimensions must be equal, but are 112 and 64")."""
-    import onnx
-
-    inits = {t.name: t for t in m.graph.initializer}
-    kept, count = [], 0
-    for node in m.graph.node:  # nodes are in topological order: chains resolve in one pass
-        if node.op_type == "Identity" and node.input[0] in inits:
-            t = onnx.TensorProto()
-            t.CopyFrom(inits[node.input[0]])
-            t.name = node.output[0]
-            m.graph.initializer.append(t)
-            inits[t.name] = t
-            count += 1
-        else:
-            kept.append(node)
-    if count:
-        del m.graph.node[:]
-        m.graph.node.extend(kept)
-    return count
 
 
 def convert_onnx2tf(model: ModelRef, int8: bool) -> str:

@@ -1,0 +1,36 @@
+"""Edits that make a valid ONNX file readable by a converter that expects what older exporters
+wrote.  Each takes and changes an onnx ModelProto (imports onnx inside: the runtime
+environments have their own onnx)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def inline_constant_identities(m: Any) -> int:
+    """Replace, in the onnx ModelProto `m`, each Identity that only copies an initializer by an
+    initializer of its own; return how many there were.
+
+    PyTorch's exporter stores equal weights once and feeds the other users through Identity
+    nodes (ArcFace's PReLU slopes all start at 0.25).  Converters look for constants: onnx2tf
+    lays constant slopes out for NHWC but takes an Identity's output for an activation and
+    keeps its NCHW shape ("Dimensions must be equal, but are 112 and 64"), and MXNet's PReLU
+    slope must be a weight it can reshape."""
+    import onnx
+
+    inits = {t.name: t for t in m.graph.initializer}
+    kept, count = [], 0
+    for node in m.graph.node:  # nodes are in topological order: chains resolve in one pass
+        if node.op_type == "Identity" and node.input[0] in inits:
+            t = onnx.TensorProto()
+            t.CopyFrom(inits[node.input[0]])
+            t.name = node.output[0]
+            m.graph.initializer.append(t)
+            inits[t.name] = t
+            count += 1
+        else:
+            kept.append(node)
+    if count:
+        del m.graph.node[:]
+        m.graph.node.extend(kept)
+    return count
