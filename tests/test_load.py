@@ -66,6 +66,25 @@ def test_scan_finds_the_boundary_within_precision() -> None:
     assert best == -1
 
 
+def test_a_looser_target_searches_upward_from_the_tighter_answer() -> None:
+    tested: list[float] = []
+
+    def fake(limit: float):  # type: ignore[no-untyped-def]
+        def test(q: float) -> engine.StepResult:
+            tested.append(q)
+            return engine.StepResult("server", "linear", q, q, 500, 1.0, 0.0, {}, 0.0, 0.1,
+                                     q <= limit, ())
+        return test
+
+    best, steps = engine.scan_target(fake(40.0), 10.0, precision=0.05, known_valid=30.0)
+    assert 38.0 <= best <= 40.0 and len(steps) == len(tested)
+    assert min(tested) > 30.0  # nothing at or below the known-valid load was tested again
+    # near saturation a retest of that load could fail; the stricter pass stands
+    tested.clear()
+    best, steps = engine.scan_target(fake(20.0), 10.0, precision=0.05, known_valid=30.0)
+    assert best == 30.0 and tested == [60.0, 45.0, 37.5, 33.75, 31.88, 30.94]
+
+
 class FakePool:
     """One server with a fixed service time; `stall_at` makes one query take `stall_s`."""
 

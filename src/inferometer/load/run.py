@@ -123,7 +123,9 @@ def scan(cfg: LoadConfig, log_dir: Path, on_line: Callable[[str], None]) -> tupl
                 on_line(f"# {label}: {inst} instance(s) x {thr or 'auto'} thread(s), "
                         f"closed-loop latency {service:.2f} ms")
                 for arrivals in cfg.arrivals:
-                    for target in cfg.targets_s:
+                    best = -1.0
+                    # tightest target first: its answer is a floor for every looser one
+                    for target in sorted(cfg.targets_s):
                         if target * 1000 < service:
                             best, found = -1.0, []
                             on_line(f"{arrivals}/{target:g}: skipped: the target is below one "
@@ -138,7 +140,7 @@ def scan(cfg: LoadConfig, log_dir: Path, on_line: Callable[[str], None]) -> tupl
 
                             best, found = engine.scan_target(
                                 test, round(start, 2), precision=cfg.precision,
-                                min_qps=min_queries(cfg.percentile) / 120.0)
+                                min_qps=min_queries(cfg.percentile) / 120.0, known_valid=best)
                         steps += [LoadStep(label, s) for s in found]
                         results.setdefault(label, {}).setdefault(arrivals, {})[f"{target:g}"] = \
                             best
