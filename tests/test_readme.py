@@ -1,6 +1,6 @@
-"""Every `inferometer` command the README shows is one a user can paste: it parses, and the
-runtimes, variants and precisions of its `run` lines exist.  A renamed flag or variant fails
-here rather than in a new user's terminal."""
+"""Every `inferometer` command the README and docs/studies.md show is one a user can paste:
+it parses, and the runtimes, variants and precisions of its `run` lines exist.  A renamed
+flag or variant fails here rather than in a new user's terminal."""
 
 from __future__ import annotations
 
@@ -15,16 +15,18 @@ from inferometer.cli import _parser
 from inferometer.errors import RuntimeUnavailable
 from inferometer.plan import select_runtimes
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = (README, ROOT / "docs" / "studies.md")
 
 
 def _commands() -> list[list[str]]:
-    """The README's inferometer commands (code blocks and inline spans) as argv: continuation
+    """The docs' inferometer commands (code blocks and inline spans) as argv: continuation
     lines joined, comments dropped, optional [parts] kept, the first of a|b alternatives,
     "a / b" shorthand split."""
-    readme = README.read_text()
-    blocks = re.findall(r"```\n(.*?)```", readme, flags=re.S)
-    spans = re.findall(r"(?<!`)`(inferometer [^`]+)`", readme)  # inline, as in the studies table
+    text = "\n".join(doc.read_text() for doc in DOCS)
+    blocks = re.findall(r"```\n(.*?)```", text, flags=re.S)
+    spans = re.findall(r"(?<!`)`(inferometer [^`]+)`", text)  # inline, as in the studies table
     text = "\n".join(blocks + spans).replace("\\\n", " ")
     out = []
     for line in text.splitlines():
