@@ -5,6 +5,7 @@ the largest logit difference, and the speed-up against fp32 on the same batches.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -41,15 +42,8 @@ def run(model: ModelRef, data: Dataset, names: Sequence[str], precisions: Sequen
     np.save(out / "dataset" / "calibration.npy", data.calibration)
     model = replace(model, calibration=str(out / "dataset" / "calibration.npy"))
 
-    done: dict[tuple[str, str, str], tuple[str, np.ndarray | None, list[int]]] = {}
-
+    @functools.cache  # the reference is onnxruntime's fp32 row too: each job runs once
     def execute(name: str, variant: str, on: str) -> tuple[str, np.ndarray | None, list[int]]:
-        # the reference is onnxruntime's fp32 row too: run each (runtime, variant) once
-        if (name, variant, on) not in done:
-            done[name, variant, on] = _execute(name, variant, on)
-        return done[name, variant, on]
-
-    def _execute(name: str, variant: str, on: str) -> tuple[str, np.ndarray | None, list[int]]:
         rt = runtimes.get(name)
         spec = CellSpec(model.name, name, variant, threads, batch, on)
         python = envs.python_for(name)

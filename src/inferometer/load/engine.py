@@ -184,13 +184,9 @@ def scan_target(test: Callable[[float], StepResult], start_qps: float, *,
         return r.valid
 
     lo, hi = 0.0, 0.0
-    q = start_qps
-    if known_valid is not None and known_valid > 0:
-        lo = q = known_valid
-        while len(steps) < max_steps and ok(q * 2):
-            lo = q = q * 2
-        hi = q * 2
-    elif ok(q):
+    known = known_valid is not None and known_valid > 0
+    q = known_valid if known else start_qps
+    if known or ok(q):
         lo = q
         while len(steps) < max_steps and ok(q * 2):
             lo = q = q * 2
