@@ -85,6 +85,34 @@ def test_a_looser_target_searches_upward_from_the_tighter_answer() -> None:
     assert best == 30.0 and tested == [60.0, 45.0, 37.5, 33.75, 31.88, 30.94]
 
 
+def test_a_scan_answer_must_pass_again() -> None:
+    """Loads in (30, 40] pass once and fail when tested again (a lucky draw near saturation);
+    the confirmed answer is the best load that passes every time, and every test at it
+    passed."""
+    seen: dict[float, int] = {}
+
+    def test(q: float) -> engine.StepResult:
+        seen[q] = seen.get(q, 0) + 1
+        valid = q <= 30.0 or (q <= 40.0 and seen[q] == 1)
+        return engine.StepResult("server", "linear", q, q, 500, 1.0, 0.0, {}, 0.0, 0.1,
+                                 valid, ())
+
+    best, steps = engine.scan_target(test, 10.0, precision=0.05)
+    assert 28.5 <= best <= 30.0
+    at = [s for s in steps if s.offered_qps == best]
+    assert len(at) >= 2 and all(s.valid for s in at)
+    # without confirmation the lucky draw would have been the answer
+    seen.clear()
+    lucky, _ = engine.scan_target(test, 10.0, precision=0.05, confirm=0)
+    assert lucky > 30.0
+    # a load that never passes twice and nothing below it: halving finds the floor
+    seen.clear()
+    best, _ = engine.scan_target(lambda q: engine.StepResult(
+        "server", "linear", q, q, 500, 1.0, 0.0, {}, 0.0, 0.1, q <= 3.0, ()), 10.0,
+        precision=0.05, min_qps=0.5)
+    assert 2.85 <= best <= 3.0
+
+
 class FakePool:
     """One server with a fixed service time; `stall_at` makes one query take `stall_s`."""
 

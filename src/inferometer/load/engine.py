@@ -167,15 +167,18 @@ def run_single_stream(pool: Pool, *, duration_s: float, min_count: int,
 
 def scan_target(test: Callable[[float], StepResult], start_qps: float, *,
                 precision: float = 0.05, min_qps: float = 0.5, max_steps: int = 20,
-                known_valid: float | None = None) -> tuple[float, list[StepResult]]:
+                known_valid: float | None = None,
+                confirm: int = 1) -> tuple[float, list[StepResult]]:
     """Largest QPS whose step is VALID: bracket by doubling/halving from `start_qps`, then
-    bisect until the bracket is within `precision` (relative).  -1 if none is valid.
+    bisect until the bracket is within `precision` (relative), then confirm the answer: it is
+    tested `confirm` more times and stands only if every test at it passed.  A failed
+    confirmation makes it the new upper bound and the search goes on below it.  -1 if none
+    is valid.  On a noisy machine one pass at a load near saturation can be a lucky draw;
+    an answer that must pass again is not.
 
-    `known_valid`: a QPS that already passed a stricter test (a tighter latency target), so it
-    passes this one: the search brackets upward from it instead of re-testing below it.  That
-    makes a scan's answers monotone in the target; testing the same load again near
-    saturation could fail where the stricter test passed, and a looser bound would then
-    report a lower QPS than a tighter one."""
+    `known_valid`: a QPS that already passed (and was confirmed at) a stricter test, a
+    tighter latency target, so it passes this one: the search brackets upward from it instead
+    of re-testing below it.  That makes a scan's answers monotone in the target."""
     steps: list[StepResult] = []
 
     def ok(q: float) -> bool:
@@ -201,10 +204,30 @@ def scan_target(test: Callable[[float], StepResult], start_qps: float, *,
             hi = q
         if lo == 0:
             return -1.0, steps
-    while (hi - lo) / hi > precision and len(steps) < max_steps:
-        mid = round((lo + hi) / 2, 2)
-        if ok(mid):
-            lo = mid
-        else:
-            hi = mid
-    return lo, steps
+    limit = max_steps
+    while True:
+        while (hi - lo) / hi > precision and len(steps) < limit:
+            mid = round((lo + hi) / 2, 2)
+            if ok(mid):
+                lo = mid
+            else:
+                hi = mid
+        if (known and lo == known_valid) or all(ok(lo) for _ in range(confirm)):
+            return lo, steps
+        # not confirmed: it bounds the answer from above; resume from the best load below it
+        # that passed (halving when none did), with a few more steps to bisect again
+        hi = lo
+        below = [r.offered_qps for r in steps if r.valid and r.offered_qps < hi]
+        if known and known_valid < hi:  # type: ignore[operator]
+            below.append(known_valid)  # type: ignore[arg-type]
+        lo = max(below, default=0.0)
+        q = hi
+        while lo == 0 and q / 2 >= min_qps:
+            q /= 2
+            if ok(q):
+                lo = q
+            else:
+                hi = q
+        if lo == 0:
+            return -1.0, steps
+        limit = len(steps) + 4
