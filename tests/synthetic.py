@@ -9,17 +9,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inferometer.measure.libraries import Library
+from inferometer.results.pooling import pool
 from inferometer.results.schema import (
     SCHEMA_VERSION,
     CellResult,
     CellSpec,
     Integrity,
     ModelInfo,
+    ProcessResult,
     RunResult,
     RunSettings,
 )
 from inferometer.results.store import RunDir
-from inferometer.stats import summarize, throughput
+from inferometer.stats import summarize
 
 MACHINE = {"hostname": "test", "cpu_model": "Test CPU", "logical_cpus": 2, "usable_cpus": 2,
            "cpu_flags": ["avx2"], "memory_gb": 8, "os": "Linux", "python": "3.11"}
@@ -34,7 +36,7 @@ class Cell:
     variant: str
     threads: int | None
     batch: int
-    samples_ns: Sequence[int]
+    samples_ns: Sequence[int] | Sequence[Sequence[int]]  # one process, or one list a process
     precision: str = "fp32"
     top1: float | None = 1.0
     peak_mb: float = 100.0
@@ -54,16 +56,19 @@ def write_run(path: Path, cells: Sequence[Cell], created: str = "2026-01-01T00:0
             rd.save_cell(cell, None)
             results.append(cell)
             continue
-        s = summarize(c.samples_ns)
+        procs = _processes(c.samples_ns)
         integrity = Integrity("ref", c.precision, 1e-6, 1e-6, 0.9999, c.top1, True, "test rule")
-        cell = CellResult(spec, "ok", runtime_version=version, precision=c.precision,
-                          settings={"threads": spec.threads_label}, summary=s,
-                          items_per_s=throughput(s, c.batch), peak_rss_mb=c.peak_mb,
-                          rss_after_load_mb=c.peak_mb * 0.8,
+        base = CellResult(spec, "ok", runtime_version=version, precision=c.precision,
+                          settings={"threads": spec.threads_label},
                           libraries=(Library(f"lib{c.runtime}.so", "/x", 12.5),),
-                          integrity=integrity, load_s=0.5)
-        rd.save_cell(cell, {"unit": "ns", "first": 1, "warmup": [1],
-                            "samples": list(c.samples_ns)})
+                          integrity=integrity)
+        records = [ProcessResult(rep=k, summary=summarize(p), first_ms=1.0, load_s=0.5,
+                                 stop_reason="converged", rss_after_load_mb=c.peak_mb * 0.8,
+                                 peak_rss_mb=c.peak_mb, wall_s=1.0)
+                   for k, p in enumerate(procs)]
+        cell = pool(base, records, procs)
+        rd.save_cell(cell, [{"rep": k, "first": 1, "warmup": [1], "samples": list(p)}
+                            for k, p in enumerate(procs)])
         results.append(cell)
     models = tuple(sorted({c.model for c in cells}))
     rd.write_results(RunResult(
@@ -76,6 +81,12 @@ def write_run(path: Path, cells: Sequence[Cell], created: str = "2026-01-01T00:0
     return rd
 
 
+def _processes(samples: Sequence[int] | Sequence[Sequence[int]]) -> list[list[int]]:
+    if samples and isinstance(samples[0], (list, tuple)):
+        return [list(p) for p in samples]  # type: ignore[arg-type]
+    return [list(samples)]  # type: ignore[arg-type]
+
+
 def noisy(median_ns: float, n: int = 300, seed: int = 0, spread: float = 0.03) -> list[int]:
     """Latency-like samples: a median with a few percent of jitter and a right tail."""
     import numpy as np
@@ -83,6 +94,15 @@ def noisy(median_ns: float, n: int = 300, seed: int = 0, spread: float = 0.03) -
     rng = np.random.default_rng(seed)
     x = median_ns * (1 + spread * rng.standard_normal(n)) + rng.exponential(median_ns * 0.02, n)
     return [int(v) for v in x]
+
+
+def processes(median_ns: float, shifts: Sequence[float], n: int = 150, seed: int = 0,
+              spread: float = 0.01) -> list[list[int]]:
+    """One sample list per process, process k centred on median_ns * shifts[k]: a known
+    between-process variance (each process lands on its own layout, placement, neighbours)
+    above a small within-process jitter."""
+    return [noisy(median_ns * f, n=n, seed=seed * 100 + k, spread=spread)
+            for k, f in enumerate(shifts)]
 
 
 # A model name from a file name: markup and a table separator, no slash.

@@ -8,13 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import QUICK, cli
 
 from inferometer.results.store import RunDir
-from inferometer.stats import summarize
+from inferometer.stats import median_interval, spread, summarize
 
 INSTALLED = [n for n in ("onnxruntime", "openvino", "torch")
              if __import__("importlib").util.find_spec(n) is not None]
@@ -55,10 +56,17 @@ def test_run_writes_a_complete_run_directory(run_dir) -> None:  # type: ignore[n
         assert c.peak_rss_mb and c.peak_rss_mb > 10
         assert c.libraries and c.runtime_version
         assert c.timed_region.startswith("uint8 NHWC")
-        # every statistic is recomputable from the raw samples on disk
+        # every statistic is recomputable from the raw samples on disk, process by process
         raw = json.loads((out / "samples" / f"{c.spec.id}.json").read_text())
-        assert raw["unit"] == "ns" and len(raw["warmup"]) == 1
-        assert summarize(raw["samples"]) == c.summary
+        assert raw["unit"] == "ns" and len(raw["processes"]) == 2 == len(c.processes)
+        for p, rec in zip(c.processes, raw["processes"], strict=True):
+            assert p.rep == rec["rep"] and len(rec["warmup"]) == 1
+            assert summarize(rec["samples"]) == p.summary
+        pooled = [x for rec in raw["processes"] for x in rec["samples"]]
+        lo, hi = median_interval([rec["samples"] for rec in raw["processes"]])
+        assert c.summary == replace(summarize(pooled), median_ci_low_ms=lo / 1e6,
+                                    median_ci_high_ms=hi / 1e6)
+        assert c.spread == spread([p.summary.p50_ms for p in c.processes])
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert len(rows) == len(run.cells)
     assert run.machine["cpu_model"] and run.settings.reference_runtime == "onnxruntime"
@@ -91,9 +99,9 @@ def test_dry_run_lists_the_plan_and_runs_nothing(tmp_path: Path) -> None:
                     ("tinynet", "onnxruntime/int8"): ["cpu", "1,auto", "1,2", "4"],
                     ("tinynet", "null/default"): ["cpu", "1,auto", "1,2", "4"]}
     # one reference run per batch size; int8 is the one variant converted first
-    assert ("12 cells, each in its own worker; before them 2 reference run(s) (onnxruntime) "
-            "and 1 conversion(s)") in r.stdout
-    assert "measuring takes 0.6 to 1.2 min (3 to 6 s a cell)" in r.stdout
+    assert ("12 cells x 3 fresh worker process(es) each = 36 processes, scheduled interleaved; "
+            "before them 2 reference run(s) (onnxruntime) and 1 conversion(s)") in r.stdout
+    assert "measuring takes 1.8 to 3.6 min (3 to 6 s a process)" in r.stdout
 
 
 def test_torch_variants_from_the_command_line(tmp_path: Path) -> None:
@@ -147,11 +155,18 @@ def test_interrupt_keeps_finished_cells_and_resume_finishes(fakes: None, tmp_pat
     assert "resume with: inferometer run --resume" in err
     run = RunDir(out).load()
     assert run.status == "interrupted"
+    # interleaved: onnxruntime's first process finished, hang's first was cut short; the
+    # onnxruntime cell is kept with the one process it has
     assert [c.spec.runtime for c in run.cells] == ["onnxruntime"]
+    (first,) = run.cells[0].processes
 
     r = cli("run", "--resume", str(out))
-    assert "(done earlier)" in r.stderr
+    assert "onnxruntime/default threads=1 batch=1 process 1/2: (done earlier)" in r.stderr
+    assert "hang/default threads=1 batch=1 process 2/2: (skipped: an earlier process" in r.stderr
     run = RunDir(out).load()
     assert run.status == "complete"
     assert [(c.spec.runtime, c.status) for c in run.cells] == [("onnxruntime", "ok"),
                                                                ("hang", "failed")]
+    # only the missing process ran: the first one is the one measured before the interrupt
+    assert [p.rep for p in run.cells[0].processes] == [0, 1]
+    assert run.cells[0].processes[0] == first

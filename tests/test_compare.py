@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import cli
-from synthetic import Cell, load_samples, noisy, write_run
+from synthetic import Cell, load_samples, noisy, processes, write_run
 
 from inferometer.errors import UsageError
 from inferometer.report.compare import compare_runs, parse_fail_on, regressions
@@ -50,11 +50,11 @@ def test_two_repeats_of_the_same_config_are_not_significant(tmp_path: Path) -> N
 def test_bootstrap_interval_covers_the_true_ratio() -> None:
     a = noisy(10e6, n=400, seed=1)
     b = [int(x * 1.10) for x in noisy(10e6, n=400, seed=2)]
-    ratio, lo, hi = bootstrap_ratio(a, b)
+    ratio, lo, hi = bootstrap_ratio([a], [b])
     assert lo < 1.10 < hi and lo > 1.0
-    same = bootstrap_ratio(a, noisy(10e6, n=400, seed=3))
+    same = bootstrap_ratio([a], [noisy(10e6, n=400, seed=3)])
     assert same[1] < 1.0 < same[2]
-    assert bootstrap_ratio(a, b) == (ratio, lo, hi)  # seeded: reproducible
+    assert bootstrap_ratio([a], [b]) == (ratio, lo, hi)  # seeded: reproducible
 
 
 def test_the_noise_floor_hides_tiny_but_significant_shifts(tmp_path: Path) -> None:
@@ -121,6 +121,53 @@ def test_the_interval_widens_for_correlated_samples() -> None:
     base = noisy(10e6, n=400, seed=7, spread=0.01)
     drifting = [int(x * (1.04 if i < 200 else 1.0)) for i, x in enumerate(base)]
     shuffled = list(rng.permutation(drifting))
-    _, lo, hi = bootstrap_ratio(base, drifting)
-    _, slo, shi = bootstrap_ratio(base, shuffled)
+    _, lo, hi = bootstrap_ratio([base], [drifting])
+    _, slo, shi = bootstrap_ratio([base], [shuffled])
     assert hi - lo > 1.5 * (shi - slo)
+
+
+def test_identical_reruns_are_not_called_and_a_real_slowdown_is(tmp_path: Path) -> None:
+    """Synthetic runs with a known between-process variance (each process lands 4% off on
+    average, as on a shared machine): identical reruns are almost never called, a slowdown
+    of three times that spread almost always is, and --fail-on p50:5% stays quiet on the
+    reruns.  Built on one process a cell, the same reruns are called most of the time: the
+    test fails if compare drops the process level."""
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+
+    def run(path: Path, scale: float, k: int = 3) -> str:
+        shifts = list(1 + 0.04 * rng.standard_normal(k))
+        procs = processes(20e6 * scale, shifts, n=120, seed=int(rng.integers(1 << 30)))
+        write_run(path, [Cell("r", "v", 1, 1, procs if k > 1 else procs[0])])
+        return str(path)
+
+    trials = 12
+    calls = fails = detected = single_calls = 0
+    gate = parse_fail_on("p50:5%")
+    for i in range(trials):
+        a, b = run(tmp_path / f"a{i}", 1.0), run(tmp_path / f"b{i}", 1.0)
+        cmp = compare_runs(a, b)
+        calls += cmp.cells[0].get("p50").verdict != "no significant change"  # type: ignore[union-attr]
+        fails += bool(regressions(cmp, gate))
+        slow = compare_runs(a, run(tmp_path / f"s{i}", 1.25))
+        detected += slow.cells[0].get("p50").verdict == "slower"  # type: ignore[union-attr]
+        one = compare_runs(run(tmp_path / f"o{i}", 1.0, 1), run(tmp_path / f"p{i}", 1.0, 1))
+        single_calls += one.cells[0].get("p50").verdict != "no significant change"  # type: ignore[union-attr]
+    assert calls <= 1 and fails <= 1
+    assert detected >= trials - 1
+    assert single_calls >= trials // 2
+
+
+def test_several_runs_a_side_pool_as_processes(tmp_path: Path) -> None:
+    for name, shift in (("a1", 1.0), ("a2", 1.02), ("b1", 1.3), ("b2", 1.28)):
+        write_run(tmp_path / name, [Cell("r", "v", 1, 1, processes(10e6 * shift, [1.0, 1.01],
+                                                                    seed=len(name)))])
+    cmp = compare_runs(f"{tmp_path / 'a1'},{tmp_path / 'a2'}",
+                       f"{tmp_path / 'b1'},{tmp_path / 'b2'}")
+    cc = cmp.cells[0]
+    assert (cc.processes_a, cc.processes_b) == (4, 4)
+    assert cc.get("p50").verdict == "slower"  # type: ignore[union-attr]
+    r = cli("compare", f"{tmp_path / 'a1'},{tmp_path / 'a2'}", str(tmp_path / "b1"))
+    assert r.returncode == 1 and "4/2" in r.stdout, r.stdout
+    assert "different numbers of processes per cell (A: 4, B: 2)" in r.stdout

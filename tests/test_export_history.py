@@ -12,6 +12,8 @@ import pytest
 from conftest import cli
 from synthetic import Cell, noisy, write_run
 
+from inferometer.results.schema import SCHEMA_VERSION
+
 GOLDEN = Path(__file__).parent / "golden"
 
 
@@ -39,7 +41,7 @@ def test_export_every_kind_in_every_format(tmp_path: Path, kind: str, column: st
             assert len(table) == expected and column in table[0]
         elif fmt == "json":
             data = json.loads(out.read_text())
-            assert data["schema_version"] == 2 and data["kind"] == kind
+            assert data["schema_version"] == SCHEMA_VERSION and data["kind"] == kind
         else:
             table = pq.read_table(out)
             assert table.num_rows == expected and column in table.column_names

@@ -90,3 +90,19 @@ def test_precisions_map_to_each_runtimes_variants() -> None:
     assert got == {"openvino": ("bf16",)}  # onnxruntime has no bf16 variant: left out
     with pytest.raises(UsageError, match="unknown 'fp8'"):
         select_runtimes("onnxruntime", None, "fp8")
+
+
+def test_processes_are_scheduled_interleaved_sequential_or_random() -> None:
+    from inferometer.results.schema import CellSpec
+    from inferometer.runner import schedule
+
+    a, b = CellSpec("m", "x", "v", 1, 1), CellSpec("m", "y", "v", 1, 1)
+    ids = lambda jobs: [(c.runtime, k) for c, k in jobs]  # noqa: E731
+    assert ids(schedule([a, b], 3, "interleaved")) == [
+        ("x", 0), ("y", 0), ("x", 1), ("y", 1), ("x", 2), ("y", 2)]
+    assert ids(schedule([a, b], 2, "sequential")) == [("x", 0), ("x", 1), ("y", 0), ("y", 1)]
+    shuffled = ids(schedule([a, b], 4, "random", seed="2026-01-01"))
+    assert shuffled == ids(schedule([a, b], 4, "random", seed="2026-01-01"))  # resumable
+    assert sorted(shuffled) == sorted(ids(schedule([a, b], 4, "sequential")))
+    for rt in ("x", "y"):  # each cell's processes keep their numbering in time
+        assert [k for r, k in shuffled if r == rt] == [0, 1, 2, 3]

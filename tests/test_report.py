@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import cli
-from synthetic import EVIL, Cell, full_run, noisy, write_run
+from synthetic import EVIL, Cell, full_run, noisy, processes, write_run
 
 from inferometer.report.write import write_report
 
@@ -60,7 +60,7 @@ def test_markdown_has_a_block_per_runtime_in_the_studies_shape(tmp_path: Path) -
     assert "fastest fp32 at batch 1: beta/fast threads=" in md
     # no cell ran on a device: no device column of dashes
     assert ("| runtime/variant | precision | batch | best threads | p50 ms | p99 ms "
-            "| items/s |") in md
+            "| spread | items/s |") in md
 
 
 def test_user_strings_are_escaped_in_markdown_and_html(tmp_path: Path) -> None:
@@ -255,7 +255,31 @@ def test_the_fastest_line_says_how_far_ahead_of_the_next_runtime(tmp_path: Path)
         Cell("gamma", "x", 1, 4, noisy(30e6, seed=6), status="failed")])  # failed: not ranked
     one, four = fastest_lines(load_result(tmp_path / "run").cells)
     assert one.startswith("fastest fp32 at batch 1: beta/fast threads=1: p50 8.")
-    assert one.endswith("; next runtime alpha/default threads=1 1.25x slower")
+    assert "; next runtime alpha/default threads=1 1.25x slower, 95% CI [" in one
+    assert one.endswith("1 vs 1 processes, noise floor 2.0%")
     # half a percent apart: inside the noise floor, said as a tie rather than a winner
     assert four.startswith("fastest fp32 at batch 4: beta/fast threads=1")
-    assert four.endswith("; tied with alpha/default threads=1 (1.01x, within noise)")
+    assert "; tied with alpha/default threads=1 (1.01x" in four
+    assert four.endswith("cannot tell them apart)")
+
+
+def test_the_fastest_line_is_tied_when_the_processes_disagree_more_than_the_lead(
+        tmp_path: Path) -> None:
+    """Each process of a cell lands somewhere else (its own layout, placement, neighbours):
+    a 6% lead between cells whose processes spread 15% is no lead.  With one process a cell
+    the same data looks decisive: the test fails if the process level is dropped."""
+    from inferometer.report.table import fastest_lines
+    from inferometer.results.store import load_result
+
+    fast = processes(10e6, [0.92, 1.0, 1.07], seed=1)
+    slow = processes(10.6e6, [0.93, 1.0, 1.08], seed=2)
+    write_run(tmp_path / "run", [Cell("beta", "fast", 1, 1, fast),
+                                 Cell("alpha", "default", 1, 1, slow)])
+    (line,) = fastest_lines(load_result(tmp_path / "run").cells)
+    assert "tied with alpha/default" in line and "3 vs 3 processes" in line, line
+    floor = float(line.split("noise floor ")[1].split("%")[0])
+    assert floor > 10
+    write_run(tmp_path / "one", [Cell("beta", "fast", 1, 1, fast[1]),
+                                 Cell("alpha", "default", 1, 1, slow[1])])
+    (line,) = fastest_lines(load_result(tmp_path / "one").cells)
+    assert "next runtime alpha/default threads=1 1.06x slower" in line, line

@@ -41,6 +41,13 @@ def test_golden_run_loads_with_typed_fields(tmp_path: Path, version: int) -> Non
     assert cell.integrity is not None and cell.integrity.passed
     assert isinstance(cell.spec.batch, int)
     assert all(isinstance(lib.size_mb, float) for lib in cell.libraries)
+    if version < 3:  # one process a cell, migrated: its process is the cell's own figures
+        (proc,) = cell.processes
+        assert proc.summary == cell.summary and proc.peak_rss_mb == cell.peak_rss_mb
+        assert cell.spread is None and run.settings.repeat == 1
+    else:
+        assert len(cell.processes) == run.settings.repeat == 3
+        assert cell.spread is not None and cell.spread >= 0
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -65,7 +65,72 @@ def test_one_resampling_serves_every_statistic() -> None:
 
     rng = np.random.default_rng(3)
     a, b = rng.normal(10, 1, 300), rng.normal(11, 1, 300)
-    many = bootstrap_ratios(a, b, [50.0, 99.0, None])
-    assert many[0] == bootstrap_ratio(a, b, 50.0)  # the same seed, the same resamples
+    many = bootstrap_ratios([a], [b], [50.0, 99.0, None])
+    assert many[0] == bootstrap_ratio([a], [b], 50.0)  # the same seed, the same resamples
     assert many[2][0] == pytest.approx(b.mean() / a.mean())
     assert all(lo <= r <= hi for r, lo, hi in many)
+
+
+def _cell_run(rng: np.random.Generator, mu: float, k: int = 3, between: float = 0.05,
+              within: float = 0.01, n: int = 100) -> list[list[float]]:
+    """One run of a cell: k processes, each centred on its own draw around mu (the
+    between-process variance), with small jitter inside."""
+    return [list(mu * (1 + between * rng.standard_normal())
+                 * (1 + within * rng.standard_normal(n))) for _ in range(k)]
+
+
+def _flat(procs: list[list[float]]) -> list[float]:
+    return [x for p in procs for x in p]
+
+
+def test_the_two_level_interval_covers_an_identical_rerun() -> None:
+    """Two runs of the same configuration whose processes differ by ~5% each: the ratio's
+    interval must include 1 most of the time.  Pooling the samples as if they came from one
+    process (the between-process level dropped) excludes 1 most of the time: this test fails
+    if the process level is lost."""
+    from inferometer.stats import bootstrap_ratio
+
+    rng = np.random.default_rng(0)
+    trials, two_level, flat = 40, 0, 0
+    for i in range(trials):
+        a, b = _cell_run(rng, 10.0), _cell_run(rng, 10.0)
+        _, lo, hi = bootstrap_ratio(a, b, seed=i)
+        two_level += lo <= 1.0 <= hi
+        _, lo, hi = bootstrap_ratio([_flat(a)], [_flat(b)], seed=i)
+        flat += lo <= 1.0 <= hi
+    assert two_level / trials >= 0.75
+    assert flat / trials <= 0.4
+
+
+def test_the_median_interval_widens_with_between_process_variance() -> None:
+    from inferometer.stats import median_interval
+
+    rng = np.random.default_rng(1)
+    tight = _cell_run(rng, 10.0, between=0.002)
+    loose = _cell_run(rng, 10.0, between=0.08)
+    lo_t, hi_t = median_interval(tight)
+    lo_l, hi_l = median_interval(loose)
+    assert hi_l - lo_l > 4 * (hi_t - lo_t)
+    assert lo_l <= float(np.median(_flat(loose))) <= hi_l
+
+
+def test_spread_and_the_verdict_rule() -> None:
+    from inferometer.stats import significant, spread
+
+    assert spread([10.0]) is None
+    assert spread([9.0, 10.0, 11.0]) == pytest.approx(0.2)
+    assert significant(1.10, 1.05, 1.15, floor=0.02)
+    assert not significant(1.10, 0.98, 1.15, floor=0.02)  # the interval includes 1
+    assert not significant(1.10, 1.05, 1.15, floor=0.12)  # within the spread of the processes
+    assert significant(1.30, None, None, floor=0.10)  # no interval: the floor decides
+    assert not significant(1.05, None, None, floor=0.10)
+
+
+def test_process_ratio_is_the_process_level_interval() -> None:
+    from inferometer.stats import process_ratio
+
+    lo, hi = process_ratio([10.0, 10.5, 9.6], [12.0, 12.4, 11.7])
+    assert 1.0 < lo < 1.2 < hi < 1.35
+    lo, hi = process_ratio([10.0, 11.0, 9.0], [10.5, 9.5, 10.2])
+    assert lo < 1.0 < hi
+    assert process_ratio([10.0], [11.0]) == (0.0, float("inf"))

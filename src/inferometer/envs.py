@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import runtimes
+from .childenv import worker_env
 from .errors import InferometerError, UsageError
 from .models.resolve import cache_dir
 from .results.codec import from_dict, to_dict
@@ -156,8 +157,6 @@ def create(spec: str, log=print) -> EnvInfo:  # type: ignore[no-untyped-def]
 def _probe_runtime(python: str, runtime: str) -> str:
     """Import the runtime inside the new environment, as a worker will: catches an install
     that succeeded but cannot import (the numpy ABI trap) before the env is registered."""
-    from .runner import worker_env
-
     code = f"from inferometer.runtimes import get; print(get({runtime!r})().version())"
     r = _run([python, "-c", code], env=worker_env(None))
     if r.returncode != 0:

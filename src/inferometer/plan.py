@@ -10,11 +10,18 @@ from dataclasses import dataclass
 from . import envs, runtimes
 from .errors import ModelError, RuntimeUnavailable, UsageError
 from .models.ref import ModelRef
-from .results.schema import CellSpec, RunSettings
+from .results.schema import ORDERS, CellSpec, RunSettings
 from .scenarios import RunLength
 
 MAX_BATCH = 4096
 HIDDEN_FROM_DEFAULT = ("null",)  # measures the harness, not a model: only when asked for
+MAX_REPEAT = 100
+# Three short processes per cell instead of one long one: the spread between processes is
+# the noise a verdict must clear, and one process cannot show it (docs/decisions.md).
+DEFAULT_REPEAT = 3
+DEFAULT_LENGTH = RunLength(warmup=2, min_time_s=0.7, min_count=4, max_time_s=3.0,
+                           target_rel_ci=0.01)
+MAX_SPREAD = 0.10  # between-process spread above which a cell is flagged unstable
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,25 @@ def parse_threads(text: str | None) -> tuple[int | None, ...]:
     if not out:
         raise UsageError("--threads: empty list")
     return tuple(dict.fromkeys(out))
+
+
+def parse_repeat(text: str | int | None) -> int:
+    if text is None:
+        return DEFAULT_REPEAT
+    try:
+        n = int(str(text).strip())
+    except ValueError:
+        raise UsageError(f"--repeat: '{text}' is not a whole number of processes") from None
+    if not 1 <= n <= MAX_REPEAT:
+        raise UsageError(f"--repeat: {n} is outside 1..{MAX_REPEAT} (processes per cell)")
+    return n
+
+
+def parse_order(text: str | None) -> str:
+    order = (text or "interleaved").strip()
+    if order not in ORDERS:
+        raise UsageError(f"--order: unknown '{order}'; valid: {', '.join(ORDERS)}")
+    return order
 
 
 def parse_batches(text: str | None) -> tuple[int, ...]:

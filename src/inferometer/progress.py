@@ -10,16 +10,23 @@ from .runner import Event
 
 def _label(e: Event) -> str:
     s = e.spec
-    return f"{s.model} {s.runtime}/{s.variant} threads={s.threads_label} batch={s.batch}"
+    label = f"{s.model} {s.runtime}/{s.variant} threads={s.threads_label} batch={s.batch}"
+    return label + (f" process {e.rep + 1}/{e.repeat}" if e.repeat > 1 else "")
 
 
 def _outcome(e: Event) -> str:
-    c = e.cell
+    c, p = e.cell, e.process
     if c is None:
         return ""
     if c.status != "ok" or c.summary is None:
         return f"FAILED: {c.error}"
-    return f"p50 {c.summary.p50_ms:.2f} ms ({c.summary.count} runs, {c.wall_s or 0:.1f} s)"
+    if p is None:
+        return f"p50 {c.summary.p50_ms:.2f} ms"
+    line = f"p50 {p.summary.p50_ms:.2f} ms ({p.summary.count} runs, {p.wall_s or 0:.1f} s)"
+    if len(c.processes) > 1 and len(c.processes) == e.repeat:
+        line += (f"; cell p50 {c.summary.p50_ms:.2f} ms over {len(c.processes)} processes, "
+                 f"spread {c.spread:.1%}")
+    return line
 
 
 class Progress:
@@ -42,7 +49,11 @@ class Progress:
                 bar = "#" * filled + "." * (width - filled)
                 self._line(f"{prefix} [{bar}] {_label(e)} ...", final=False)
             return
-        tag = "(done earlier) " if e.kind == "skip" else ""
+        tag = ""
+        if e.kind == "skip":
+            failed = e.cell is not None and e.cell.status != "ok"
+            tag = "(skipped: an earlier process of this cell failed) " if failed else \
+                "(done earlier) "
         self._line(f"{prefix} {_label(e)}: {tag}{_outcome(e)}", final=True)
 
     def _line(self, text: str, final: bool) -> None:

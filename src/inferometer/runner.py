@@ -1,50 +1,50 @@
-"""The orchestrator: one fresh worker process per cell, a timeout per cell, results saved as
-each cell finishes, resume.  The parent blocks on the child (no busy-waiting) and never imports
-a runtime itself."""
+"""The orchestrator: each cell measured in `repeat` fresh worker processes, scheduled
+interleaved across the cells (or as asked), a timeout per process, results saved as each
+process finishes, resume down to the process.  The parent blocks on the child (no
+busy-waiting) and never imports a runtime itself."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
 from . import __version__, envs, runtimes
+from .childenv import worker_env
 from .integrity import compare
 from .jobs import Job
 from .models.ref import ModelRef
 from .plan import Plan
 from .results.codec import from_dict, to_dict
 from .results.export import to_csv
+from .results.pooling import pool
 from .results.schema import (
+    ORDERS,
     SCHEMA_VERSION,
     CellResult,
     CellSpec,
     Integrity,
     ModelInfo,
+    ProcessResult,
     RunResult,
     WorkerReport,
 )
-from .results.store import RunDir, atomic_write
+from .results.store import ProcessSamples, RunDir, atomic_write
 from .runtimes.base import needs_conversion, variant
-from .stats import summarize, throughput
+from .stats import summarize
 
 R = TypeVar("R")
-
-_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-                "TVM_NUM_THREADS")
-_SRC = str(Path(__file__).resolve().parent.parent)
-
 
 @dataclass(frozen=True)
 class Event:
@@ -53,23 +53,32 @@ class Event:
     total: int
     spec: CellSpec
     cell: CellResult | None = None
+    rep: int = 0  # which of the cell's processes
+    repeat: int = 1  # processes per cell
+    process: ProcessResult | None = None  # "done": the process that just finished
 
 
-def worker_env(threads: int | None) -> dict[str, str]:
-    """The child's environment: thread knobs set (or removed, for "auto") before the runtime
-    is imported, and this package importable from any interpreter."""
-    env = dict(os.environ)
-    for var in _THREAD_VARS:
-        if threads is None:
-            env.pop(var, None)
-        else:
-            env[var] = str(threads)
-    if threads is None:
-        env.pop("TF_NUM_INTEROP_THREADS", None)
-    else:
-        env["TF_NUM_INTEROP_THREADS"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [_SRC, env.get("PYTHONPATH")]))
-    return env
+def schedule(cells: Sequence[CellSpec], repeat: int, order: str,
+             seed: str = "") -> list[tuple[CellSpec, int]]:
+    """The order of the (cell, process) jobs.  Interleaved: every cell's first process, then
+    every cell's second, ...: slow drift of the machine (heat, neighbours, frequency) then
+    hits every cell alike instead of making the late cells look slower.  Random: a shuffle,
+    seeded by `seed` so a resumed run keeps its order."""
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r}")
+    if order == "sequential":
+        return [(c, k) for c in cells for k in range(repeat)]
+    jobs = [(c, k) for k in range(repeat) for c in cells]
+    if order == "random":
+        random.Random(seed).shuffle(jobs)
+        # a cell's processes keep their numbering in time: process k runs before k+1
+        seen: dict[str, int] = {}
+        renumbered = []
+        for c, _ in jobs:
+            renumbered.append((c, seen.get(c.id, 0)))
+            seen[c.id] = seen.get(c.id, 0) + 1
+        jobs = renumbered
+    return jobs
 
 
 def spawn_worker(job: Job, log_path: Path, timeout_s: float,
@@ -135,6 +144,9 @@ class Runner:
         self.conversions: dict[str, str] = {}
         self.failed_conversions: dict[str, str] = {}
         self.cells: dict[str, CellResult] = {}
+        # each cell's finished processes and their raw records, in the order they ran
+        self.procs: dict[str, list[ProcessResult]] = {}
+        self.raw: dict[str, list[ProcessSamples]] = {}
 
     # -- assembly -----------------------------------------------------------------------------
     def result(self, status: str) -> RunResult:
@@ -155,28 +167,54 @@ class Runner:
         return run
 
     # -- execution ----------------------------------------------------------------------------
+    def _restore(self) -> None:
+        """A resumed run keeps every process that finished, even in a cell that did not: a run
+        killed between the processes of one cell runs only the missing ones.  A process whose
+        raw samples are not on disk is run again (its figures could not be recomputed)."""
+        prev = self.rundir.load() if (self.rundir.path / "results.json").exists() else None
+        if prev:
+            self.references = dict(prev.references)
+            self.conversions = dict(prev.conversions)
+        for cid, cell in self.rundir.finished_cells().items():
+            raw = {r["rep"]: r for r in self.rundir.process_samples(cid) if r.get("samples")}
+            kept = [p for p in cell.processes if p.rep in raw]
+            if not kept:
+                continue
+            self.procs[cid] = kept
+            self.raw[cid] = [raw[p.rep] for p in kept]
+            self.cells[cid] = self._pooled(replace(cell, status="ok", error=None), cid)
+
+    def _complete(self, cid: str) -> bool:
+        c = self.cells.get(cid)
+        return (c is not None and c.status == "ok"
+                and len(self.procs.get(cid, ())) >= self.plan.settings.repeat)
+
     def execute(self, resume: bool = False) -> RunResult:
         if resume:
-            prev = self.rundir.load() if (self.rundir.path / "results.json").exists() else None
-            if prev:
-                self.references = dict(prev.references)
-                self.conversions = dict(prev.conversions)
-            self.cells = {k: v for k, v in self.rundir.finished_cells().items()
-                          if v.status == "ok"}
-        pending = [c for c in self.plan.cells if c.id not in self.cells]
+            self._restore()
+        s = self.plan.settings
+        pending = [c for c in self.plan.cells if not self._complete(c.id)]
         self._save("running")
+        jobs = schedule(self.plan.cells, s.repeat, s.order, seed=self.created)
         try:
             self._references(pending)
             self._conversions(pending)
-            for i, spec in enumerate(self.plan.cells, 1):
-                if spec.id in self.cells:
-                    self.on_event(Event("skip", i, len(self.plan.cells), spec, self.cells[spec.id]))
+            failed_now: set[str] = set()
+            for i, (spec, rep) in enumerate(jobs, 1):
+                ev = {"index": i, "total": len(jobs), "spec": spec, "rep": rep,
+                      "repeat": s.repeat}
+                done = {p.rep for p in self.procs.get(spec.id, ())}
+                if rep in done or spec.id in failed_now:
+                    # finished earlier, or the cell failed in this run: a failure in one
+                    # process (a crash, a missing op) would repeat in the next
+                    self.on_event(Event("skip", cell=self.cells.get(spec.id), **ev))
                     continue
-                self.on_event(Event("start", i, len(self.plan.cells), spec))
-                cell = self._run_cell(spec)
-                self.cells[spec.id] = cell
+                self.on_event(Event("start", **ev))
+                cell, proc = self._run_process(spec, rep)
+                if cell.status != "ok":
+                    failed_now.add(spec.id)
                 self._save("running")
-                self.on_event(Event("done", i, len(self.plan.cells), spec, cell))
+                self.on_event(Event("done", cell=cell, process=proc, **ev))
         except BaseException:
             self._save("interrupted")
             raise
@@ -239,20 +277,46 @@ class Runner:
             return WorkerReport(status="failed", error=str(exc))
         return spawn_worker(job, self.rundir.path / "logs" / f"{stem}.log", s.timeout_s, python)
 
-    def _run_cell(self, spec: CellSpec) -> CellResult:
+    def _run_process(self, spec: CellSpec, rep: int) -> tuple[CellResult, ProcessResult | None]:
+        """One fresh worker process of a cell; the cell is pooled again from every process it
+        has and saved (samples first), so a kill loses at most the process in flight."""
         t0 = time.monotonic()
         out = self.rundir.file("outputs", spec.id, ".npy")
         failed = self.failed_conversions.get(f"{spec.model}.{spec.runtime}.{spec.variant}")
+        # the integrity outputs come from the cell's first process that succeeds
+        outputs = None if out.exists() else str(out)
+        stem = spec.id if self.plan.settings.repeat == 1 else f"{spec.id}.p{rep}"
         report = (WorkerReport(status="failed", error=failed) if failed
-                  else self._spawn(spec, spec.id, str(out)))
+                  else self._spawn(spec, stem, outputs))
         wall = time.monotonic() - t0
-        cell = self._cell(spec, report, wall, out)
-        samples = None
-        if report.status == "ok":
-            samples = {"unit": "ns", "first": report.first_ns, "warmup": list(report.warmup_ns),
-                       "samples": list(report.samples_ns)}
-        self.rundir.save_cell(cell, samples)
-        return cell
+        cid = spec.id
+        proc = None
+        if report.status != "ok":
+            precision = variant(runtimes.get(spec.runtime), spec.variant).precision
+            prev = self.cells.get(cid)
+            base = prev or CellResult(spec=spec, status="failed", precision=precision)
+            cell = replace(base, status="failed", error=report.error,
+                           wall_s=(base.wall_s or 0.0) + wall)
+        else:
+            proc = _process(rep, report, wall)
+            self.procs.setdefault(cid, []).append(proc)
+            self.raw.setdefault(cid, []).append(
+                {"rep": rep, "first": report.first_ns, "warmup": list(report.warmup_ns),
+                 "samples": list(report.samples_ns), "device": list(report.device_samples_ns)})
+            base = self.cells.get(cid)
+            if base is None or base.status != "ok":
+                base = self._cell(spec, report, out)
+            cell = self._pooled(base, cid)
+        self.cells[cid] = cell
+        self.rundir.save_cell(cell, self.raw.get(cid))
+        return cell, proc
+
+    def _pooled(self, base: CellResult, cid: str) -> CellResult:
+        s = self.plan.settings
+        raw = self.raw[cid]
+        return pool(base, self.procs[cid], [r["samples"] for r in raw],
+                    [r.get("device") or [] for r in raw], target_rel_ci=s.target_rel_ci,
+                    max_spread=s.max_spread, noisy_threshold=s.noisy_threshold)
 
     def _integrity(self, spec: CellSpec, precision: str, out: Path) -> Integrity | None:
         key = self._ref_key(spec)
@@ -267,26 +331,23 @@ class Runner:
             nan = float("nan")
             return Integrity(ref_name, precision, nan, nan, nan, None, False, str(exc))
 
-    def _cell(self, spec: CellSpec, r: WorkerReport, wall: float, out: Path) -> CellResult:
-        if r.status != "ok":
-            precision = variant(runtimes.get(spec.runtime), spec.variant).precision
-            return CellResult(spec=spec, status="failed", error=r.error, precision=precision,
-                              wall_s=wall)
-        s, length = self.plan.settings, self.plan.length
-        summary = summarize(r.samples_ns)
-        unstable = r.stop_reason != "converged" and summary.rel_ci > length.target_rel_ci
+    def _cell(self, spec: CellSpec, r: WorkerReport, out: Path) -> CellResult:
+        """What a cell's processes share (versions, settings, libraries, integrity), from the
+        first one that succeeded; the figures are pooled in by `pool`."""
+        s = self.plan.settings
         region = ("uint8 NHWC -> runtime input + inference" if s.preprocess_timed
                   else "inference only (input prepared before timing)")
         return CellResult(
             spec=spec, status="ok", runtime_version=r.runtime_version, precision=r.precision,
-            settings=r.settings, timed_region=region, load_s=r.load_s,
-            first_ms=(r.first_ns or 0) / 1e6, summary=summary,
-            items_per_s=throughput(summary, spec.batch), stop_reason=r.stop_reason,
-            unstable=unstable, other_load=r.other_load,
-            noisy=(r.other_load or 0.0) > s.noisy_threshold,
-            rss_after_load_mb=r.rss_after_load_mb, peak_rss_after_load_mb=r.peak_rss_after_load_mb,
-            peak_rss_mb=r.peak_rss_mb, libraries=r.libraries,
-            integrity=self._integrity(spec, r.precision, out) if r.has_outputs else None,
-            wall_s=wall, cpu_affinity=r.cpu_affinity,
-            device_summary=summarize(r.device_samples_ns) if r.device_samples_ns else None,
+            settings=r.settings, timed_region=region, libraries=r.libraries,
+            integrity=self._integrity(spec, r.precision, out) if out.exists() else None,
             device_memory_mb=r.device_memory_mb)
+
+
+def _process(rep: int, r: WorkerReport, wall: float) -> ProcessResult:
+    return ProcessResult(
+        rep=rep, summary=summarize(r.samples_ns), first_ms=(r.first_ns or 0) / 1e6,
+        load_s=r.load_s, stop_reason=r.stop_reason, other_load=r.other_load,
+        rss_after_load_mb=r.rss_after_load_mb, peak_rss_after_load_mb=r.peak_rss_after_load_mb,
+        peak_rss_mb=r.peak_rss_mb, wall_s=wall, cpu_affinity=r.cpu_affinity,
+        device_summary=summarize(r.device_samples_ns) if r.device_samples_ns else None)

@@ -116,47 +116,150 @@ def resamples_for(n: int) -> int:
     return max(_MIN_RESAMPLES, min(RESAMPLES, _WORK // max(n, 1)))
 
 
+def _block_resample(x: np.ndarray, m: int, rng: np.random.Generator, k: int) -> np.ndarray:
+    """k moving-block bootstrap resamples of x, each m long (rows).  Samples are kept in the
+    order they were taken and neighbours are correlated (caches, frequency, other tenants);
+    resampling runs of them keeps that, so the interval is not falsely narrow."""
+    n = len(x)
+    length = min(_block(n), n)
+    blocks = -(-m // length)
+    starts = rng.integers(0, n - length + 1, size=(k, blocks))
+    idx = (starts[:, :, None] + np.arange(length)).reshape(k, -1)[:, :m]
+    return x[idx]
+
+
 def _resampled(x: np.ndarray, qs: Sequence[Stat], rng: np.random.Generator,
                count: int) -> np.ndarray:
     """Each statistic (rows) of `count` moving-block bootstrap resamples of x (columns).
-    Samples are kept in the order they were taken and neighbours are correlated (caches,
-    frequency, other tenants); resampling runs of them keeps that, so the interval is not
-    falsely narrow.  One resample serves every statistic: one partition per resample."""
+    One resample serves every statistic: one partition per resample."""
     n = len(x)
-    length = _block(n)
-    blocks = -(-n // length)
-    offsets = np.arange(length)
     out = np.empty((len(qs), count))
-    rows = max(1, _CHUNK_ITEMS // (blocks * length))
+    rows = max(1, _CHUNK_ITEMS // n)
     for start in range(0, count, rows):
         k = min(rows, count - start)
-        starts = rng.integers(0, n - length + 1, size=(k, blocks))
-        idx = (starts[:, :, None] + offsets).reshape(k, -1)[:, :n]
-        for i, v in enumerate(_stats(x[idx], qs, axis=1)):
+        for i, v in enumerate(_stats(_block_resample(x, n, rng, k), qs, axis=1)):
             out[i, start:start + k] = v
     return out
 
 
-def bootstrap_ratios(a: Sequence[float], b: Sequence[float], qs: Sequence[Stat],
-                     seed: int = 0, level: float = 0.95) -> list[tuple[float, float, float]]:
-    """For each statistic (a percentile, or None for the mean): stat(b) / stat(a) and its
-    percentile moving-block-bootstrap interval.  Seeded: the same two runs always give the
-    same intervals."""
-    xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if len(xa) == 0 or len(xb) == 0:
-        raise ValueError("bootstrap of no samples")
-    rng = np.random.default_rng(seed)
-    count = resamples_for(max(len(xa), len(xb)))
-    ratios = _resampled(xb, qs, rng, count) / _resampled(xa, qs, rng, count)
-    tail = (1.0 - level) / 2.0 * 100.0
-    out = []
-    for i, (sa, sb) in enumerate(zip(_stats(xa, qs), _stats(xb, qs), strict=True)):
-        lo, hi = np.percentile(ratios[i], [tail, 100.0 - tail])
-        out.append((float(sb / sa), float(lo), float(hi)))
+# Past this many samples a process is resampled to this length in the two-level bootstrap:
+# the within-process level is then a little wider than it need be (conservative), and the cost
+# stays resamples x processes x 2000 whatever the cell's length.
+_PROCESS_LEN = 2000
+
+
+def _hierarchical(procs: Sequence[np.ndarray], qs: Sequence[Stat], rng: np.random.Generator,
+                  count: int) -> np.ndarray:
+    """Each statistic (rows) of `count` two-level bootstrap resamples (columns): draw as many
+    processes as there are, with replacement, then a block resample inside each drawn
+    process; the statistic is taken over the pooled draw, each process weighing the same.
+    The process level is what carries between-run noise (memory layout, thread placement,
+    clock, neighbours): a cell measured in one process cannot show it."""
+    if len(procs) == 1:
+        return _resampled(procs[0], qs, rng, count)
+    k = len(procs)
+    m = min(_PROCESS_LEN, max(len(p) for p in procs))
+    out = np.empty((len(qs), count))
+    rows = max(1, _CHUNK_ITEMS // (k * m))
+    for start in range(0, count, rows):
+        r = min(rows, count - start)
+        within = np.stack([_block_resample(p, m, rng, r) for p in procs])  # (k, r, m)
+        pick = rng.integers(0, k, size=(r, k))
+        pooled = within[pick, np.arange(r)[:, None], :].reshape(r, k * m)
+        for i, v in enumerate(_stats(pooled, qs, axis=1)):
+            out[i, start:start + r] = v
     return out
 
 
-def bootstrap_ratio(a: Sequence[float], b: Sequence[float], q: Stat = 50.0,
-                    seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+Processes = Sequence[Sequence[float]]
+
+
+def _work(procs: Sequence[np.ndarray]) -> int:
+    """Values one resample draws (what resamples_for budgets)."""
+    if len(procs) == 1:
+        return len(procs[0])
+    return len(procs) * min(_PROCESS_LEN, max(len(p) for p in procs))
+
+
+def _arrays(procs: Processes) -> list[np.ndarray]:
+    out = [np.asarray(p, dtype=float) for p in procs if len(p)]
+    if not out:
+        raise ValueError("bootstrap of no samples")
+    return out
+
+
+def pooled_stats(procs: Processes, qs: Sequence[Stat]) -> list[float]:
+    """The point estimates: each statistic over every process's samples together."""
+    return [float(v) for v in _stats(np.concatenate(_arrays(procs)), qs)]
+
+
+def bootstrap_ratios(a: Processes, b: Processes, qs: Sequence[Stat], seed: int = 0,
+                     level: float = 0.95) -> list[tuple[float, float, float]]:
+    """For each statistic (a percentile, or None for the mean): stat(B) / stat(A) and its
+    percentile interval from the two-level bootstrap, each side a list of processes (each a
+    list of samples in the order taken).  Seeded: the same runs always give the same
+    intervals."""
+    xa, xb = _arrays(a), _arrays(b)
+    rng = np.random.default_rng(seed)
+    count = resamples_for(max(_work(xa), _work(xb)))
+    ratios = _hierarchical(xb, qs, rng, count) / _hierarchical(xa, qs, rng, count)
+    tail = (1.0 - level) / 2.0 * 100.0
+    out = []
+    for i, (sa, sb) in enumerate(zip(pooled_stats(xa, qs), pooled_stats(xb, qs), strict=True)):
+        lo, hi = np.percentile(ratios[i], [tail, 100.0 - tail])
+        out.append((sb / sa, float(lo), float(hi)))
+    return out
+
+
+def bootstrap_ratio(a: Processes, b: Processes, q: Stat = 50.0, seed: int = 0,
+                    level: float = 0.95) -> tuple[float, float, float]:
     """One statistic's ratio and interval (see bootstrap_ratios)."""
     return bootstrap_ratios(a, b, [q], seed, level)[0]
+
+
+def median_interval(procs: Processes, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """The 95% interval of a cell's median from the two-level bootstrap (one process: the
+    block bootstrap of its samples alone)."""
+    xs = _arrays(procs)
+    rng = np.random.default_rng(seed)
+    boot = _hierarchical(xs, [50.0], rng, resamples_for(_work(xs)))[0]
+    tail = (1.0 - level) / 2.0 * 100.0
+    lo, hi = np.percentile(boot, [tail, 100.0 - tail])
+    return float(lo), float(hi)
+
+
+def spread(values: Sequence[float]) -> float | None:
+    """The between-process spread: range of the process medians over their median (0.05: the
+    slowest process was 5% of the median slower than the fastest).  None for one process."""
+    if len(values) < 2:
+        return None
+    mid = float(np.median(values))
+    return (max(values) - min(values)) / mid if mid > 0 else math.inf
+
+
+def process_ratio(a: Sequence[float], b: Sequence[float], seed: int = 0,
+                  level: float = 0.95, count: int = RESAMPLES) -> tuple[float, float]:
+    """The interval of mean(B)/mean(A) over process-level figures alone (each a process's
+    median): the bootstrap's upper level, for when only stored per-process summaries are at
+    hand (the fastest line).  One value a side gives no interval: (0, inf)."""
+    xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(xa) < 2 or len(xb) < 2:
+        return 0.0, math.inf
+    rng = np.random.default_rng(seed)
+    ra = xa[rng.integers(0, len(xa), (count, len(xa)))].mean(axis=1)
+    rb = xb[rng.integers(0, len(xb), (count, len(xb)))].mean(axis=1)
+    tail = (1.0 - level) / 2.0 * 100.0
+    lo, hi = np.percentile(rb / ra, [tail, 100.0 - tail])
+    return float(lo), float(hi)
+
+
+def significant(ratio: float, low: float | None, high: float | None, floor: float) -> bool:
+    """The verdict rule every "faster", "slower", "fastest" and "regression" rests on: the
+    ratio's 95% interval excludes 1 *and* the ratio is further from 1 than the noise floor
+    (the larger of a fixed floor and the between-process spread the runs themselves show).
+    A figure with no interval (one value a side) is called on the floor alone."""
+    if abs(ratio - 1.0) <= floor:
+        return False
+    if low is None or high is None:  # one value a side (a memory figure): the floor decides
+        return True
+    return not low <= 1.0 <= high

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from .. import __version__, envs
 from ..errors import InferometerError
+from ..plan import DEFAULT_LENGTH, DEFAULT_REPEAT, MAX_SPREAD
 from ..report.compare import NOISE
 from ._measure import cmd_env, cmd_models, cmd_run, cmd_runtimes, cmd_show
 from ._reports import cmd_compare, cmd_export, cmd_history, cmd_report
@@ -56,13 +57,27 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--no-preprocess", action="store_true",
                    help="time the runtime call alone, not the uint8 -> input conversion")
     r.add_argument("--pin", action="store_true", help="pin each worker to its first N CPUs")
-    r.add_argument("--timeout", type=float, default=600.0, help="seconds per cell (600)")
-    r.add_argument("--warmup", type=int, default=3, help="warm-up runs after the first (3)")
-    r.add_argument("--min-time", type=float, default=2.0, help="seconds, at least (2)")
-    r.add_argument("--max-time", type=float, default=10.0, help="seconds, at most (10)")
-    r.add_argument("--min-count", type=int, default=10, help="runs, at least (10)")
-    r.add_argument("--target-ci", type=float, default=1.0,
-                   help="stop when the median's 95%% CI is within +-this %% (1)")
+    r.add_argument("--repeat", default=str(DEFAULT_REPEAT),
+                   help=f"fresh worker processes per cell ({DEFAULT_REPEAT}); intervals and "
+                   "verdicts rest on the spread between them, which one process cannot show")
+    r.add_argument("--order", default="interleaved",
+                   help="interleaved (every cell's 1st process, then every 2nd, ...; default), "
+                   "sequential or random")
+    r.add_argument("--max-spread", type=float, default=MAX_SPREAD * 100,
+                   help="flag a cell unstable when its process medians spread more than this "
+                   f"%% ({MAX_SPREAD * 100:g})")
+    r.add_argument("--timeout", type=float, default=600.0, help="seconds per process (600)")
+    r.add_argument("--warmup", type=int, default=DEFAULT_LENGTH.warmup,
+                   help=f"warm-up runs after the first ({DEFAULT_LENGTH.warmup})")
+    r.add_argument("--min-time", type=float, default=DEFAULT_LENGTH.min_time_s,
+                   help=f"seconds per process, at least ({DEFAULT_LENGTH.min_time_s:g})")
+    r.add_argument("--max-time", type=float, default=DEFAULT_LENGTH.max_time_s,
+                   help=f"seconds per process, at most ({DEFAULT_LENGTH.max_time_s:g})")
+    r.add_argument("--min-count", type=int, default=DEFAULT_LENGTH.min_count,
+                   help=f"runs per process, at least ({DEFAULT_LENGTH.min_count})")
+    r.add_argument("--target-ci", type=float, default=DEFAULT_LENGTH.target_rel_ci * 100,
+                   help="a process stops early when its median's 95%% CI is within +-this %% "
+                   f"({DEFAULT_LENGTH.target_rel_ci * 100:g})")
     r.add_argument("--noisy", type=float, default=0.15,
                    help="flag a cell when other processes used more than this CPU share (0.15)")
     r.add_argument("--reference", default="onnxruntime", help="integrity reference runtime")
@@ -149,14 +164,16 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="B vs A per cell with confidence intervals; exit 1 on "
                        "regression")
     c.set_defaults(handler=cmd_compare)
-    c.add_argument("run_a", help="baseline run directory")
-    c.add_argument("run_b", help="candidate run directory")
+    c.add_argument("run_a", help="baseline run directory (A1,A2,...: several runs pooled as "
+                   "processes)")
+    c.add_argument("run_b", help="candidate run directory (B1,B2,...)")
     c.add_argument("--fail-on", default="p50",
                    help="METRIC[:PERCENT],...: exit 1 when a metric is significantly worse by "
                    "more than PERCENT (p50, p90, p99, mean, items_per_s, peak_rss, load_s; "
                    "default: p50, any significant slowdown)")
     c.add_argument("--noise", type=float, default=NOISE * 100,
-                   help=f"changes within +-this %% are never called ({NOISE * 100:g})")
+                   help=f"changes within +-this %% are never called ({NOISE * 100:g}); the "
+                   "floor rises to the between-process spread either side shows")
     c.add_argument("--json", action="store_true", help="print the comparison as JSON")
     x = sub.add_parser("export", help="write a run's rows as csv, json or parquet")
     x.set_defaults(handler=cmd_export)

@@ -15,6 +15,8 @@ from ..plan import (
     Plan,
     expand,
     parse_batches,
+    parse_order,
+    parse_repeat,
     parse_shape,
     parse_threads,
     require_device,
@@ -108,6 +110,10 @@ def _new_plan(args: argparse.Namespace) -> tuple[Plan, list[str]]:
         raise UsageError("--timeout must be > 0")
     threads = parse_threads(args.threads)
     batches = parse_batches(args.batch)
+    repeat = parse_repeat(args.repeat)
+    order = parse_order(args.order)
+    if not 0 < args.max_spread < 1000:
+        raise UsageError("--max-spread: a percentage > 0")
     shape = parse_shape(args.shape)
     require_device(args.device)
     notes: list[str] = []
@@ -126,7 +132,8 @@ def _new_plan(args: argparse.Namespace) -> tuple[Plan, list[str]]:
                            timeout_s=args.timeout, reference_runtime=args.reference,
                            warmup=length.warmup, min_time_s=length.min_time_s,
                            min_count=length.min_count, max_time_s=length.max_time_s,
-                           target_rel_ci=length.target_rel_ci, noisy_threshold=args.noisy)
+                           target_rel_ci=length.target_rel_ci, noisy_threshold=args.noisy,
+                           repeat=repeat, order=order, max_spread=args.max_spread / 100.0)
     return Plan(tuple(models), cells, length, settings, args.command_line), notes + more
 
 
@@ -174,8 +181,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _plan_text(plan: Plan) -> str:
     """What `run` would do, without doing it: the cells grouped by model and runtime/variant,
-    the one-off jobs before them, and the time the cells may take (each measures for
-    --min-time to --max-time; loads and conversions come on top)."""
+    the one-off jobs before them, the processes and the time they may take (each measures
+    for --min-time to --max-time; loads and conversions come on top)."""
     from ..runtimes.base import needs_conversion
 
     groups: dict[tuple[str, str, str], list[CellSpec]] = {}
@@ -188,15 +195,18 @@ def _plan_text(plan: Plan) -> str:
     converts = {(c.model, c.runtime, c.variant) for c in plan.cells
                 if needs_conversion(runtimes.get(c.runtime), c.variant)}
     refs = {(c.model, c.batch) for c in plan.cells}
-    n, length = len(plan.cells), plan.length
+    n, length, s = len(plan.cells), plan.length, plan.settings
+    procs = n * s.repeat
     return "\n".join([
         render(("model", "runtime/variant", "device", "threads", "batch", "cells"), rows),
-        f"{n} cells, each in its own worker; before them {len(refs)} reference run(s) "
-        f"({plan.settings.reference_runtime}) and {len(converts)} conversion(s) "
-        "(cached ones are reused)",
-        f"measuring takes {n * length.min_time_s / 60:.1f} to {n * length.max_time_s / 60:.1f} "
-        f"min ({length.min_time_s:g} to {length.max_time_s:g} s a cell), plus each cell's "
-        "load and first inference",
+        f"{n} cells x {s.repeat} fresh worker process(es) each = {procs} processes, "
+        f"scheduled {s.order}; before them {len(refs)} reference run(s) "
+        f"({s.reference_runtime}) and {len(converts)} conversion(s) (cached ones are reused)",
+        f"measuring takes {procs * length.min_time_s / 60:.1f} to "
+        f"{procs * length.max_time_s / 60:.1f} min ({length.min_time_s:g} to "
+        f"{length.max_time_s:g} s a process), plus each process's start, load and first "
+        f"inference; at most {procs * s.timeout_s / 3600:.1f} h at the {s.timeout_s:g} s "
+        "timeout per process",
         "dry run: nothing was run; drop --dry-run to start"])
 
 

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..childenv import worker_env
 from ..errors import InferometerError
 from ..models.ref import ModelRef
 from ..results.codec import to_dict
-from ..runner import worker_env
 
 Completion = Callable[[int, int], None]  # (query id, completion time ns)
 

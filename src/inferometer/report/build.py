@@ -24,6 +24,7 @@ from .table import (
     max_qps_lines,
     precision_rows,
     precision_title,
+    spread_cell,
     throughput_pivot,
     train_rows,
     train_title,
@@ -89,7 +90,9 @@ def _speed(run: RunResult, plots: Sequence[Plot]) -> Document:
                            ("device", ", ".join(devices)),
                            ("status", run.status), ("timed region", timed),
                            ("integrity reference", f"{s.reference_runtime} fp32"),
-                           ("run length", f"{s.warmup} warm-up, {s.min_time_s:g}-"
+                           ("processes", f"{s.repeat} fresh worker process(es) per cell, "
+                                         f"scheduled {s.order}"),
+                           ("run length", f"each process: {s.warmup} warm-up, {s.min_time_s:g}-"
                                           f"{s.max_time_s:g} s, >= {s.min_count} runs, stop at "
                                           f"+-{s.target_rel_ci:.0%} CI of the median")])
     warnings = []
@@ -97,8 +100,11 @@ def _speed(run: RunResult, plots: Sequence[Plot]) -> Document:
         warnings.append(f"{sum(c.noisy for c in run.cells)} cell(s) ran while other processes "
                         f"used more than {s.noisy_threshold:.0%} of the CPUs (flag: noisy)")
     if any(c.unstable for c in run.cells):
-        warnings.append(f"{sum(c.unstable for c in run.cells)} cell(s) did not reach the CI "
-                        "target (flag: unstable)")
+        warnings.append(f"{sum(c.unstable for c in run.cells)} cell(s) unstable: their "
+                        f"process medians spread more than {s.max_spread:.0%} (flag: unstable)")
+    if any(c.status == "ok" and len(c.processes) <= 1 for c in run.cells):
+        warnings.append("cells measured in one process: their intervals cannot include "
+                        "between-run noise")
     failed = [c for c in run.cells if c.status != "ok"]
     if failed:
         warnings.append(f"{len(failed)} cell(s) failed; their reason is in the tables")
@@ -122,6 +128,7 @@ def _speed(run: RunResult, plots: Sequence[Plot]) -> Document:
                 dev = c.device_summary
                 rows.append((series_label(c), c.precision, str(b), c.spec.threads_label,
                              f"{sm.p50_ms:.2f}", f"{sm.p99_ms:.2f}",  # type: ignore[union-attr]
+                             spread_cell(c),
                              *(["-" if dev is None else f"{dev.p50_ms:.3f}"] if on_device
                                else []),
                              f"{c.items_per_s:.1f}", f"{c.peak_rss_mb or 0:.0f}",
@@ -130,7 +137,8 @@ def _speed(run: RunResult, plots: Sequence[Plot]) -> Document:
         if rows:
             blocks += [Heading(3, "Best thread count per runtime/variant"),
                        Table(("runtime/variant", "precision", "batch", "best threads",
-                              "p50 ms", "p99 ms", *(["device p50 ms"] if on_device else []),
+                              "p50 ms", "p99 ms", "spread",
+                              *(["device p50 ms"] if on_device else []),
                               "items/s", "peak MB", "integrity"),
                              tuple(rows))]
         for runtime in dict.fromkeys(c.spec.runtime for c in cells):

@@ -1,13 +1,14 @@
-"""`inferometer compare RUN_A RUN_B`: per matching cell, B's median over A's with a bootstrap
-confidence interval from the raw samples, a verdict, a geometric-mean summary, and thresholds
-(`--fail-on`) that make it a CI gate.
+"""`inferometer compare RUN_A RUN_B`: per matching cell, B's median over A's with an interval
+from the two-level bootstrap of the raw samples (processes first, then samples in time blocks),
+a verdict, a geometric-mean summary, and thresholds (`--fail-on`) that make it a CI gate.
 
 A change is called only when the 95% interval of the ratio excludes 1 *and* the ratio is
-further from 1 than the noise floor (default 2%).  The interval comes from a moving-block
-bootstrap, because samples within a cell are serially correlated; the floor is there because
-two runs of the same configuration differ by a percent or two between processes on a shared
-machine, which no resampling of one run can see: pyperf and criterion use the same two-part
-rule.
+further from 1 than the noise floor: the larger of a fixed floor (default 2%) and the spread
+between the processes of either side.  The interval resamples processes because the variance
+between processes (memory layout, thread placement, clock, neighbours) is larger than the
+variance inside one: an interval built from one process's samples called identical reruns
+"faster" (pyperf, benchstat and Google Benchmark's compare test across repetitions for the same
+reason).  Several runs a side (`compare A1,A2 B1,B2`) pool their processes.
 """
 
 from __future__ import annotations
@@ -18,15 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
-from ..results.schema import CellResult, RunResult
+from ..results.pooling import pool
+from ..results.schema import CellResult
 from ..results.store import RunDir
-from ..stats import bootstrap_ratios
+from ..stats import bootstrap_ratios, process_ratio, significant
 
-NOISE = 0.02  # the default noise floor: a ratio within 2% of 1 is no change
+NOISE = 0.02  # the fixed part of the noise floor: a ratio within 2% of 1 is no change
 METRICS = ("p50", "p90", "p99", "mean", "items_per_s", "peak_rss", "load_s")
 # Metrics computed from the raw samples: the percentile (None: the mean) the bootstrap uses.
 _SAMPLED: dict[str, float | None] = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "mean": None}
 
+
+# Figures each process keeps: their interval is a bootstrap over the processes.
+_PER_PROCESS = {"peak_rss": "peak_rss_mb", "load_s": "load_s"}
 
 Key = tuple[str, str, str, str, str, int, str]
 
@@ -51,12 +56,15 @@ class Change:
     low: float | None  # 95% interval of the ratio; None where there is only one value a side
     high: float | None
     verdict: str  # "faster"/"slower" (latency), "better"/"worse", or "no significant change"
+    floor: float = NOISE  # the noise floor the ratio had to clear
 
 
 @dataclass(frozen=True)
 class CellComparison:
     key: Key
     changes: tuple[Change, ...]
+    processes_a: int = 1
+    processes_b: int = 1
 
     def get(self, metric: str) -> Change | None:
         return next((c for c in self.changes if c.metric == metric), None)
@@ -71,6 +79,7 @@ class Comparison:
     only_b: tuple[str, ...]
     failed: tuple[str, ...]  # in both, but failed in at least one
     noise: float
+    notes: tuple[str, ...] = ()  # what the reader should know (repetition counts differ...)
 
     def geomean(self, metric: str = "p50") -> float | None:
         ratios = [c.ratio for cc in self.cells if (c := cc.get(metric)) is not None]
@@ -86,10 +95,8 @@ def _words(metric: str, worse: bool) -> str:
 
 
 def _verdict(metric: str, ratio: float, low: float | None, high: float | None,
-             noise: float) -> str:
-    if abs(ratio - 1.0) <= noise:
-        return "no significant change"
-    if low is not None and high is not None and low <= 1.0 <= high:
+             floor: float) -> str:
+    if not significant(ratio, low, high, floor):
         return "no significant change"
     worse = ratio < 1.0 if metric == "items_per_s" else ratio > 1.0
     return _words(metric, worse)
@@ -103,8 +110,31 @@ def _value(c: CellResult, metric: str) -> float | None:
             "items_per_s": c.items_per_s, "peak_rss": c.peak_rss_mb, "load_s": c.load_s}[metric]
 
 
-def compare_cells(ca: CellResult, cb: CellResult, samples_a: Sequence[int] | None,
-                  samples_b: Sequence[int] | None, noise: float) -> CellComparison:
+def noise_floor(ca: CellResult, cb: CellResult, noise: float = NOISE) -> float:
+    """The fixed floor, raised to the between-process spread either side shows: a difference
+    smaller than the spread between identical processes is not a change."""
+    return max([noise, *(c.spread for c in (ca, cb) if c.spread is not None)])
+
+
+def _stored_interval(ca: CellResult, cb: CellResult) -> tuple[float, float] | None:
+    """The p50 ratio's interval from what results.json holds (no raw samples): a bootstrap
+    of the process medians when both sides have several processes, else the stored median
+    intervals' extremes."""
+    pa, pb = ([p.summary.p50_ms for p in c.processes] for c in (ca, cb))
+    if len(pa) > 1 and len(pb) > 1:
+        return process_ratio(pa, pb)
+    if ca.summary is None or cb.summary is None:
+        return None
+    return (cb.summary.median_ci_low_ms / ca.summary.median_ci_high_ms,
+            cb.summary.median_ci_high_ms / ca.summary.median_ci_low_ms)
+
+
+def compare_cells(ca: CellResult, cb: CellResult, samples_a: Sequence[Sequence[int]] | None,
+                  samples_b: Sequence[Sequence[int]] | None,
+                  noise: float = NOISE) -> CellComparison:
+    """B against A, metric by metric.  `samples_x`: each process's raw latencies (None when
+    not kept: the stored per-process medians or intervals stand in)."""
+    floor = noise_floor(ca, cb, noise)
     changes = []
     boot: dict[str, tuple[float, float, float]] = {}
     if samples_a and samples_b:  # one resampling serves every sampled statistic
@@ -122,40 +152,103 @@ def compare_cells(ca: CellResult, cb: CellResult, samples_a: Sequence[int] | Non
             # items/s is batch / median latency: its interval is the inverted p50 interval.
             r, lo, hi = boot["p50"]
             ratio, low, high = 1.0 / r, 1.0 / hi, 1.0 / lo
-        elif metric == "p50" and ca.summary and cb.summary:
-            # No raw samples kept: the stored order-statistic intervals bound the ratio.
-            low = cb.summary.median_ci_low_ms / ca.summary.median_ci_high_ms
-            high = cb.summary.median_ci_high_ms / ca.summary.median_ci_low_ms
+        elif metric == "p50" and (stored := _stored_interval(ca, cb)):
+            low, high = stored
+        elif metric in _PER_PROCESS and len(ca.processes) > 1 and len(cb.processes) > 1:
+            low, high = process_ratio(*([getattr(p, _PER_PROCESS[metric]) or 0.0
+                                         for p in c.processes] for c in (ca, cb)))
         changes.append(Change(metric, va, vb, ratio, low, high,
-                              _verdict(metric, ratio, low, high, noise)))
-    return CellComparison(cell_key(ca), tuple(changes))
+                              _verdict(metric, ratio, low, high, floor), floor))
+    return CellComparison(cell_key(ca), tuple(changes), max(1, len(ca.processes)),
+                          max(1, len(cb.processes)))
 
 
-def compare_runs(path_a: str, path_b: str, noise: float = NOISE) -> Comparison:
-    da, db = RunDir(Path(path_a)), RunDir(Path(path_b))
-    ra, rb = da.load(), db.load()
-    ka = {cell_key(c): c for c in ra.cells}
-    kb = {cell_key(c): c for c in rb.cells}
-    common = [k for k in ka if k in kb]
+@dataclass(frozen=True)
+class _Side:
+    """One side of a comparison: one run, or several pooled as processes."""
+
+    label: str
+    cells: dict[Key, CellResult]
+    samples: dict[Key, list[list[int]]]
+    models: str
+
+
+def _side(paths: Sequence[str]) -> _Side:
+    by_key: dict[Key, list[tuple[CellResult, list[list[int]] | None]]] = {}
+    models: set[str] = set()
+    for path in paths:
+        rd = RunDir(Path(path))
+        run = rd.load()
+        models |= {c.spec.model for c in run.cells}
+        for c in run.cells:
+            by_key.setdefault(cell_key(c), []).append((c, rd.samples(c.spec.id)))
+    cells, samples = {}, {}
+    for k, found in by_key.items():
+        bad = next((c for c, _ in found if c.status != "ok" or c.summary is None), None)
+        if bad is not None:  # failed in one of the side's runs: not compared
+            cells[k] = bad
+            continue
+        procs = [p for c, _ in found for p in c.processes]
+        raw = [x for _, s in found for x in (s or [])]
+        if len(found) == 1:
+            cells[k] = found[0][0]
+        elif len(procs) == len(raw):  # several runs: their processes pooled into one cell
+            cells[k] = pool(found[0][0], procs, raw)
+        else:
+            raise UsageError(f"cannot pool {key_label(k)} across {', '.join(paths)}: one of "
+                             "them kept no raw samples for it")
+        if raw:
+            samples[k] = raw
+    return _Side(",".join(paths), cells, samples, ", ".join(sorted(models)) or "no cells")
+
+
+def split_runs(text: str) -> list[str]:
+    """'A1,A2,A3' -> the run directories it names (a comma inside a path: use one run)."""
+    paths = [p for p in (t.strip() for t in text.split(",")) if p]
+    if not paths:
+        raise UsageError("compare: name a run directory on each side")
+    return paths
+
+
+def _repetition_notes(sa: _Side, sb: _Side, common: Sequence[Key]) -> list[str]:
+    def counts(side: _Side) -> set[int]:
+        return {max(1, len(side.cells[k].processes)) for k in common
+                if side.cells[k].status == "ok"}
+
+    ca, cb = counts(sa), counts(sb)
+    notes = []
+    if ca and cb and ca != cb:
+        notes.append(f"the sides have different numbers of processes per cell (A: "
+                     f"{'/'.join(map(str, sorted(ca)))}, B: {'/'.join(map(str, sorted(cb)))}): "
+                     "fine, each interval is built from what its side has")
+    if 1 in ca | cb:
+        notes.append("cells measured in one process cannot include between-run noise in "
+                     "their intervals: rerun with --repeat 3 (the default) for verdicts that "
+                     "survive an identical rerun")
+    return notes
+
+
+def compare_runs(path_a: str | Sequence[str], path_b: str | Sequence[str],
+                 noise: float = NOISE) -> Comparison:
+    sa = _side(split_runs(path_a) if isinstance(path_a, str) else path_a)
+    sb = _side(split_runs(path_b) if isinstance(path_b, str) else path_b)
+    common = [k for k in sa.cells if k in sb.cells]
     if not common:
-        raise UsageError(f"no common cells: {path_a} has {_models(ra)}, {path_b} has "
-                         f"{_models(rb)}; compare runs of the same model, runtime, variant, "
+        raise UsageError(f"no common cells: {sa.label} has {sa.models}, {sb.label} has "
+                         f"{sb.models}; compare runs of the same model, runtime, variant, "
                          "threads and batch")
     cells, failed = [], []
     for k in common:
-        a, b = ka[k], kb[k]
+        a, b = sa.cells[k], sb.cells[k]
         if a.status != "ok" or b.status != "ok" or a.summary is None or b.summary is None:
             which = " and ".join(n for n, c in (("A", a), ("B", b)) if c.status != "ok")
             failed.append(f"{key_label(k)} (failed in {which})")
             continue
-        cells.append(compare_cells(a, b, da.samples(a.spec.id), db.samples(b.spec.id), noise))
-    return Comparison(path_a, path_b, tuple(cells),
-                      tuple(key_label(k) for k in ka if k not in kb),
-                      tuple(key_label(k) for k in kb if k not in ka), tuple(failed), noise)
-
-
-def _models(run: RunResult) -> str:
-    return ", ".join(sorted({c.spec.model for c in run.cells})) or "no cells"
+        cells.append(compare_cells(a, b, sa.samples.get(k), sb.samples.get(k), noise))
+    return Comparison(sa.label, sb.label, tuple(cells),
+                      tuple(key_label(k) for k in sa.cells if k not in sb.cells),
+                      tuple(key_label(k) for k in sb.cells if k not in sa.cells), tuple(failed),
+                      noise, tuple(_repetition_notes(sa, sb, common)))
 
 
 # -- the gate -----------------------------------------------------------------------------------
@@ -186,7 +279,8 @@ def parse_fail_on(text: str) -> tuple[Threshold, ...]:
 
 
 def regressions(cmp: Comparison, thresholds: Sequence[Threshold]) -> list[str]:
-    """Rows that got significantly worse by more than their threshold."""
+    """Rows that got significantly worse (beyond the interval and the noise floor, as every
+    verdict) by more than their threshold."""
     out = []
     for cc in cmp.cells:
         for t in thresholds:

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..errors import RunDirError, UsageError
 from ..results.schema import CellResult, RunResult
 from ..results.store import load_result
+from .compare import compare_cells
 
 
 @dataclass(frozen=True)
@@ -66,29 +67,41 @@ def series(points: list[Point]) -> dict[str, list[tuple[str, float]]]:
     return out
 
 
+def _verdict(prev: CellResult | None, cell: CellResult) -> str:
+    """compare's verdict on the previous run of this configuration (process level: the
+    stored process medians; the noise floor at least their spread)."""
+    if prev is None:
+        return "-"
+    change = compare_cells(prev, cell, None, None).get("p50")
+    return "-" if change is None else change.verdict.replace("no significant change", "tied")
+
+
 def history_rows(points: list[Point]) -> list[list[str]]:
     """One row per (run, cell): p50 with its change vs the first and previous run of the same
-    configuration."""
+    configuration, and whether the change from the previous one is beyond noise."""
     first: dict[str, float] = {}
     prev: dict[str, float] = {}
+    prev_cell: dict[str, CellResult] = {}
     rows = []
     for p in points:
         c = p.cell
         key = config_label(c)
         if c.status != "ok" or c.summary is None:
-            rows.append([p.created, key, c.runtime_version, "-", "-", "-", "-", p.cpu,
+            rows.append([p.created, key, c.runtime_version, "-", "-", "-", "-", "-", p.cpu,
                          f"FAILED: {c.error}", p.run_dir])
             continue
         v = c.summary.p50_ms
         vs_first = f"{v / first[key] - 1:+.1%}" if key in first else "-"
         vs_prev = f"{v / prev[key] - 1:+.1%}" if key in prev else "-"
+        verdict = _verdict(prev_cell.get(key), c)
         first.setdefault(key, v)
         prev[key] = v
+        prev_cell[key] = c
         flags = " ".join(f for f, on in (("noisy", c.noisy), ("unstable", c.unstable)) if on)
         rows.append([p.created, key, c.runtime_version, f"{v:.2f}", f"{c.items_per_s:.1f}",
-                     vs_first, vs_prev, p.cpu, flags, p.run_dir])
+                     vs_first, vs_prev, verdict, p.cpu, flags, p.run_dir])
     return rows
 
 
 HISTORY_HEADERS = ("created", "configuration", "version", "p50 ms", "items/s", "vs first",
-                   "vs previous", "cpu", "flags", "run")
+                   "vs previous", "verdict", "cpu", "flags", "run")

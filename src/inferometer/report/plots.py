@@ -253,9 +253,9 @@ def latency_distribution(cells: Sequence[CellResult], batch: int, stem: str,
     best = best_per_series(cells, batch)
     curves = []
     for c in best:
-        samples = rundir.samples(c.spec.id)
-        if samples:
-            curves.append((c, sorted(s / 1e6 for s in samples)))
+        procs = rundir.samples(c.spec.id)
+        if procs:  # every process's samples together: the distribution the cell reports
+            curves.append((c, sorted(s / 1e6 for p in procs for s in p)))
     if not curves:
         return None
     fig, ax = _figure()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Mapping, Sequence
 
@@ -68,7 +69,14 @@ _MAX_LIBS = 8
 _MAX_LISTED = 8
 
 HEADERS = ("runtime/variant", "prec", "thr", "batch", "mean ms", "p50 ms", "p90 ms", "p99 ms",
-           "items/s", "peak MB", "load s", "first ms", "integrity", "deps", "flags")
+           "spread", "items/s", "peak MB", "load s", "first ms", "integrity", "deps", "flags")
+
+
+def spread_cell(c: CellResult) -> str:
+    """The between-process spread and the number of processes: '3.1% x3', or '- x1' where
+    one process could not show it."""
+    n = max(1, len(c.processes))
+    return f"{'-' if c.spread is None else f'{c.spread:.1%}'} x{n}"
 
 
 def cell_row(c: CellResult) -> list[str]:
@@ -79,7 +87,7 @@ def cell_row(c: CellResult) -> list[str]:
     s = c.summary
     flags = " ".join(f for f, on in (("unstable", c.unstable), ("noisy", c.noisy)) if on)
     return [*head, _num(s.mean_ms), _num(s.p50_ms), _num(s.p90_ms), _num(s.p99_ms),
-            _num(c.items_per_s, 1), _num(c.peak_rss_mb, 0), _num(c.load_s),
+            spread_cell(c), _num(c.items_per_s, 1), _num(c.peak_rss_mb, 0), _num(c.load_s),
             _num(c.first_ms, 1), _integrity(c), _deps(c), flags]
 
 
@@ -105,18 +113,24 @@ def best_cells(cells: Sequence[CellResult]) -> dict[tuple[int, str], CellResult]
 
 def _runner_up(best: CellResult, ranked: Sequence[CellResult]) -> str:
     """The fastest other runtime, and whether the lead is beyond noise, by compare's rule on
-    the stored median intervals: the ratio's interval excludes 1 and the ratio clears the
-    noise floor.  A tie is worth saying: the choice is then free on speed."""
+    the stored process medians: the ratio's interval excludes 1 and the ratio clears the
+    noise floor (2%, or the larger between-process spread).  A tie is worth saying: the
+    choice is then free on speed."""
     other = next((c for c in ranked if c.spec.runtime != best.spec.runtime), None)
     if other is None:
         return ""
-    change = compare_cells(best, other, None, None, NOISE).get("p50")
+    cmp = compare_cells(best, other, None, None, NOISE)
+    change = cmp.get("p50")
     if change is None:
         return ""
     label = f"{other.spec.runtime}/{other.spec.variant} threads={other.spec.threads_label}"
+    ci = ("" if change.low is None or change.high is None or math.isinf(change.high)
+          else f", 95% CI [{change.low:.2f}, {change.high:.2f}]")
+    evidence = (f"{ci}, {cmp.processes_a} vs {cmp.processes_b} processes, noise floor "
+                f"{change.floor:.1%}")
     if change.verdict == "slower":
-        return f"; next runtime {label} {change.ratio:.2f}x slower"
-    return f"; tied with {label} ({change.ratio:.2f}x, within noise)"
+        return f"; next runtime {label} {change.ratio:.2f}x slower{evidence}"
+    return f"; tied with {label} ({change.ratio:.2f}x{evidence}: cannot tell them apart)"
 
 
 def fastest_lines(cells: Sequence[CellResult]) -> list[str]:
@@ -220,8 +234,17 @@ def _footer(run: RunResult) -> str:
         lines.append(f"warning: {noisy} cell(s) ran while other processes used more than "
                      f"{s.noisy_threshold:.0%} of the CPUs (noisy): re-run on a quiet machine")
     if unstable:
-        lines.append(f"warning: {unstable} cell(s) did not reach a +-{s.target_rel_ci:.0%} CI "
-                     f"of the median within {s.max_time_s:g} s (unstable)")
+        lines.append(f"warning: {unstable} cell(s) unstable: their process medians spread more "
+                     f"than {s.max_spread:.0%} (or, measured in one process, the median's CI "
+                     f"stayed wider than +-{s.target_rel_ci:.0%}); verdicts on them need a "
+                     "bigger difference")
+    single = sum(1 for c in run.cells if c.status == "ok" and len(c.processes) <= 1)
+    if single:
+        lines.append(f"note: {single} cell(s) ran in one process: their intervals cannot "
+                     "include between-run noise (run with --repeat 3, the default)")
+    else:
+        lines.append(f"processes: {s.repeat} per cell, scheduled {s.order}; 'spread' is the "
+                     "range of the process medians over their median")
     if run.status != "complete":
         lines.append(f"note: this run is {run.status}; resume it with inferometer run --resume")
     return "\n".join(lines)
@@ -342,19 +365,22 @@ def tables(run: RunResult | LoadRun | AccuracyRun | TrainRun) -> str:
 
 
 def comparison_text(cmp: Comparison, thresholds_failed: Sequence[str]) -> str:
-    """compare's output: the p50 table with intervals, memory beside it, then the summary."""
+    """compare's output: the p50 table with intervals, processes per side and the noise floor
+    each verdict had to clear, memory beside it, then the summary."""
     rows = []
     for cc in cmp.cells:
         p50, rss = cc.get("p50"), cc.get("peak_rss")
         if p50 is None:
             continue
-        ci = "-" if p50.low is None else f"[{p50.low:.3f}, {p50.high:.3f}]"
+        ci = ("-" if p50.low is None or p50.high is None or math.isinf(p50.high)
+              else f"[{p50.low:.3f}, {p50.high:.3f}]")
         mem = "-" if rss is None else f"{rss.a:.0f} -> {rss.b:.0f} ({rss.ratio - 1:+.0%})"
         rows.append([key_label(cc.key), f"{p50.a:.3f}", f"{p50.b:.3f}", f"{p50.ratio:.3f}",
-                     ci, p50.verdict, mem])
+                     ci, f"{cc.processes_a}/{cc.processes_b}", f"{p50.floor:.1%}", p50.verdict,
+                     mem])
     out = [f"A: {cmp.a}", f"B: {cmp.b}",
-           render(("cell", "A p50 ms", "B p50 ms", "B/A", "95% CI", "verdict", "peak MB"),
-                  rows)]
+           render(("cell", "A p50 ms", "B p50 ms", "B/A", "95% CI", "procs A/B", "floor",
+                   "verdict", "peak MB"), rows)]
     g = cmp.geomean("p50")
     if g is not None:
         counts = {v: sum(1 for cc in cmp.cells if (c := cc.get("p50")) and c.verdict == v)
@@ -362,8 +388,10 @@ def comparison_text(cmp: Comparison, thresholds_failed: Sequence[str]) -> str:
         out.append(f"geometric mean of B/A p50 over {len(cmp.cells)} cells: {g:.3f} "
                    f"({counts['faster']} faster, {counts['slower']} slower, "
                    f"{counts['no significant change']} no significant change; a change is "
-                   f"called when the 95% CI excludes 1 and it exceeds the {cmp.noise:.0%} "
-                   "noise floor)")
+                   "called when the 95% CI (two-level bootstrap: processes, then samples) "
+                   f"excludes 1 and it exceeds the noise floor: {cmp.noise:.0%}, or the "
+                   "larger between-process spread of either side)")
+    out += [f"note: {n}" for n in cmp.notes]
     for label, keys in (("only in A", cmp.only_a), ("only in B", cmp.only_b),
                         ("not compared", cmp.failed)):
         out += [f"{label}: {k}" for k in keys[:_MAX_LISTED]]

@@ -21,7 +21,8 @@ FORMATS = ("csv", "json", "parquet")
 
 COLUMNS = ("model", "runtime", "variant", "precision", "threads", "batch", "status", "error",
            "runtime_version", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "ci_low_ms", "ci_high_ms",
-           "count", "items_per_s", "load_s", "first_ms", "peak_rss_mb", "peak_rss_after_load_mb",
+           "count", "processes", "spread", "items_per_s", "load_s", "first_ms", "peak_rss_mb",
+           "peak_rss_after_load_mb",
            "other_load", "unstable", "noisy", "integrity_passed", "rel_max_abs_diff", "cosine",
            "top1_agreement", "timed_region", "libraries", "device", "device_p50_ms",
            "gpu_peak_allocated_mb", "gpu_peak_reserved_mb", "gpu_device_used_mb",
@@ -37,6 +38,7 @@ def _row(c: CellResult) -> dict[str, object]:
         "mean_ms": s and s.mean_ms, "p50_ms": s and s.p50_ms, "p90_ms": s and s.p90_ms,
         "p99_ms": s and s.p99_ms, "ci_low_ms": s and s.median_ci_low_ms,
         "ci_high_ms": s and s.median_ci_high_ms, "count": s and s.count,
+        "processes": len(c.processes), "spread": c.spread,
         "items_per_s": c.items_per_s, "load_s": c.load_s, "first_ms": c.first_ms,
         "peak_rss_mb": c.peak_rss_mb, "peak_rss_after_load_mb": c.peak_rss_after_load_mb,
         "other_load": c.other_load, "unstable": c.unstable, "noisy": c.noisy,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ..measure.libraries import Library
 from ..stats import Summary
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,32 @@ class Integrity:
 
 
 @dataclass(frozen=True)
+class ProcessResult:
+    """One worker process of a cell: its own statistics, cold start and memory.  A cell runs
+    in several fresh processes because the variance between processes is larger than the
+    variance inside one; the cell's intervals and verdicts are built on this level."""
+
+    rep: int  # which of the cell's processes (0-based), in the order the run scheduled them
+    summary: Summary
+    first_ms: float | None = None
+    load_s: float | None = None
+    stop_reason: str = ""
+    other_load: float | None = None
+    rss_after_load_mb: float | None = None
+    peak_rss_after_load_mb: float | None = None
+    peak_rss_mb: float | None = None
+    wall_s: float | None = None
+    cpu_affinity: tuple[int, ...] = ()
+    device_summary: Summary | None = None
+
+
+@dataclass(frozen=True)
 class CellResult:
+    """A measured configuration.  Its figures pool its processes: latency statistics over
+    every process's samples, the median's interval from the two-level bootstrap (processes,
+    then samples), load and first inference the median over processes, peak memory the
+    highest; each process's own figures are in `processes`."""
+
     spec: CellSpec
     status: str  # "ok" or "failed"
     error: str | None = None
@@ -113,6 +138,9 @@ class CellResult:
     # end-to-end `summary`, and the framework's / driver's memory figures.
     device_summary: Summary | None = None
     device_memory_mb: dict[str, float] = field(default_factory=dict)
+    processes: tuple[ProcessResult, ...] = ()
+    # range of the process medians over their median; None with fewer than 2 processes
+    spread: float | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +151,9 @@ class ModelInfo:
     input_name: str
     input_shape: tuple[int, ...]  # one item, NCHW without N
     output_kind: str
+
+
+ORDERS = ("interleaved", "sequential", "random")  # how a run schedules the cells' processes
 
 
 @dataclass(frozen=True)
@@ -137,6 +168,9 @@ class RunSettings:
     max_time_s: float
     target_rel_ci: float
     noisy_threshold: float
+    repeat: int = 1  # fresh worker processes per cell
+    order: str = "sequential"  # how processes were scheduled: interleaved, sequential, random
+    max_spread: float = 0.10  # a cell whose between-process spread exceeds this is unstable
 
 
 @dataclass(frozen=True)

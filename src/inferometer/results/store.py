@@ -4,8 +4,9 @@ so a killed run loses nothing already measured and is never mistaken for a finis
     plan.json            what was asked (enough to resume)
     results.json         RunResult: status running/interrupted/complete, one entry per cell
     results.csv          one flat row per cell
-    cells/<id>.json      each CellResult as soon as it finished
-    samples/<id>.json    raw latencies (ns): first call, warm-up, steady state
+    cells/<id>.json      each CellResult, rewritten as each of its processes finishes
+    samples/<id>.json    raw latencies (ns) of each of the cell's processes: first call,
+                         warm-up, steady state
     outputs/<id>.npy     first output on the fixed inputs (integrity)
     logs/<id>.log        the worker's stdout/stderr
 """
@@ -23,6 +24,8 @@ from ..errors import RunDirError
 from .codec import from_dict, to_dict
 from .schema import SCHEMA_VERSION, CellResult, RunResult
 
+ProcessSamples = dict[str, Any]  # {"rep": k, "first": ns, "warmup": [ns], "samples": [ns]}
+
 
 def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     # v2 gave every results file the shared header; v1 speed runs were the only kind
@@ -30,8 +33,29 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "kind": data.get("kind", "run"), "schema_version": 2}
 
 
+_PROCESS_FIELDS = ("summary", "first_ms", "load_s", "stop_reason", "other_load",
+                   "rss_after_load_mb", "peak_rss_after_load_mb", "peak_rss_mb", "wall_s",
+                   "cpu_affinity", "device_summary")
+
+
+def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    # v3 measures each cell in several processes.  A v2 cell was one process: it becomes a
+    # cell with that one process, and no between-process spread (which it could not see).
+    if data.get("kind") != "run":
+        return {**data, "schema_version": 3}
+    cells = []
+    for c in data.get("cells", []):
+        if c.get("summary") is not None and not c.get("processes"):
+            proc = {"rep": 0, **{k: c[k] for k in _PROCESS_FIELDS if k in c}}
+            c = {**c, "processes": [proc], "spread": None}
+        cells.append(c)
+    settings = {"repeat": 1, "order": "sequential", **data.get("settings", {})}
+    return {**data, "cells": cells, "settings": settings, "schema_version": 3}
+
+
 # version -> function upgrading a results dict from that version to the next one.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2,
+                                                                     2: _v2_to_v3}
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -91,18 +115,34 @@ class RunDir:
     def plan(self) -> dict[str, Any]:
         return _read_json(self.path / "plan.json")
 
-    def save_cell(self, cell: CellResult, samples: dict[str, Any] | None) -> None:
-        if samples is not None:
-            atomic_write(self.file("samples", cell.spec.id, ".json"), json.dumps(samples))
+    def save_cell(self, cell: CellResult, processes: list[ProcessSamples] | None) -> None:
+        """The cell and the raw samples of each of its processes (samples first: a cell file
+        never points at samples that are not on disk)."""
+        if processes is not None:
+            atomic_write(self.file("samples", cell.spec.id, ".json"),
+                         json.dumps({"unit": "ns", "processes": processes}))
         write_json(self.file("cells", cell.spec.id, ".json"), cell)
 
-    def samples(self, cell_id: str) -> list[int] | None:
-        """A cell's steady-state latencies (ns), or None when they were not kept."""
+    def process_samples(self, cell_id: str) -> list[ProcessSamples]:
+        """Each process's raw record ({"rep", "first", "warmup", "samples"}, ns); a file of
+        schema 2 or older held one process at its top level."""
         path = self.file("samples", cell_id, ".json")
         if not path.exists():
-            return None
+            return []
         data = _read_json(path)
-        return list(data["samples"]) if isinstance(data, dict) and "samples" in data else None
+        if not isinstance(data, dict):
+            return []
+        if "processes" in data:
+            return list(data["processes"])
+        if "samples" in data:
+            return [{"rep": 0, **{k: v for k, v in data.items() if k != "unit"}}]
+        return []
+
+    def samples(self, cell_id: str) -> list[list[int]] | None:
+        """A cell's steady-state latencies (ns), one list per process, or None when they
+        were not kept."""
+        procs = [list(p["samples"]) for p in self.process_samples(cell_id) if p.get("samples")]
+        return procs or None
 
     def finished_cells(self) -> dict[str, CellResult]:
         cells = {}
