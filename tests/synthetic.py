@@ -42,6 +42,7 @@ class Cell:
     peak_mb: float = 100.0
     model: str = "net"
     status: str = "ok"
+    probe_ms: float | None = None  # the machine's speed probe before each process
 
 
 def write_run(path: Path, cells: Sequence[Cell], created: str = "2026-01-01T00:00:00+00:00",
@@ -64,7 +65,7 @@ def write_run(path: Path, cells: Sequence[Cell], created: str = "2026-01-01T00:0
                           integrity=integrity)
         records = [ProcessResult(rep=k, summary=summarize(p), first_ms=1.0, load_s=0.5,
                                  stop_reason="converged", rss_after_load_mb=c.peak_mb * 0.8,
-                                 peak_rss_mb=c.peak_mb, wall_s=1.0)
+                                 peak_rss_mb=c.peak_mb, wall_s=1.0, probe_ms=c.probe_ms)
                    for k, p in enumerate(procs)]
         cell = pool(base, records, procs)
         rd.save_cell(cell, [{"rep": k, "first": 1, "warmup": [1], "samples": list(p)}

@@ -64,8 +64,11 @@ def test_run_writes_a_complete_run_directory(run_dir) -> None:  # type: ignore[n
             assert summarize(rec["samples"]) == p.summary
         pooled = [x for rec in raw["processes"] for x in rec["samples"]]
         lo, hi = median_interval([rec["samples"] for rec in raw["processes"]])
-        assert c.summary == replace(summarize(pooled), median_ci_low_ms=lo / 1e6,
-                                    median_ci_high_ms=hi / 1e6)
+        s = summarize(pooled)
+        assert replace(c.summary, median_ci_low_ms=0, median_ci_high_ms=0) == replace(
+            s, median_ci_low_ms=0, median_ci_high_ms=0)
+        assert (c.summary.median_ci_low_ms, c.summary.median_ci_high_ms) == pytest.approx(
+            (lo / 1e6, hi / 1e6))
         assert c.spread == spread([p.summary.p50_ms for p in c.processes])
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert len(rows) == len(run.cells)
@@ -79,7 +82,8 @@ def test_run_prints_the_table(run_dir) -> None:  # type: ignore[no-untyped-def]
         assert f"{name}/" in r.stdout
     assert "fastest fp32 at batch 1:" in r.stdout and "fastest fp32 at batch 2:" in r.stdout
     assert "runtime dependencies" in r.stdout
-    assert "[8/8]" in r.stderr or f"[{len(INSTALLED) * 4}/{len(INSTALLED) * 4}]" in r.stderr
+    jobs = len(INSTALLED) * 4 * 2  # cells x processes
+    assert f"[{jobs}/{jobs}]" in r.stderr
     shown = cli("show", str(out))
     assert shown.returncode == 0
     assert shown.stdout.split("machine:")[0] == r.stdout.split("machine:")[0]

@@ -171,3 +171,23 @@ def test_several_runs_a_side_pool_as_processes(tmp_path: Path) -> None:
     r = cli("compare", f"{tmp_path / 'a1'},{tmp_path / 'a2'}", str(tmp_path / "b1"))
     assert r.returncode == 1 and "4/2" in r.stdout, r.stdout
     assert "different numbers of processes per cell (A: 4, B: 2)" in r.stdout
+
+
+def test_a_change_no_bigger_than_the_machines_own_drift_is_not_called(tmp_path: Path) -> None:
+    """B is 20% slower, and so was the machine itself while B ran (the speed probe timed
+    before every process): that is no evidence against the runtime.  The same 20% with the
+    machine as fast as before is a slowdown."""
+    a = processes(10e6, [1.0, 1.01, 0.99], seed=1)
+    b = processes(12e6, [1.0, 1.01, 0.99], seed=2)
+    write_run(tmp_path / "a", [Cell("r", "v", 1, 1, a, probe_ms=2.0)])
+    write_run(tmp_path / "drifted", [Cell("r", "v", 1, 1, b, probe_ms=2.4)])
+    write_run(tmp_path / "steady", [Cell("r", "v", 1, 1, b, probe_ms=2.02)])
+    drifted = compare_runs(str(tmp_path / "a"), str(tmp_path / "drifted"))
+    p50 = drifted.cells[0].get("p50")
+    assert p50 is not None and p50.verdict == "no significant change"
+    assert p50.floor == pytest.approx(0.2) and drifted.machine_shift == pytest.approx(0.2)
+    assert any("machine itself ran at least 20% slower during B" in n for n in drifted.notes)
+    assert regressions(drifted, parse_fail_on("p50:5%")) == []
+    steady = compare_runs(str(tmp_path / "a"), str(tmp_path / "steady"))
+    assert steady.cells[0].get("p50").verdict == "slower"  # type: ignore[union-attr]
+    assert not any("machine itself" in n for n in steady.notes)

@@ -155,9 +155,9 @@ def test_device_timings_and_memory_reach_the_results(fakes: None, tmp_path: Path
     write_report(out)
     md = (out / "report.md").read_text()
     assert ("| runtime/variant | precision | batch | best threads | p50 ms | p99 ms "
-            "| device p50 ms |") in md
+            "| spread | device p50 ms |") in md
     row = next(ln for ln in md.splitlines() if ln.startswith("| accel/default |"))
-    assert row.split(" | ")[6] == f"{cell['device_summary']['p50_ms']:.3f}"
+    assert row.split(" | ")[7] == f"{cell['device_summary']['p50_ms']:.3f}"
 
 
 @pytest.mark.skipif(not HAS_CUDA, reason="no CUDA device here")

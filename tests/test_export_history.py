@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import cli
-from synthetic import Cell, noisy, write_run
+from synthetic import Cell, noisy, processes, write_run
 
 from inferometer.results.schema import SCHEMA_VERSION
 
@@ -85,3 +85,24 @@ def test_history_orders_runs_and_shows_the_trend(tmp_path: Path) -> None:
     assert r.returncode == 1 and "no stored cells of nothing" in r.stderr
     r = cli("history", "--model", "resnet50", "--runs", str(tmp_path / "none"))
     assert r.returncode == 2 and "is not a directory" in r.stderr
+
+
+def test_history_verdicts_clear_the_process_spread(tmp_path: Path) -> None:
+    """Against the previous run: a 4% step inside processes that spread 10% is a tie, a 40%
+    step is slower; with one process a cell the 4% step would have been called."""
+    from inferometer.report.history import history, history_rows
+
+    runs = tmp_path / "runs"
+    for i, (day, median) in enumerate((("01", 10e6), ("02", 10.4e6), ("03", 14.5e6))):
+        write_run(runs / f"r{i}", [Cell("onnxruntime", "default", 1, 1,
+                                        processes(median, [0.95, 1.0, 1.05], seed=i),
+                                        model="resnet50")],
+                  created=f"2026-01-{day}T00:00:00+00:00")
+    rows = history_rows(history(runs, "resnet50"))
+    assert [r[7] for r in rows] == ["-", "tied", "slower"]
+    one = tmp_path / "one"
+    for i, (day, median) in enumerate((("01", 10e6), ("02", 10.4e6))):
+        write_run(one / f"r{i}", [Cell("onnxruntime", "default", 1, 1,
+                                       noisy(median, seed=i, spread=0.005), model="resnet50")],
+                  created=f"2026-01-{day}T00:00:00+00:00")
+    assert [r[7] for r in history_rows(history(one, "resnet50"))] == ["-", "slower"]

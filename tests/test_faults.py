@@ -27,7 +27,7 @@ def test_faulty_cells_fail_with_reasons_and_the_sweep_goes_on(fakes: None, tmp_p
     assert cells["onnxruntime"]["status"] == "ok"
     assert "FAILED: worker killed by signal SIGSEGV" in r.stdout
     # the failing worker's traceback is kept for diagnosis
-    log = (out / "logs" / "tinynet.raise.default.t1.b1.log").read_text()
+    log = (out / "logs" / "tinynet.raise.default.t1.b1.p0.log").read_text()  # first process
     assert "RuntimeError: kernel exploded on purpose" in log
 
 

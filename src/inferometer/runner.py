@@ -24,6 +24,7 @@ from . import __version__, envs, runtimes
 from .childenv import worker_env
 from .integrity import compare
 from .jobs import Job
+from .measure.speed import speed_probe
 from .models.ref import ModelRef
 from .plan import Plan
 from .results.codec import from_dict, to_dict
@@ -280,6 +281,7 @@ class Runner:
     def _run_process(self, spec: CellSpec, rep: int) -> tuple[CellResult, ProcessResult | None]:
         """One fresh worker process of a cell; the cell is pooled again from every process it
         has and saved (samples first), so a kill loses at most the process in flight."""
+        probe = speed_probe()  # here, where no runtime thread spins: the machine's own speed
         t0 = time.monotonic()
         out = self.rundir.file("outputs", spec.id, ".npy")
         failed = self.failed_conversions.get(f"{spec.model}.{spec.runtime}.{spec.variant}")
@@ -298,7 +300,7 @@ class Runner:
             cell = replace(base, status="failed", error=report.error,
                            wall_s=(base.wall_s or 0.0) + wall)
         else:
-            proc = _process(rep, report, wall)
+            proc = _process(rep, report, wall, probe)
             self.procs.setdefault(cid, []).append(proc)
             self.raw.setdefault(cid, []).append(
                 {"rep": rep, "first": report.first_ns, "warmup": list(report.warmup_ns),
@@ -344,10 +346,11 @@ class Runner:
             device_memory_mb=r.device_memory_mb)
 
 
-def _process(rep: int, r: WorkerReport, wall: float) -> ProcessResult:
+def _process(rep: int, r: WorkerReport, wall: float, probe: float) -> ProcessResult:
     return ProcessResult(
         rep=rep, summary=summarize(r.samples_ns), first_ms=(r.first_ns or 0) / 1e6,
         load_s=r.load_s, stop_reason=r.stop_reason, other_load=r.other_load,
         rss_after_load_mb=r.rss_after_load_mb, peak_rss_after_load_mb=r.peak_rss_after_load_mb,
         peak_rss_mb=r.peak_rss_mb, wall_s=wall, cpu_affinity=r.cpu_affinity,
-        device_summary=summarize(r.device_samples_ns) if r.device_samples_ns else None)
+        device_summary=summarize(r.device_samples_ns) if r.device_samples_ns else None,
+        probe_ms=probe)

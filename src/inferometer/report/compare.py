@@ -14,6 +14,7 @@ reason).  Several runs a side (`compare A1,A2 B1,B2`) pool their processes.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,7 @@ class Comparison:
     failed: tuple[str, ...]  # in both, but failed in at least one
     noise: float
     notes: tuple[str, ...] = ()  # what the reader should know (repetition counts differ...)
+    machine_shift: float = 0.0  # |B/A - 1| of the machine's speed probe
 
     def geomean(self, metric: str = "p50") -> float | None:
         ratios = [c.ratio for cc in self.cells if (c := cc.get(metric)) is not None]
@@ -110,10 +112,29 @@ def _value(c: CellResult, metric: str) -> float | None:
             "items_per_s": c.items_per_s, "peak_rss": c.peak_rss_mb, "load_s": c.load_s}[metric]
 
 
-def noise_floor(ca: CellResult, cb: CellResult, noise: float = NOISE) -> float:
-    """The fixed floor, raised to the between-process spread either side shows: a difference
-    smaller than the spread between identical processes is not a change."""
-    return max([noise, *(c.spread for c in (ca, cb) if c.spread is not None)])
+def noise_floor(ca: CellResult, cb: CellResult, noise: float = NOISE,
+                machine: float = 0.0) -> float:
+    """The fixed floor, raised to the between-process spread either side shows (a difference
+    smaller than the spread between identical processes is not a change) and to `machine`,
+    how much the machine's own speed differed between the two sides."""
+    return max([noise, machine, *(c.spread for c in (ca, cb) if c.spread is not None)])
+
+
+def machine_probes(cells: Sequence[CellResult]) -> list[float]:
+    """The speed probe (ms of fixed work, measure.speed) of every process of these cells;
+    empty for runs made before the probe existed."""
+    return [p.probe_ms for c in cells for p in c.processes if p.probe_ms]
+
+
+def machine_shift(probes_a: Sequence[float], probes_b: Sequence[float]) -> float:
+    """How much slower or faster the machine itself was on one side, as far as the probes
+    show beyond their own noise: the distance from 1 of the nearer end of the interval of
+    mean(B)/mean(A) (0 when that interval includes 1).  A single probe is noisy (the host
+    changes speed within a second), so only a shift the probes agree on raises the floor."""
+    if len(probes_a) < 2 or len(probes_b) < 2:
+        return 0.0
+    lo, hi = process_ratio(probes_a, probes_b)
+    return max(0.0, lo - 1.0, 1.0 - hi)
 
 
 def _stored_interval(ca: CellResult, cb: CellResult) -> tuple[float, float] | None:
@@ -130,11 +151,12 @@ def _stored_interval(ca: CellResult, cb: CellResult) -> tuple[float, float] | No
 
 
 def compare_cells(ca: CellResult, cb: CellResult, samples_a: Sequence[Sequence[int]] | None,
-                  samples_b: Sequence[Sequence[int]] | None,
-                  noise: float = NOISE) -> CellComparison:
+                  samples_b: Sequence[Sequence[int]] | None, noise: float = NOISE,
+                  machine: float = 0.0) -> CellComparison:
     """B against A, metric by metric.  `samples_x`: each process's raw latencies (None when
-    not kept: the stored per-process medians or intervals stand in)."""
-    floor = noise_floor(ca, cb, noise)
+    not kept: the stored per-process medians or intervals stand in); `machine`: the
+    difference in machine speed between the two sides (machine_shift)."""
+    floor = noise_floor(ca, cb, noise, machine)
     changes = []
     boot: dict[str, tuple[float, float, float]] = {}
     if samples_a and samples_b:  # one resampling serves every sampled statistic
@@ -171,15 +193,18 @@ class _Side:
     cells: dict[Key, CellResult]
     samples: dict[Key, list[list[int]]]
     models: str
+    probes: list[float]  # the machine's speed probe before each of the side's processes
 
 
 def _side(paths: Sequence[str]) -> _Side:
     by_key: dict[Key, list[tuple[CellResult, list[list[int]] | None]]] = {}
     models: set[str] = set()
+    every: list[CellResult] = []
     for path in paths:
         rd = RunDir(Path(path))
         run = rd.load()
         models |= {c.spec.model for c in run.cells}
+        every += run.cells
         for c in run.cells:
             by_key.setdefault(cell_key(c), []).append((c, rd.samples(c.spec.id)))
     cells, samples = {}, {}
@@ -199,7 +224,8 @@ def _side(paths: Sequence[str]) -> _Side:
                              "them kept no raw samples for it")
         if raw:
             samples[k] = raw
-    return _Side(",".join(paths), cells, samples, ", ".join(sorted(models)) or "no cells")
+    return _Side(",".join(paths), cells, samples, ", ".join(sorted(models)) or "no cells",
+                 machine_probes(every))
 
 
 def split_runs(text: str) -> list[str]:
@@ -237,6 +263,7 @@ def compare_runs(path_a: str | Sequence[str], path_b: str | Sequence[str],
         raise UsageError(f"no common cells: {sa.label} has {sa.models}, {sb.label} has "
                          f"{sb.models}; compare runs of the same model, runtime, variant, "
                          "threads and batch")
+    shift = machine_shift(sa.probes, sb.probes)
     cells, failed = [], []
     for k in common:
         a, b = sa.cells[k], sb.cells[k]
@@ -244,11 +271,18 @@ def compare_runs(path_a: str | Sequence[str], path_b: str | Sequence[str],
             which = " and ".join(n for n, c in (("A", a), ("B", b)) if c.status != "ok")
             failed.append(f"{key_label(k)} (failed in {which})")
             continue
-        cells.append(compare_cells(a, b, sa.samples.get(k), sb.samples.get(k), noise))
+        cells.append(compare_cells(a, b, sa.samples.get(k), sb.samples.get(k), noise, shift))
+    notes = _repetition_notes(sa, sb, common)
+    if shift > noise:
+        ma, mb = statistics.median(sa.probes), statistics.median(sb.probes)
+        how = "slower" if mb > ma else "faster"
+        notes.append(f"the machine itself ran at least {shift:.0%} {how} during B than during "
+                     f"A (speed probe before every process: median {ma:.2f} vs {mb:.2f} ms of "
+                     "fixed work): changes within that are not called")
     return Comparison(sa.label, sb.label, tuple(cells),
                       tuple(key_label(k) for k in sa.cells if k not in sb.cells),
                       tuple(key_label(k) for k in sb.cells if k not in sa.cells), tuple(failed),
-                      noise, tuple(_repetition_notes(sa, sb, common)))
+                      noise, tuple(notes), shift)
 
 
 # -- the gate -----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import RunDirError, UsageError
 from ..results.schema import CellResult, RunResult
 from ..results.store import load_result
-from .compare import compare_cells
+from .compare import compare_cells, machine_probes, machine_shift
 
 
 @dataclass(frozen=True)
@@ -69,10 +69,12 @@ def series(points: list[Point]) -> dict[str, list[tuple[str, float]]]:
 
 def _verdict(prev: CellResult | None, cell: CellResult) -> str:
     """compare's verdict on the previous run of this configuration (process level: the
-    stored process medians; the noise floor at least their spread)."""
+    stored process medians; the noise floor at least their spread and the difference in the
+    machine's speed between the two)."""
     if prev is None:
         return "-"
-    change = compare_cells(prev, cell, None, None).get("p50")
+    shift = machine_shift(machine_probes([prev]), machine_probes([cell]))
+    change = compare_cells(prev, cell, None, None, machine=shift).get("p50")
     return "-" if change is None else change.verdict.replace("no significant change", "tied")
 
 

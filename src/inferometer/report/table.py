@@ -245,6 +245,11 @@ def _footer(run: RunResult) -> str:
     else:
         lines.append(f"processes: {s.repeat} per cell, scheduled {s.order}; 'spread' is the "
                      "range of the process medians over their median")
+    probes = sorted(p.probe_ms for c in run.cells for p in c.processes if p.probe_ms)
+    if probes:
+        lines.append(f"machine speed probe before each process: median "
+                     f"{probes[len(probes) // 2]:.2f} ms of fixed work (range {probes[0]:.2f}-"
+                     f"{probes[-1]:.2f}); compare holds two runs to the difference in it")
     if run.status != "complete":
         lines.append(f"note: this run is {run.status}; resume it with inferometer run --resume")
     return "\n".join(lines)

@@ -103,6 +103,8 @@ class ProcessResult:
     wall_s: float | None = None
     cpu_affinity: tuple[int, ...] = ()
     device_summary: Summary | None = None
+    # the machine's speed just before this process started (measure.speed: ms of fixed work)
+    probe_ms: float | None = None
 
 
 @dataclass(frozen=True)
