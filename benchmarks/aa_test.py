@@ -1,0 +1,137 @@
+"""A/A self-check: do the verdicts survive an identical rerun, and do they still see a real
+slowdown?
+
+Runs N identical baseline runs (`inferometer run MODEL --runtimes onnxruntime,onnxruntime_twin
+--threads T`) and M runs per known slowdown (ONNX Runtime busy-waiting 5% or 10% of each call
+inside `run`, benchmarks/aa_runtime.py, plugged in through INFEROMETER_RUNTIMES), the runs of
+all kinds interleaved in time.  Then, with the tool's own API:
+- compare on every pair of baseline runs: how often it calls "faster"/"slower" (false calls),
+  and how often `--fail-on p50:5%` would exit 1;
+- the fastest line of each baseline run, whose runner-up is the identical twin runtime: how
+  often it claims a lead beyond noise;
+- compare of each baseline run against each slowed run: how often the slowdown is detected.
+
+    .venv/bin/python benchmarks/aa_test.py --runs 5 --slowed-runs 2 --out runs/aa
+    .venv/bin/python benchmarks/aa_test.py --out runs/aa-r1 -- --repeat 1   # one process a cell
+
+Everything after `--` is passed to every `inferometer run`.  Prints a table per thread count
+and writes OUT/aa.json.  The figures are this machine's: a shared 2-core host is noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))
+
+from inferometer.report.compare import compare_runs, parse_fail_on, regressions  # noqa: E402
+from inferometer.report.table import fastest_lines  # noqa: E402
+from inferometer.results.store import RunDir  # noqa: E402
+
+PLUGIN = "onnxruntime=aa_runtime:Slowed;onnxruntime_twin=aa_runtime:Twin"
+
+
+def _run(out: Path, model: str, threads: str, runtimes: str, slowdown: float,
+         extra: list[str]) -> float:
+    env = dict(os.environ, INFEROMETER_RUNTIMES=PLUGIN, INFEROMETER_SLOWDOWN=f"{slowdown:g}",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])))
+    cmd = [sys.executable, "-m", "inferometer", "run", model, "--runtimes", runtimes,
+           "--threads", threads, "--batch", "1", "--output", str(out), *extra]
+    t0 = time.monotonic()
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stderr[-2000:]}")
+    return time.monotonic() - t0
+
+
+def _verdicts(a: Path, b: Path) -> tuple[dict[str, str], dict[str, float], bool]:
+    """threads label -> p50 verdict and ratio for the onnxruntime cells; whether
+    --fail-on p50:5% would fail the whole comparison."""
+    cmp = compare_runs(str(a), str(b))
+    verdicts, ratios = {}, {}
+    for cc in cmp.cells:
+        ch = cc.get("p50")
+        if cc.key[1] == "onnxruntime" and ch is not None:
+            verdicts[cc.key[4]] = ch.verdict
+            ratios[cc.key[4]] = ch.ratio
+    return verdicts, ratios, bool(regressions(cmp, parse_fail_on("p50:5%")))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="resnet50")
+    p.add_argument("--threads", default="1,2")
+    p.add_argument("--runs", type=int, default=5, help="identical baseline runs (5: 10 pairs)")
+    p.add_argument("--slowdowns", default="5,10", help="known slowdowns, percent")
+    p.add_argument("--slowed-runs", type=int, default=2, help="runs per slowdown (2)")
+    p.add_argument("--out", default="runs/aa", help="directory for the runs and aa.json")
+    p.add_argument("extra", nargs="*", help="after --: passed to every inferometer run")
+    args = p.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    slowdowns = [float(s) / 100 for s in args.slowdowns.split(",") if s]
+    # interleave the kinds of run in time, so the machine's drift meets them all alike
+    plan: list[tuple[str, float]] = [("base", 0.0)] * args.runs
+    for s in slowdowns:
+        plan += [(f"slow{s * 100:g}", s)] * args.slowed_runs
+    base = plan[:args.runs]
+    slowed = plan[args.runs:]
+    order = [x for pair in itertools.zip_longest(base, slowed) for x in pair if x]
+    dirs: dict[str, list[Path]] = {}
+    walls = []
+    for kind, s in order:
+        d = out / f"{kind}-{len(dirs.get(kind, [])) + 1}"
+        runtimes = "onnxruntime,onnxruntime_twin" if kind == "base" else "onnxruntime"
+        walls.append(_run(d, args.model, args.threads, runtimes, s, args.extra))
+        dirs.setdefault(kind, []).append(d)
+        print(f"{d}: {walls[-1]:.0f} s", file=sys.stderr)
+
+    threads = [t.strip() for t in args.threads.split(",")]
+    report: dict[str, object] = {"command": sys.argv, "runs": {k: [str(d) for d in v]
+                                                               for k, v in dirs.items()}}
+    aa = [_verdicts(a, b) for a, b in itertools.combinations(dirs["base"], 2)]
+    lines = [f"A/A: {len(aa)} pairs of identical runs ({args.model}, onnxruntime, "
+             f"extra args: {' '.join(args.extra) or 'none'}); {sum(walls) / len(walls):.0f} s "
+             "per run on average"]
+    rows = {}
+    for t in threads:
+        calls = sum(v.get(t) in ("faster", "slower") for v, _, _ in aa)
+        ratios = [r[t] for _, r, _ in aa if t in r]
+        row: dict[str, object] = {"aa_pairs": len(aa), "aa_false_calls": calls,
+                                  "aa_ratio_min": min(ratios), "aa_ratio_max": max(ratios)}
+        for s in slowdowns:
+            kind = f"slow{s * 100:g}"
+            det = [_verdicts(a, b) for a in dirs["base"] for b in dirs[kind]]
+            row[f"detected_{kind}"] = sum(v.get(t) == "slower" for v, _, _ in det)
+            row[f"pairs_{kind}"] = len(det)
+            row[f"ratio_{kind}"] = sorted(r[t] for _, r, _ in det)
+        rows[t] = row
+        detected = ", ".join(f"{s * 100:g}% slowdown detected in {row[f'detected_slow{s * 100:g}']}"
+                             f"/{row[f'pairs_slow{s * 100:g}']}" for s in slowdowns)
+        lines.append(f"threads={t}: compare called {calls}/{len(aa)} identical pairs faster or "
+                     f"slower (B/A {min(ratios):.3f}..{max(ratios):.3f}); {detected}")
+    fail = sum(f for _, _, f in aa)
+    fastest = [line for d in dirs["base"]
+               for line in fastest_lines(RunDir(d).load().cells)]
+    false_fastest = sum(" slower" in line for line in fastest)
+    lines.append(f"--fail-on p50:5% would exit 1 on {fail}/{len(aa)} identical pairs")
+    lines.append(f"fastest line against the identical twin runtime: {false_fastest}/"
+                 f"{len(fastest)} claimed a lead beyond noise")
+    lines += [f"  {line}" for line in fastest]
+    report.update(threads=rows, fail_on_exits=fail, fastest_lines=fastest,
+                  fastest_false_calls=false_fastest, wall_s=walls)
+    (out / "aa.json").write_text(json.dumps(report, indent=1) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
