@@ -15,7 +15,7 @@ import pytest
 from conftest import QUICK, cli
 
 from inferometer.results.store import RunDir
-from inferometer.stats import median_interval, spread, summarize
+from inferometer.stats import median_interval, spread, summarize, summarize_processes
 
 INSTALLED = [n for n in ("onnxruntime", "openvino", "torch")
              if __import__("importlib").util.find_spec(n) is not None]
@@ -62,9 +62,9 @@ def test_run_writes_a_complete_run_directory(run_dir) -> None:  # type: ignore[n
         for p, rec in zip(c.processes, raw["processes"], strict=True):
             assert p.rep == rec["rep"] and len(rec["warmup"]) == 1
             assert summarize(rec["samples"]) == p.summary
-        pooled = [x for rec in raw["processes"] for x in rec["samples"]]
-        lo, hi = median_interval([rec["samples"] for rec in raw["processes"]])
-        s = summarize(pooled)
+        procs = [rec["samples"] for rec in raw["processes"]]
+        lo, hi = median_interval(procs)
+        s = summarize_processes(procs)
         assert replace(c.summary, median_ci_low_ms=0, median_ci_high_ms=0) == replace(
             s, median_ci_low_ms=0, median_ci_high_ms=0)
         assert (c.summary.median_ci_low_ms, c.summary.median_ci_high_ms) == pytest.approx(

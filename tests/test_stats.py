@@ -134,3 +134,18 @@ def test_process_ratio_is_the_process_level_interval() -> None:
     lo, hi = process_ratio([10.0, 11.0, 9.0], [10.5, 9.5, 10.2])
     assert lo < 1.0 < hi
     assert process_ratio([10.0], [11.0]) == (0.0, float("inf"))
+
+
+def test_each_process_weighs_the_same_in_a_cells_statistics() -> None:
+    """A process that ran fast took more samples in the same time; weighing samples would
+    let it pull the cell's median to itself (here to 10 ms), weighing processes gives the
+    middle process (20 ms), as the two-level bootstrap assumes."""
+    from inferometer.stats import pooled_stats, summarize_processes
+
+    procs = [[10_000_000] * 1000, [20_000_000] * 100, [21_000_000] * 100]
+    p50, mean = pooled_stats(procs, [50.0, None])
+    assert p50 == 20_000_000 and mean == pytest.approx(17_000_000)
+    s = summarize_processes(procs)
+    assert s.p50_ms == pytest.approx(20.0) and s.count == 1200 and s.min_ms == 10.0
+    one = [[1_000_000, 2_000_000, 3_000_000]]
+    assert summarize_processes(one) == summarize(one[0])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -188,9 +188,38 @@ def _arrays(procs: Processes) -> list[np.ndarray]:
     return out
 
 
+def _weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """The smallest value whose cumulative weight reaches q% of the total (inverted CDF)."""
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(weights[order])
+    i = int(np.searchsorted(cum, q / 100.0 * cum[-1] * (1 - 1e-12), side="left"))
+    return float(values[order][min(i, len(values) - 1)])
+
+
 def pooled_stats(procs: Processes, qs: Sequence[Stat]) -> list[float]:
-    """The point estimates: each statistic over every process's samples together."""
-    return [float(v) for v in _stats(np.concatenate(_arrays(procs)), qs)]
+    """The point estimates: each statistic over every process's samples together, each
+    process weighing the same (as in the two-level bootstrap).  Weighing samples would let a
+    process that happened to run fast, and so took more samples in the same time, pull the
+    cell's median towards itself.  One process: the plain statistics of its samples."""
+    xs = _arrays(procs)
+    if len(xs) == 1:
+        return [float(v) for v in _stats(xs[0], qs)]
+    values = np.concatenate(xs)
+    weights = np.concatenate([np.full(len(x), 1.0 / len(x)) for x in xs])
+    return [float(np.mean([x.mean() for x in xs])) if q is None
+            else _weighted_percentile(values, weights, q) for q in qs]
+
+
+def summarize_processes(procs: Sequence[Sequence[int]]) -> Summary:
+    """A cell's statistics over its processes (see pooled_stats); the median's interval is
+    the caller's to fill in from the two-level bootstrap (median_interval)."""
+    if len(procs) == 1:
+        return summarize(procs[0])
+    flat = [x for p in procs for x in p]
+    base = summarize(flat)
+    mean, p50, p90, p99 = pooled_stats(procs, [None, 50.0, 90.0, 99.0])
+    ms = 1e-6
+    return replace(base, mean_ms=mean * ms, p50_ms=p50 * ms, p90_ms=p90 * ms, p99_ms=p99 * ms)
 
 
 def bootstrap_ratios(a: Processes, b: Processes, qs: Sequence[Stat], seed: int = 0,

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ..stats import median_interval, spread, summarize, throughput
+from ..stats import median_interval, spread, summarize, summarize_processes, throughput
 from .schema import CellResult, ProcessResult
 
 _MS = 1e-6
@@ -37,7 +37,8 @@ def pool(cell: CellResult, procs: Sequence[ProcessResult], samples: Sequence[Seq
     """`cell` (status, versions, settings, integrity: what does not vary by process) with the
     figures of its finished processes pooled.  `samples[i]` are `procs[i]`'s raw latencies.
 
-    Several processes: the median's interval is the two-level bootstrap's and `unstable` means
+    Several processes: each weighs the same in the percentiles (stats.pooled_stats), the
+    median's interval is the two-level bootstrap's, and `unstable` means
     the process medians spread more than `max_spread`.  One process: the order-statistic
     interval of its samples, and `unstable` as before (the interval stayed wider than the
     target), because there is no between-process level to look at."""
@@ -46,7 +47,7 @@ def pool(cell: CellResult, procs: Sequence[ProcessResult], samples: Sequence[Seq
     order = sorted(range(len(procs)), key=lambda i: procs[i].rep)
     procs = [procs[i] for i in order]
     samples = [samples[i] for i in order]
-    summary = summarize([x for s in samples for x in s])
+    summary = summarize_processes(samples)
     if len(procs) > 1:
         lo, hi = median_interval(samples)
         summary = replace(summary, median_ci_low_ms=lo * _MS, median_ci_high_ms=hi * _MS)
