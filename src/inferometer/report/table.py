@@ -395,7 +395,8 @@ def comparison_text(cmp: Comparison, thresholds_failed: Sequence[str]) -> str:
                    f"{counts['no significant change']} no significant change; a change is "
                    "called when the 95% CI (two-level bootstrap: processes, then samples) "
                    f"excludes 1 and it exceeds the noise floor: {cmp.noise:.0%}, or the "
-                   "larger between-process spread of either side)")
+                   "larger between-process spread of either side, or the difference in the "
+                   f"machine's own speed ({cmp.machine_shift:.0%} here))")
     out += [f"note: {n}" for n in cmp.notes]
     for label, keys in (("only in A", cmp.only_a), ("only in B", cmp.only_b),
                         ("not compared", cmp.failed)):
