@@ -281,13 +281,14 @@ class Runner:
     def _run_process(self, spec: CellSpec, rep: int) -> tuple[CellResult, ProcessResult | None]:
         """One fresh worker process of a cell; the cell is pooled again from every process it
         has and saved (samples first), so a kill loses at most the process in flight."""
-        probe = speed_probe()  # here, where no runtime thread spins: the machine's own speed
-        t0 = time.monotonic()
         out = self.rundir.file("outputs", spec.id, ".npy")
         failed = self.failed_conversions.get(f"{spec.model}.{spec.runtime}.{spec.variant}")
         # the integrity outputs come from the cell's first process that succeeds
         outputs = None if out.exists() else str(out)
         stem = spec.id if self.plan.settings.repeat == 1 else f"{spec.id}.p{rep}"
+        # timed here, where no runtime thread spins, and only when a process will run
+        probe = None if failed else speed_probe()
+        t0 = time.monotonic()
         report = (WorkerReport(status="failed", error=failed) if failed
                   else self._spawn(spec, stem, outputs))
         wall = time.monotonic() - t0
@@ -346,7 +347,7 @@ class Runner:
             device_memory_mb=r.device_memory_mb)
 
 
-def _process(rep: int, r: WorkerReport, wall: float, probe: float) -> ProcessResult:
+def _process(rep: int, r: WorkerReport, wall: float, probe: float | None) -> ProcessResult:
     return ProcessResult(
         rep=rep, summary=summarize(r.samples_ns), first_ms=(r.first_ns or 0) / 1e6,
         load_s=r.load_s, stop_reason=r.stop_reason, other_load=r.other_load,

@@ -158,7 +158,7 @@ def _hierarchical(procs: Sequence[np.ndarray], qs: Sequence[Stat], rng: np.rando
     if len(procs) == 1:
         return _resampled(procs[0], qs, rng, count)
     k = len(procs)
-    m = min(_PROCESS_LEN, max(len(p) for p in procs))
+    m = _process_len(procs)
     out = np.empty((len(qs), count))
     rows = max(1, _CHUNK_ITEMS // (k * m))
     for start in range(0, count, rows):
@@ -174,11 +174,23 @@ def _hierarchical(procs: Sequence[np.ndarray], qs: Sequence[Stat], rng: np.rando
 Processes = Sequence[Sequence[float]]
 
 
+def _process_len(procs: Sequence[np.ndarray]) -> int:
+    """How long each drawn process is resampled to in the two-level bootstrap."""
+    return min(_PROCESS_LEN, max(len(p) for p in procs))
+
+
 def _work(procs: Sequence[np.ndarray]) -> int:
     """Values one resample draws (what resamples_for budgets)."""
     if len(procs) == 1:
         return len(procs[0])
-    return len(procs) * min(_PROCESS_LEN, max(len(p) for p in procs))
+    return len(procs) * _process_len(procs)
+
+
+def _interval(boot: np.ndarray, level: float) -> tuple[float, float]:
+    """The percentile interval of bootstrap values at `level` (0.95: 2.5th to 97.5th)."""
+    tail = (1.0 - level) / 2.0 * 100.0
+    lo, hi = np.percentile(boot, [tail, 100.0 - tail])
+    return float(lo), float(hi)
 
 
 def _arrays(procs: Processes) -> list[np.ndarray]:
@@ -232,12 +244,9 @@ def bootstrap_ratios(a: Processes, b: Processes, qs: Sequence[Stat], seed: int =
     rng = np.random.default_rng(seed)
     count = resamples_for(max(_work(xa), _work(xb)))
     ratios = _hierarchical(xb, qs, rng, count) / _hierarchical(xa, qs, rng, count)
-    tail = (1.0 - level) / 2.0 * 100.0
-    out = []
-    for i, (sa, sb) in enumerate(zip(pooled_stats(xa, qs), pooled_stats(xb, qs), strict=True)):
-        lo, hi = np.percentile(ratios[i], [tail, 100.0 - tail])
-        out.append((sb / sa, float(lo), float(hi)))
-    return out
+    return [(sb / sa, *_interval(ratios[i], level))
+            for i, (sa, sb) in enumerate(zip(pooled_stats(xa, qs), pooled_stats(xb, qs),
+                                             strict=True))]
 
 
 def bootstrap_ratio(a: Processes, b: Processes, q: Stat = 50.0, seed: int = 0,
@@ -251,10 +260,7 @@ def median_interval(procs: Processes, seed: int = 0, level: float = 0.95) -> tup
     block bootstrap of its samples alone)."""
     xs = _arrays(procs)
     rng = np.random.default_rng(seed)
-    boot = _hierarchical(xs, [50.0], rng, resamples_for(_work(xs)))[0]
-    tail = (1.0 - level) / 2.0 * 100.0
-    lo, hi = np.percentile(boot, [tail, 100.0 - tail])
-    return float(lo), float(hi)
+    return _interval(_hierarchical(xs, [50.0], rng, resamples_for(_work(xs)))[0], level)
 
 
 def spread(values: Sequence[float]) -> float | None:
@@ -277,9 +283,7 @@ def process_ratio(a: Sequence[float], b: Sequence[float], seed: int = 0,
     rng = np.random.default_rng(seed)
     ra = xa[rng.integers(0, len(xa), (count, len(xa)))].mean(axis=1)
     rb = xb[rng.integers(0, len(xb), (count, len(xb)))].mean(axis=1)
-    tail = (1.0 - level) / 2.0 * 100.0
-    lo, hi = np.percentile(rb / ra, [tail, 100.0 - tail])
-    return float(lo), float(hi)
+    return _interval(rb / ra, level)
 
 
 def significant(ratio: float, low: float | None, high: float | None, floor: float) -> bool:

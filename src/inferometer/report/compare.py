@@ -59,6 +59,11 @@ class Change:
     verdict: str  # "faster"/"slower" (latency), "better"/"worse", or "no significant change"
     floor: float = NOISE  # the noise floor the ratio had to clear
 
+    @property
+    def bounded(self) -> bool:
+        """Whether the ratio has a finite interval to print (one value a side has none)."""
+        return self.low is not None and self.high is not None and not math.isinf(self.high)
+
 
 @dataclass(frozen=True)
 class CellComparison:

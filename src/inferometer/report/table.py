@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import textwrap
 from collections.abc import Mapping, Sequence
 
@@ -10,7 +9,7 @@ from ..results.accuracyrun import AccuracyRun
 from ..results.loadrun import LoadRun
 from ..results.schema import CellResult, RunResult
 from ..results.trainrun import TrainRun
-from .compare import NOISE, Comparison, compare_cells, key_label
+from .compare import NOISE, Comparison, compare_cells, key_label, machine_probes
 
 
 def render(headers: Sequence[str], rows: Sequence[Sequence[str]],
@@ -124,8 +123,7 @@ def _runner_up(best: CellResult, ranked: Sequence[CellResult]) -> str:
     if change is None:
         return ""
     label = f"{other.spec.runtime}/{other.spec.variant} threads={other.spec.threads_label}"
-    ci = ("" if change.low is None or change.high is None or math.isinf(change.high)
-          else f", 95% CI [{change.low:.2f}, {change.high:.2f}]")
+    ci = f", 95% CI [{change.low:.2f}, {change.high:.2f}]" if change.bounded else ""
     evidence = (f"{ci}, {cmp.processes_a} vs {cmp.processes_b} processes, noise floor "
                 f"{change.floor:.1%}")
     if change.verdict == "slower":
@@ -245,7 +243,7 @@ def _footer(run: RunResult) -> str:
     else:
         lines.append(f"processes: {s.repeat} per cell, scheduled {s.order}; 'spread' is the "
                      "range of the process medians over their median")
-    probes = sorted(p.probe_ms for c in run.cells for p in c.processes if p.probe_ms)
+    probes = sorted(machine_probes(run.cells))
     if probes:
         lines.append(f"machine speed probe before each process: median "
                      f"{probes[len(probes) // 2]:.2f} ms of fixed work (range {probes[0]:.2f}-"
@@ -377,8 +375,7 @@ def comparison_text(cmp: Comparison, thresholds_failed: Sequence[str]) -> str:
         p50, rss = cc.get("p50"), cc.get("peak_rss")
         if p50 is None:
             continue
-        ci = ("-" if p50.low is None or p50.high is None or math.isinf(p50.high)
-              else f"[{p50.low:.3f}, {p50.high:.3f}]")
+        ci = f"[{p50.low:.3f}, {p50.high:.3f}]" if p50.bounded else "-"
         mem = "-" if rss is None else f"{rss.a:.0f} -> {rss.b:.0f} ({rss.ratio - 1:+.0%})"
         rows.append([key_label(cc.key), f"{p50.a:.3f}", f"{p50.b:.3f}", f"{p50.ratio:.3f}",
                      ci, f"{cc.processes_a}/{cc.processes_b}", f"{p50.floor:.1%}", p50.verdict,
