@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -24,8 +24,8 @@ class _Slowed:
     def __init__(self, inner: Any, fraction: float) -> None:
         self.inner, self.fraction = inner, fraction
 
-    def prepare(self, batch: np.ndarray) -> Any:
-        return self.inner.prepare(batch)
+    def prepare(self, inputs: Mapping[str, np.ndarray]) -> Any:
+        return self.inner.prepare(inputs)
 
     def run(self, feed: Any) -> Sequence[np.ndarray]:
         t0 = time.perf_counter_ns()

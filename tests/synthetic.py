@@ -19,10 +19,13 @@ from inferometer.results.schema import (
     ProcessResult,
     RunResult,
     RunSettings,
+    TensorInfo,
 )
 from inferometer.results.store import RunDir
 from inferometer.stats import summarize
 
+IMAGE_IN = (TensorInfo("input", "float32", ("batch", 3, 8, 8), "image", "image"),)
+CLASSES = (TensorInfo("output", "float32", ("batch", 10), "classes"),)
 MACHINE = {"hostname": "test", "cpu_model": "Test CPU", "logical_cpus": 2, "usable_cpus": 2,
            "cpu_flags": ["avx2"], "memory_gb": 8, "os": "Linux", "python": "3.11"}
 SETTINGS = RunSettings(preprocess_timed=True, pin=False, timeout_s=60, reference_runtime="ref",
@@ -76,7 +79,7 @@ def write_run(path: Path, cells: Sequence[Cell], created: str = "2026-01-01T00:0
         schema_version=SCHEMA_VERSION, kind="run", tool_version="test", created=created,
         command=("inferometer", "run", ",".join(models)), machine=MACHINE, status="complete",
         settings=SETTINGS,
-        models=tuple(ModelInfo(m, "zoo", "0" * 64, "input", (3, 8, 8), "classes")
+        models=tuple(ModelInfo(m, "zoo", "0" * 64, IMAGE_IN, CLASSES, "batch")
                      for m in models),
         cells=tuple(results)))
     return rd

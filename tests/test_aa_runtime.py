@@ -64,5 +64,5 @@ def test_the_slowdown_applies_only_when_asked(monkeypatch: pytest.MonkeyPatch, t
     session = Slowed().load(tiny, LoadOptions("default", 1, 1))
     assert isinstance(session, _Slowed) is wrapped
     images = make_images(1, *tiny.input_shape[1:])
-    assert session.run(session.prepare(images))[0].shape[0] == 1
+    assert session.run(session.prepare({tiny.input_name: images}))[0].shape[0] == 1
     session.close()

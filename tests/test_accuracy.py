@@ -12,9 +12,10 @@ from conftest import cli
 from PIL import Image
 
 from inferometer.datasets import DatasetError, load
+from inferometer.models.io import image_io
 from inferometer.models.ref import ModelRef
 
-M224 = ModelRef("m", "", "input", (3, 224, 224), None, (0, 0, 0), (1, 1, 1), "classes", "")
+M224 = ModelRef("m", "", image_io("input", (3, 224, 224)), (0, 0, 0), (1, 1, 1), "")
 
 
 def _image(path: Path, color: tuple[int, int, int], size: tuple[int, int] = (300, 240)) -> None:
@@ -73,7 +74,7 @@ def test_bad_datasets_say_what_is_wrong(tmp_path: Path) -> None:
     (tmp_path / "val_map.txt").write_text("".join(f"{i}.JPEG {i}\n" for i in range(3)))
     with pytest.raises(DatasetError, match="3 of 3 images failed to decode"):
         load(f"imagenet:{tmp_path}", M224)
-    with pytest.raises(DatasetError, match=r"not digits, imagenet:DIR or folder:DIR"):
+    with pytest.raises(DatasetError, match=r"not digits, imagenet:DIR, folder:DIR or npz:FILE"):
         load("cifar", M224)
 
 
@@ -112,7 +113,7 @@ def test_accuracy_on_an_imagenet_tree_through_the_cli(tmp_path: Path) -> None:
     assert row["status"] == "ok" and 0.0 <= row["top1"] <= 100.0
     assert row["differ_from_reference"] == 0
     # onnxruntime fp32 is the reference: the dataset went through it once, not twice
-    assert r.stderr.count("running onnxruntime/default on 4 images") == 1
+    assert r.stderr.count("running onnxruntime/default on 4 items") == 1
     assert [p.name for p in (out / "logs").iterdir()] == ["onnxruntime.default.log"]
     bad = cli("accuracy", "tinynet", "--dataset", f"imagenet:{tmp_path / 'none'}",
               "--output", str(tmp_path / "x"))

@@ -53,7 +53,7 @@ def test_bad_model_files(tmp_path: Path) -> None:
 def test_torch_only_on_an_onnx_file_says_why(tmp_path: Path, tiny) -> None:  # type: ignore[no-untyped-def]
     r = cli("run", tiny.onnx_path, "--runtimes", "torch", cwd=tmp_path)
     assert r.returncode == 2
-    assert "torch runs zoo models only" in r.stderr
+    assert "an .onnx file carries no PyTorch module" in r.stderr
 
 
 def test_corrupt_results_name_the_file(tmp_path: Path) -> None:

@@ -194,7 +194,7 @@ def test_device_input_matches_the_host_normalisation(tiny) -> None:  # type: ign
     from inferometer.runtimes._torch_cuda import DeviceInput
 
     images = make_images(2, *tiny.input_shape[1:])
-    want = Normalizer(tiny).nchw(images)
+    want = Normalizer.of(tiny).nchw(images)
     got = DeviceInput(torch, tiny, torch.float32, channels_last=False, device="cpu")(images)
     assert got.shape == want.shape and got.is_contiguous()
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
@@ -217,17 +217,19 @@ def test_onnxruntime_io_binding_session(tiny) -> None:  # type: ignore[no-untype
     plain = rt._load(tiny, opts, "ORT_ENABLE_ALL", ["CPUExecutionProvider"])
     bound = rt._load(tiny, opts, "ORT_ENABLE_ALL", ["CPUExecutionProvider"], bound="cpu")
     images = make_images(2, *tiny.input_shape[1:])
-    want = plain.run(plain.prepare(images))[0]
-    feed = bound.prepare(images)
-    assert feed.device_name() == "cpu"
+    name = tiny.input_name
+    want = plain.run(plain.prepare({name: images}))[0]
+    feed = bound.prepare({name: images})
+    assert feed[name].device_name() == "cpu"
     for _ in range(3):
         got = bound.run(feed)
     np.testing.assert_allclose(got[0], want, rtol=1e-6, atol=1e-6)
     assert len(bound.device_samples_ns()) == 3 and min(bound.device_samples_ns()) > 0
     bound.reset_device_samples()
-    bound.run(bound.prepare(images[::-1].copy()))
+    bound.run(bound.prepare({name: images[::-1].copy()}))
     assert len(bound.device_samples_ns()) == 1
-    assert not np.allclose(bound.run(feed)[0], bound.run(bound.prepare(images[::-1].copy()))[0])
+    flipped = bound.prepare({name: images[::-1].copy()})
+    assert not np.allclose(bound.run(feed)[0], bound.run(flipped)[0])
 
 
 def test_nvml_memory_figures(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,10 +1,10 @@
 import pytest
 
 from inferometer.errors import ModelError, RuntimeUnavailable, UsageError
+from inferometer.models.shapes import parse_shapes
 from inferometer.plan import (
     expand,
     parse_batches,
-    parse_shape,
     parse_threads,
     select_runtimes,
     usable_cpus,
@@ -29,10 +29,14 @@ def test_bad_batches(text: str) -> None:
 
 
 def test_shapes() -> None:
-    assert parse_shape("3x224x224") == (3, 224, 224)
-    for bad in ("3x224", "3x0x4", "axbxc"):
+    assert parse_shapes("3x224x224") == [(None, (3, 224, 224))]
+    assert parse_shapes("input_ids:1x128,mask:1x128") == [("input_ids", (1, 128)),
+                                                          ("mask", (1, 128))]
+    assert parse_shapes("input_ids[1,128],mask[1, 64]") == [("input_ids", (1, 128)),
+                                                            ("mask", (1, 64))]
+    for bad in ("3x0x4", "axbxc", "a:1x2,3x4", "a[1,2]junk", "a:"):
         with pytest.raises(UsageError, match="--shape"):
-            parse_shape(bad)
+            parse_shapes(bad)
 
 
 def test_unknown_runtime_lists_valid_names() -> None:
@@ -72,11 +76,13 @@ def test_expand_makes_the_full_matrix_and_skips_what_cannot_run(tiny) -> None:  
     cells, notes = expand([onnx_only], [RuntimeChoice("torch", ("eager",)),
                                         RuntimeChoice("null", ("default",))], (1,), (1,))
     assert [c.runtime for c in cells] == ["null"]
-    assert "torch runs zoo models only" in notes[0]
+    assert "an .onnx file carries no PyTorch module" in notes[0]
 
 
 def test_fixed_batch_models_reject_other_batches(tiny) -> None:  # type: ignore[no-untyped-def]
-    fixed = tiny.__class__(**{**tiny.__dict__, "fixed_batch": 1})
+    from inferometer.models.io import image_io
+
+    fixed = tiny.__class__(**{**tiny.__dict__, "io": image_io("input", (3, 32, 32), batch=1)})
     with pytest.raises(ModelError, match="fixed batch of 1; --batch 4"):
         expand([fixed], select_runtimes("null", None), (1,), (1, 4))
 

@@ -152,7 +152,7 @@ def test_several_models_get_the_gpu_study_table(tmp_path: Path) -> None:
     write_run(path, cells)
     write_report(path)
     md = (path / "report.md").read_text()
-    table = md.split("## Images/s by model, batch and precision", 1)[1]
+    table = md.split("## Items/s by model, batch and precision", 1)[1]
     assert "| model | batch | fp32 | fp16 |" in table
     # alexnet at batch 8: 8 items per 8 ms = ~1000 images/s in fp32, ~2000 in fp16
     row = next(ln for ln in table.splitlines() if ln.startswith("| alexnet | 8 |"))

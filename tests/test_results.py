@@ -46,8 +46,16 @@ def test_golden_run_loads_with_typed_fields(tmp_path: Path, version: int) -> Non
         assert proc.summary == cell.summary and proc.peak_rss_mb == cell.peak_rss_mb
         assert cell.spread is None and run.settings.repeat == 1
     else:
-        assert len(cell.processes) == run.settings.repeat == 3
+        assert len(cell.processes) == run.settings.repeat >= 2
         assert cell.spread is not None and cell.spread >= 0
+    model = run.models[0]
+    if version < 4:  # one image input, migrated into the I/O description
+        assert model.inputs[0].kind == "image" and len(model.inputs[0].shape) == 4
+        assert cell.spec.dims == ()
+    else:  # a token model swept over seq
+        assert [i.name for i in model.inputs][:1] == ["input_ids"]
+        assert {c.spec.dims for c in run.cells} == {(("seq", 8),), (("seq", 16),)}
+        assert len(cell.integrity.outputs) == 2
 
 
 @pytest.mark.parametrize("version", VERSIONS)

@@ -33,7 +33,7 @@ from inferometer.runtimes._tensorrt import TensorRT, build_engine, engine_path
 def _outputs(path: str | Path, model, n: int = 8) -> np.ndarray:  # type: ignore[no-untyped-def]
     import onnxruntime as ort
 
-    x = Normalizer(model).nchw(make_images(n, *model.input_shape[1:]))
+    x = Normalizer.of(model).nchw(make_images(n, *model.input_shape[1:]))
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return sess.run(None, {model.input_name: x})[0]
 

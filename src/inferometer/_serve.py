@@ -1,7 +1,7 @@
 """Serving instance: `python -m inferometer._serve`, one per runtime instance of a load test.
 
 First stdin line: the job (JSON).  Then one request per line, "QID N" (run a batch of N of the
-fixed images), answered on the response fd with "QID T_DONE" where T_DONE is CLOCK_MONOTONIC
+fixed inputs), answered on the response fd with "QID T_DONE" where T_DONE is CLOCK_MONOTONIC
 in ns, taken here right after the result is on the host: the load generator measures latency
 from the scheduled issue time to that instant, whatever its own threads were doing.  The
 protocol has its own fd because runtimes print to stdout at will.  Like the worker, this
@@ -15,10 +15,15 @@ import os
 import sys
 import time
 
-from .models.preprocess import make_images
+from .models.inputs import generate_all
 from .models.ref import ModelRef
 from .results.codec import from_dict
 from .runtimes import LoadOptions, get
+
+
+def _first(inputs: dict, k: int) -> dict:
+    """The first k items of every input (a batch of k queries)."""
+    return {name: v[:k] for name, v in inputs.items()}
 
 
 def main() -> None:
@@ -30,12 +35,14 @@ def main() -> None:
         model = from_dict(ModelRef, job["model"])
         runtime = get(job["runtime"])()
         t0 = time.perf_counter()
-        session = runtime.load(model, LoadOptions(job["variant"], job["threads"], job["batch"]))
+        shapes = model.io.bind(job["batch"], dict(job.get("dims", ())))
+        session = runtime.load(model, LoadOptions(job["variant"], job["threads"], job["batch"],
+                                                  shapes=tuple(shapes.items())))
         load_s = time.perf_counter() - t0
-        images = make_images(job["batch"], *model.input_shape[1:])
+        inputs = generate_all(model.io, shapes)
         feeds = {}
         for _ in range(job.get("warmup", 3)):
-            session.run(session.prepare(images))
+            session.run(session.prepare(inputs))
     except Exception as exc:
         msg = (str(exc).strip().splitlines() or [""])[0]
         out.write(f"ERROR {type(exc).__name__}: {msg}\n")
@@ -45,12 +52,12 @@ def main() -> None:
     for line in sys.stdin:
         qid, n = line.split()
         k = int(n)
-        if preprocess:
-            session.run(session.prepare(images[:k]))
+        if preprocess and model.io.has_image:
+            session.run(session.prepare(_first(inputs, k)))
         else:
             feed = feeds.get(k)
             if feed is None:
-                feed = feeds[k] = session.prepare(images[:k])
+                feed = feeds[k] = session.prepare(_first(inputs, k))
             session.run(feed)
         out.write(f"{qid} {time.monotonic_ns()}\n")
     out.flush()

@@ -8,6 +8,7 @@ before this interpreter started, so they are in force before any runtime is impo
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -21,7 +22,7 @@ from .jobs import Job
 from .measure.libraries import mapped_libraries, runtime_libraries
 from .measure.load import LoadProbe
 from .measure.memory import peak_rss_mb, rss_mb
-from .models.preprocess import make_images
+from .models.inputs import Feed, generate_all, load_samples
 from .results.codec import from_dict
 from .results.schema import WorkerReport
 from .runtimes import LoadOptions, Session, get
@@ -34,35 +35,63 @@ def _pin(threads: int | None) -> None:
     os.sched_setaffinity(0, cpus[: threads or len(cpus)])
 
 
-INTEGRITY_IMAGES = 8
+INTEGRITY_ITEMS = 8
 
 
-def _integrity_outputs(session: Session, job: Job) -> np.ndarray:
-    """First output on a fixed set of at least 8 images, run in batches of the cell's size,
-    so even a batch-1 cell is checked on 8 inputs."""
-    b = job.spec.batch
-    n = -(-max(INTEGRITY_IMAGES, b) // b) * b
-    images = make_images(n, *job.model.input_shape[1:])
-    outs = [np.array(session.run(session.prepare(images[i:i + b]))[0], dtype=np.float32)
-            for i in range(0, n, b)]
-    return np.concatenate(outs)
+def _feeds(job: Job, shapes: dict[str, tuple[int, ...]]) -> list[Feed]:
+    """The cell's host inputs: the user's samples (used round-robin), or one generated feed."""
+    model = job.model
+    if model.data:
+        return load_samples(model.io, model.data, shapes)
+    return [generate_all(model.io, shapes)]
 
 
-def _dataset_outputs(session: Session, path: str, b: int) -> tuple[np.ndarray, list[int]]:
-    """Logits for every image, in batches of b (the last one padded: some runtimes compile
-    for a static batch), and each batch's latency."""
-    data = np.load(path, mmap_mode="r")
+def _integrity_outputs(session: Session, job: Job) -> list[np.ndarray]:
+    """Every output on fixed inputs, at least 8 items run in batches of the cell's size, so
+    even a batch-1 cell is checked on 8 inputs (the user's samples: up to 8 of them)."""
+    model, b = job.model, job.spec.batch
+    dims = dict(job.spec.dims)
+    if model.data:
+        feeds = load_samples(model.io, model.data, model.io.bind(b, dims))[:INTEGRITY_ITEMS]
+    elif model.io.batch_dim is None:
+        feeds = [generate_all(model.io, model.io.bind(b, dims))]
+    else:
+        n = -(-max(INTEGRITY_ITEMS, b) // b) * b
+        every = generate_all(model.io, model.io.bind(n, dims))  # item i depends on i alone
+        feeds = [{k: v[i:i + b] for k, v in every.items()} for i in range(0, n, b)]
+    runs = [[np.array(o) for o in session.run(session.prepare(f))] for f in feeds]
+    return [np.concatenate([r[k] for r in runs]) if runs[0][k].ndim else runs[0][k]
+            for k in range(len(runs[0]))]
+
+
+def _dataset_outputs(session: Session, job: Job, path: str, b: int
+                     ) -> tuple[np.ndarray, list[int]]:
+    """The scored output (the first class-logits one) for every dataset item, in batches of
+    b (the last one padded: some runtimes compile for a static batch), and each batch's
+    latency.  An .npy holds images; an .npz one array per input."""
+    io = job.model.io
+    if path.endswith(".npz"):
+        with np.load(path) as f:
+            data = {i.name: f[i.name] for i in io.inputs}
+    else:
+        data = {io.inputs[0].name: np.load(path, mmap_mode="r")}
+    scored = next((k for k, o in enumerate(io.outputs) if o.kind == "classes"), 0)
+    n = len(next(iter(data.values())))
     outs, lat = [], []
-    for i in range(0, len(data), b):
-        chunk = np.ascontiguousarray(data[i:i + b])
-        k = len(chunk)
-        if k < b:
-            chunk = np.concatenate([chunk, np.zeros((b - k, *chunk.shape[1:]), chunk.dtype)])
+    for i in range(0, n, b):
+        feed = {}
+        for name, a in data.items():
+            chunk = np.ascontiguousarray(a[i:i + b])
+            k = len(chunk)
+            if k < b:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], b - k, axis=0)])
+            feed[name] = chunk
         t0 = time.perf_counter_ns()
-        out = session.run(session.prepare(chunk))
+        out = session.run(session.prepare(feed))
         lat.append(time.perf_counter_ns() - t0)
-        outs.append(np.array(out[0], dtype=np.float32).reshape(b, -1)[:k])
-    return np.concatenate(outs), lat
+        outs.append(np.array(out[scored], dtype=np.float32)[:k])
+    logits = np.concatenate(outs)
+    return (logits.reshape(n, -1) if io.image is not None else logits), lat
 
 
 def run_job(job: Job) -> WorkerReport:
@@ -79,19 +108,21 @@ def run_job(job: Job) -> WorkerReport:
             return WorkerReport(status="ok", runtime_version=runtime.version(),
                                 precision=precision, settings={"conversion": how})
         # Inputs first: numpy.random's extension modules must not count as runtime libraries.
-        images = make_images(spec.batch, *job.model.input_shape[1:])
+        stage = "inputs"
+        shapes = job.model.io.bind(spec.batch, dict(spec.dims))
+        feeds = _feeds(job, shapes)
         before = mapped_libraries()
         stage = "load"
         t0 = time.perf_counter_ns()
         session = runtime.load(job.model, LoadOptions(spec.variant, spec.threads, spec.batch,
-                                                      spec.device))
+                                                      spec.device, tuple(shapes.items())))
         load_s = (time.perf_counter_ns() - t0) / 1e9
         rss_after_load, hwm_after_load = rss_mb(), peak_rss_mb()
         settings = dict(session.info())
         if job.mode == "accuracy":
             stage = "accuracy"
             assert job.dataset_path and job.outputs_path
-            logits, lat = _dataset_outputs(session, job.dataset_path, spec.batch)
+            logits, lat = _dataset_outputs(session, job, job.dataset_path, spec.batch)
             np.save(job.outputs_path, logits)
             return WorkerReport(status="ok", runtime_version=runtime.version(),
                                 precision=precision, settings=settings, load_s=load_s,
@@ -100,7 +131,7 @@ def run_job(job: Job) -> WorkerReport:
 
         stage = "first inference"
         t0 = time.perf_counter_ns()
-        outputs = session.run(session.prepare(images))
+        outputs = session.run(session.prepare(feeds[0]))
         first_ns = time.perf_counter_ns() - t0
         warmup: list[int] = []
         loop = None
@@ -109,14 +140,18 @@ def run_job(job: Job) -> WorkerReport:
         device_mb: dict[str, float] = {}
         if job.mode == "measure":
             stage = "measurement"
-            if job.preprocess_timed:
-                def call() -> object:
-                    return session.run(session.prepare(images))
-            else:
-                feed = session.prepare(images)
+            # Round-robin over the samples; an image's uint8 -> runtime conversion is timed
+            # (unless --no-preprocess); other inputs arrive already in the runtime's form.
+            if job.preprocess_timed and job.model.io.has_image:
+                host = itertools.cycle(feeds)
 
                 def call() -> object:
-                    return session.run(feed)
+                    return session.run(session.prepare(next(host)))
+            else:
+                ready = itertools.cycle([session.prepare(f) for f in feeds])
+
+                def call() -> object:
+                    return session.run(next(ready))
             for _ in range(job.length.warmup):
                 t0 = time.perf_counter_ns()
                 call()
@@ -137,7 +172,7 @@ def run_job(job: Job) -> WorkerReport:
             settings["integrity"] = note
         elif job.outputs_path and len(outputs) > 0:
             stage = "integrity"
-            np.save(job.outputs_path, _integrity_outputs(session, job))
+            np.savez(job.outputs_path, *_integrity_outputs(session, job))
             has_outputs = True
         stage = "report"
         report = WorkerReport(

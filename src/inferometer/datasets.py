@@ -5,6 +5,9 @@ same pixels and the worker needs nothing beyond numpy.
     digits                the handwritten digits bundled with scikit-learn (held-out split)
     imagenet:DIR          ImageNet validation layout: images + val_map.txt ("file label")
     folder:DIR            one sub-folder per class, classes numbered in sorted order
+    npz:FILE              any model: one array per input (items on the leading axis), and
+                          optionally `labels` (one class per item); without labels the rows
+                          report each precision's agreement with fp32
 
 Preprocessing follows the references: resize the shorter side to size/0.875 (256 for 224,
 342 for 299), centre-crop to the model's size; 112x112 face models are resized directly.
@@ -31,20 +34,76 @@ class DatasetError(UsageError):
 @dataclass(frozen=True)
 class Dataset:
     name: str
-    images: np.ndarray  # uint8 N x H x W x 3
-    labels: np.ndarray  # int64 N
+    images: np.ndarray | None  # uint8 N x H x W x 3 (image datasets)
+    labels: np.ndarray | None  # int64 N; None: no labels (agreement with fp32 only)
     skipped: int  # files that failed to decode
-    calibration: np.ndarray  # uint8 images for int8 calibration (held apart where possible)
+    calibration: np.ndarray | None  # uint8 images for int8 calibration (held apart)
     note: str
+    inputs: dict[str, np.ndarray] | None = None  # npz datasets: items of every input
+
+    @property
+    def items(self) -> int:
+        if self.labels is not None:
+            return len(self.labels)
+        return len(next(iter(self.inputs.values()))) if self.inputs else 0
 
 
 def parse(spec: str) -> tuple[str, Path | None]:
     kind, _, path = spec.partition(":")
     if kind == "digits" and not path:
         return kind, None
-    if kind in ("imagenet", "folder") and path:
+    if kind in ("imagenet", "folder", "npz") and path:
         return kind, Path(path)
-    raise DatasetError(f"--dataset: '{spec}' is not digits, imagenet:DIR or folder:DIR")
+    raise DatasetError(f"--dataset: '{spec}' is not digits, imagenet:DIR, folder:DIR or "
+                       "npz:FILE")
+
+
+def _npz(path: Path, model: ModelRef, limit: int | None) -> tuple[Dataset, ModelRef]:
+    """Items of every input on the leading axis (the model's batch dim); the other dims are
+    fixed by the arrays.  Returns the model with those dims bound."""
+    from dataclasses import replace
+
+    if not path.is_file():
+        raise DatasetError(f"--dataset npz:{path}: no such file")
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    io = model.io
+    missing = [i.name for i in io.inputs if i.name not in arrays]
+    if missing:
+        raise DatasetError(f"--dataset npz:{path}: no array for input(s) {', '.join(missing)} "
+                           f"(has {', '.join(arrays) or 'none'})")
+    if io.batch_dim is None:
+        raise DatasetError(f"model '{model.name}' has no batch dim to put dataset items on")
+    labels = arrays.pop("labels", None)
+    inputs = {i.name: arrays[i.name][:limit] if limit else arrays[i.name] for i in io.inputs}
+    counts = {len(v) for v in inputs.values()}
+    if len(counts) != 1 or (labels is not None and len(labels) not in counts):
+        raise DatasetError(f"--dataset npz:{path}: the arrays hold different numbers of items")
+    bound: dict[str, int] = {}
+    for i in io.inputs:
+        a = inputs[i.name]
+        want = "uint8" if i.is_image else i.tensor.dtype
+        if a.dtype != np.dtype(want):
+            raise DatasetError(f"--dataset npz:{path}: '{i.name}' is {a.dtype}; the model "
+                               f"wants {want}")
+        item = (a.shape[3], *a.shape[1:3]) if i.is_image and a.ndim == 4 else a.shape[1:]
+        if len(item) != len(i.tensor.shape) - 1:
+            raise DatasetError(f"--dataset npz:{path}: '{i.name}' items have shape "
+                               f"{list(a.shape[1:])}; the input is {i.tensor.shape_text()}")
+        for d, size in zip(i.tensor.shape[1:], item, strict=True):
+            if (isinstance(d, int) and d != size) or bound.setdefault(str(d), size) != size:
+                raise DatasetError(f"--dataset npz:{path}: '{i.name}' items have shape "
+                                   f"{list(a.shape[1:])}; the input is {i.tensor.shape_text()}")
+    model = replace(model, io=io.substitute({k: v for k, v in bound.items()
+                                             if k in io.dims()}))
+    if labels is not None:
+        labels = labels[:limit] if limit else labels
+        labels = labels.astype(np.int64)
+    n = len(next(iter(inputs.values())))
+    note = (f"{n} items from {path}" + (", labelled" if labels is not None else
+                                       ", no labels: agreement with fp32 only")
+            + "; int8 calibrates on the first 32 of them")
+    return Dataset(f"npz:{path}", None, labels, 0, None, note, inputs), model
 
 
 def _preprocess(path: Path, model: ModelRef) -> np.ndarray:
@@ -121,6 +180,19 @@ def _folder(root: Path, limit: int | None) -> tuple[list[Path], list[int]]:
         order = sorted(range(len(files)), key=lambda k: (files[k].name, labels[k]))
         files, labels = [files[k] for k in order[:limit]], [labels[k] for k in order[:limit]]
     return files, labels
+
+
+def load_any(spec: str, model: ModelRef, limit: int | None = None
+             ) -> tuple[Dataset, ModelRef]:
+    """Any dataset, and the model as it runs on it (an npz fixes the model's dims)."""
+    kind, root = parse(spec)
+    if kind == "npz":
+        assert root is not None
+        return _npz(root, model, limit)
+    if model.io.image is None:
+        raise DatasetError(f"--dataset {spec} holds images; model '{model.name}' does not take "
+                           "one image: give its inputs as --dataset npz:FILE")
+    return load(spec, model, limit), model
 
 
 def load(spec: str, model: ModelRef, limit: int | None = None,

@@ -4,12 +4,13 @@ caught here, before a run directory exists."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from . import envs, runtimes
 from .errors import ModelError, RuntimeUnavailable, UsageError
 from .models.ref import ModelRef
+from .models.shapes import dim_cells
 from .results.schema import ORDERS, CellSpec, RunSettings
 from .scenarios import RunLength
 
@@ -104,18 +105,6 @@ def parse_batches(text: str | None) -> tuple[int, ...]:
     if not out:
         raise UsageError("--batch: empty list")
     return tuple(dict.fromkeys(out))
-
-
-def parse_shape(text: str | None) -> tuple[int, int, int] | None:
-    if text is None:
-        return None
-    try:
-        dims = tuple(int(d) for d in text.lower().replace(",", "x").split("x"))
-    except ValueError:
-        raise UsageError(f"--shape: '{text}' is not CxHxW, e.g. 3x224x224") from None
-    if len(dims) != 3 or min(dims) < 1:
-        raise UsageError(f"--shape: '{text}' is not CxHxW with positive dims, e.g. 3x224x224")
-    return dims  # type: ignore[return-value]
 
 
 DEVICES = ("cpu", "cuda")
@@ -265,21 +254,33 @@ def select_runtimes(requested: str | None, variants: str | None,
 
 def expand(models: Sequence[ModelRef], choices: Sequence[RuntimeChoice],
            threads: Sequence[int | None], batches: Sequence[int],
-           device: str = "cpu") -> tuple[tuple[CellSpec, ...], list[str]]:
-    """The cell matrix, plus notes on cells left out (a runtime that cannot run a model)."""
+           device: str = "cpu", dims: Mapping[str, Sequence[int]] | None = None
+           ) -> tuple[tuple[CellSpec, ...], list[str]]:
+    """The cell matrix, plus notes on cells left out (a runtime that cannot run a model).
+    Each model takes the --dim values of the dims it has (every value its own cell); every
+    cell's input shapes are bound here, so an unbound dim fails before a run exists."""
     cells, notes = [], []
     for model in models:
+        io = model.io
         for b in batches:
             if model.fixed_batch is not None and b != model.fixed_batch:
                 raise ModelError(f"model '{model.name}' has a fixed batch of {model.fixed_batch};"
                                  f" --batch {b} is impossible for it")
+            if io.batch_dim is None and model.fixed_batch is None and b != 1:
+                raise ModelError(f"model '{model.name}' has no batch dim shared by its inputs "
+                                 f"({', '.join(i.name for i in io.inputs)}); bind their leading "
+                                 "dims with --dim, and leave --batch at 1")
+        combos = dim_cells(io, dims or {})
+        for combo in combos:
+            io.bind(batches[0], dict(combo))
         for choice in choices:
             why_not = runtimes.get(choice.name)().supports(model)
             if why_not:
                 notes.append(f"skipping {choice.name} for {model.name}: {why_not}")
                 continue
-            cells += [CellSpec(model.name, choice.name, v, t, b, device)
-                      for v in choice.variants for t in threads for b in batches]
+            cells += [CellSpec(model.name, choice.name, v, t, b, device, combo)
+                      for v in choice.variants for combo in combos for t in threads
+                      for b in batches]
     if not cells:
         raise UsageError("nothing to run: " + ("; ".join(notes) or "empty plan"))
     return tuple(cells), notes

@@ -11,6 +11,8 @@ from .runner import Event
 def _label(e: Event) -> str:
     s = e.spec
     label = f"{s.model} {s.runtime}/{s.variant} threads={s.threads_label} batch={s.batch}"
+    if s.dims:
+        label += f" {s.dims_label}"
     return label + (f" process {e.rep + 1}/{e.repeat}" if e.repeat > 1 else "")
 
 

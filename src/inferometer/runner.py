@@ -22,7 +22,7 @@ import numpy as np
 
 from . import __version__, envs, runtimes
 from .childenv import worker_env
-from .integrity import compare
+from .integrity import compare_outputs
 from .jobs import Job
 from .measure.speed import speed_probe
 from .models.ref import ModelRef
@@ -36,7 +36,6 @@ from .results.schema import (
     CellResult,
     CellSpec,
     Integrity,
-    ModelInfo,
     ProcessResult,
     RunResult,
     WorkerReport,
@@ -127,11 +126,6 @@ def _kill(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def _model_info(m: ModelRef) -> ModelInfo:
-    return ModelInfo(m.name, "zoo" if m.torch_builder else m.onnx_path, m.sha256, m.input_name,
-                     m.input_shape, m.output_kind)
-
-
 class Runner:
     def __init__(self, plan: Plan, rundir: RunDir, machine: dict[str, object], created: str,
                  on_event: Callable[[Event], None] | None = None) -> None:
@@ -155,7 +149,7 @@ class Runner:
         return RunResult(schema_version=SCHEMA_VERSION, kind="run", tool_version=__version__,
                          created=self.created, status=status, command=self.plan.command,
                          machine=self.machine, settings=s,
-                         models=tuple(_model_info(m) for m in self.plan.models),
+                         models=tuple(m.info() for m in self.plan.models),
                          cells=tuple(self.cells[c.id] for c in self.plan.cells
                                      if c.id in self.cells),
                          references=dict(self.references),
@@ -222,17 +216,18 @@ class Runner:
         return self._save("complete")
 
     def _ref_key(self, spec: CellSpec) -> str:
-        return f"{spec.model}.b{spec.batch}"
+        return f"{spec.model}.{spec.shape_key}"
 
     def _references(self, pending: list[CellSpec]) -> None:
-        """One reference job per (model, batch): the reference runtime's default variant."""
+        """One reference job per (model, input shapes): the reference runtime's default
+        variant."""
         name = self.plan.settings.reference_runtime
         rt = runtimes.get(name)()
         seen: dict[str, CellSpec] = {}
         for c in pending:
             seen.setdefault(self._ref_key(c), c)
         for i, (key, c) in enumerate(seen.items(), 1):
-            out = self.rundir.path / "outputs" / f"reference.{key}.npy"
+            out = self.rundir.path / "outputs" / f"reference.{key}.npz"
             if out.exists():
                 continue
             avail = envs.availability(name)
@@ -242,7 +237,7 @@ class Runner:
             if rt.supports(self.models[c.model]) is not None:
                 self.references[key] = f"none: {name} cannot run {c.model}"
                 continue
-            spec = CellSpec(c.model, name, rt.default_variants[0], None, c.batch)
+            spec = CellSpec(c.model, name, rt.default_variants[0], None, c.batch, dims=c.dims)
             self.on_event(Event("reference", i, len(seen), spec))
             report = self._spawn(spec, f"reference.{key}", str(out), mode="reference")
             self.references[key] = (f"{name} {report.runtime_version} {spec.variant}"
@@ -256,7 +251,7 @@ class Runner:
             if needs_conversion(runtimes.get(c.runtime), c.variant):
                 todo.setdefault(f"{c.model}.{c.runtime}.{c.variant}", c)
         for i, (key, c) in enumerate(todo.items(), 1):
-            spec = CellSpec(c.model, c.runtime, c.variant, None, 1)
+            spec = CellSpec(c.model, c.runtime, c.variant, None, 1, dims=c.dims)
             self.on_event(Event("convert", i, len(todo), spec))
             report = self._spawn(spec, f"convert.{key}", None, mode="convert")
             if report.status == "ok":
@@ -281,7 +276,7 @@ class Runner:
     def _run_process(self, spec: CellSpec, rep: int) -> tuple[CellResult, ProcessResult | None]:
         """One fresh worker process of a cell; the cell is pooled again from every process it
         has and saved (samples first), so a kill loses at most the process in flight."""
-        out = self.rundir.file("outputs", spec.id, ".npy")
+        out = self.rundir.file("outputs", spec.id, ".npz")
         failed = self.failed_conversions.get(f"{spec.model}.{spec.runtime}.{spec.variant}")
         # the integrity outputs come from the cell's first process that succeeds
         outputs = None if out.exists() else str(out)
@@ -323,13 +318,14 @@ class Runner:
 
     def _integrity(self, spec: CellSpec, precision: str, out: Path) -> Integrity | None:
         key = self._ref_key(spec)
-        ref_path = self.rundir.path / "outputs" / f"reference.{key}.npy"
+        ref_path = self.rundir.path / "outputs" / f"reference.{key}.npz"
         if not (out.exists() and ref_path.exists()):
             return None
         ref_name = self.references.get(key, "reference")
+        io = self.models[spec.model].io
         try:
-            return compare(np.load(out), np.load(ref_path), precision, ref_name,
-                           self.models[spec.model].output_kind)
+            return compare_outputs(_arrays(out), _arrays(ref_path), precision, ref_name,
+                                   [o.name for o in io.outputs], [o.kind for o in io.outputs])
         except ValueError as exc:
             nan = float("nan")
             return Integrity(ref_name, precision, nan, nan, nan, None, False, str(exc))
@@ -337,14 +333,26 @@ class Runner:
     def _cell(self, spec: CellSpec, r: WorkerReport, out: Path) -> CellResult:
         """What a cell's processes share (versions, settings, libraries, integrity), from the
         first one that succeeded; the figures are pooled in by `pool`."""
-        s = self.plan.settings
-        region = ("uint8 NHWC -> runtime input + inference" if s.preprocess_timed
-                  else "inference only (input prepared before timing)")
+        region = timed_region(self.models[spec.model], self.plan.settings.preprocess_timed)
         return CellResult(
             spec=spec, status="ok", runtime_version=r.runtime_version, precision=r.precision,
             settings=r.settings, timed_region=region, libraries=r.libraries,
             integrity=self._integrity(spec, r.precision, out) if out.exists() else None,
             device_memory_mb=r.device_memory_mb)
+
+
+def timed_region(model: ModelRef, preprocess_timed: bool) -> str:
+    if not model.io.has_image:
+        return ("inference only: inputs generated and converted to the runtime's form before "
+                "timing (host -> device included)")
+    if preprocess_timed:
+        return "uint8 NHWC -> runtime input + inference"
+    return "inference only (input prepared before timing)"
+
+
+def _arrays(path: Path) -> list[np.ndarray]:
+    with np.load(path) as f:
+        return [f[f"arr_{k}"] for k in range(len(f.files))]
 
 
 def _process(rep: int, r: WorkerReport, wall: float, probe: float | None) -> ProcessResult:

@@ -12,7 +12,7 @@ from .errors import UsageError
 from .jobs import TrainJob
 from .models.ref import ModelRef
 from .plan import require_device
-from .results.schema import SCHEMA_VERSION, ModelInfo
+from .results.schema import SCHEMA_VERSION
 from .results.trainrun import TrainReport, TrainRow, TrainRun
 from .runner import spawn
 from .stats import summarize
@@ -71,8 +71,7 @@ def train(model: ModelRef, *, device: str, batch: int, optimizer: str,
         schema_version=SCHEMA_VERSION, kind="train", tool_version=__version__,
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), command=command,
         machine=machine,
-        model=ModelInfo(model.name, "zoo", model.sha256, model.input_name, model.input_shape,
-                        model.output_kind),
+        model=model.info(),
         device=device, device_name=ok.device_name if ok else "",
         torch_version=ok.torch_version if ok else "", batch=batch, optimizer=optimizer,
         threads=threads, channels_last=channels_last, warmup=warmup, iterations=iterations,

@@ -13,6 +13,7 @@ from ..errors import InferometerError
 from ..plan import DEFAULT_LENGTH, DEFAULT_REPEAT, MAX_SPREAD
 from ..report.compare import NOISE
 from ._measure import cmd_env, cmd_models, cmd_run, cmd_runtimes, cmd_show
+from ._models import add_model_args, cmd_inspect
 from ._reports import cmd_compare, cmd_export, cmd_history, cmd_report
 from ._workloads import cmd_accuracy, cmd_load, cmd_train
 
@@ -42,20 +43,27 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("runtimes", help="list runtimes, versions, availability, install hints"
                    ).set_defaults(handler=cmd_runtimes)
     sub.add_parser("models", help="list the model zoo").set_defaults(handler=cmd_models)
+    ins = sub.add_parser("inspect", help="a model's inputs and outputs, the dims to bind and "
+                         "the values each input gets")
+    ins.set_defaults(handler=cmd_inspect)
+    ins.add_argument("model", help="zoo name, .onnx or .pt2 file")
+    ins.add_argument("--shape", help="as for run: see what it binds")
+    ins.add_argument("--value-range", action="append", metavar="NAME:LOW,HIGH")
     r = sub.add_parser("run", help="benchmark models across runtimes, threads and batch sizes")
     r.set_defaults(handler=cmd_run)
-    r.add_argument("models", nargs="?", help="zoo names or .onnx paths, comma-separated")
+    r.add_argument("models", nargs="?", help="zoo names, .onnx or .pt2 paths, comma-separated")
     r.add_argument("--runtimes", help="comma-separated; name or name:variant (default: installed)")
     r.add_argument("--variants", help="comma-separated variants, for the runtimes that have them")
     r.add_argument("--precisions", help="fp32,bf16,int8...: each runtime's variant per precision")
     r.add_argument("--device", default="cpu", help="cpu or cuda (cpu)")
     r.add_argument("--threads", help="comma-separated counts and/or 'auto' (default: 1..ncpu,auto)")
     r.add_argument("--batch", help="comma-separated batch sizes (default: 1)")
-    r.add_argument("--shape", help="one item's CxHxW for .onnx files with dynamic dims")
+    add_model_args(r)
     r.add_argument("--output", help="run directory (default: runs/<timestamp>-<models>)")
     r.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run")
     r.add_argument("--no-preprocess", action="store_true",
-                   help="time the runtime call alone, not the uint8 -> input conversion")
+                   help="time the runtime call alone, not an image's uint8 -> input "
+                   "conversion (other inputs are always prepared before timing)")
     r.add_argument("--pin", action="store_true", help="pin each worker to its first N CPUs")
     r.add_argument("--repeat", default=str(DEFAULT_REPEAT),
                    help=f"fresh worker processes per cell ({DEFAULT_REPEAT}); intervals and "
@@ -95,7 +103,8 @@ def _parser() -> argparse.ArgumentParser:
     er = esub.add_parser("remove", help="delete an environment")
     er.add_argument("name")
     def load_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("model", help="zoo name or .onnx path")
+        p.add_argument("model", help="zoo name, .onnx or .pt2 path")
+        add_model_args(p, sweep=False)
         p.add_argument("--runtime", required=True, help="one runtime (name or name:variant)")
         p.add_argument("--variant", help="the runtime's variant (default: its default)")
         p.add_argument("--engine", default="native", help="native (ours) or mlperf (LoadGen)")
@@ -125,8 +134,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="stop bisecting when the QPS bracket is within this fraction (0.1)")
     a = sub.add_parser("accuracy", help="top-1 per runtime x precision on labelled data")
     a.set_defaults(handler=cmd_accuracy)
-    a.add_argument("model", help="zoo name or .onnx path (digits: the built-in trained model)")
-    a.add_argument("--dataset", help="digits, imagenet:DIR (val_map.txt) or folder:DIR")
+    a.add_argument("model", help="zoo name, .onnx or .pt2 path (digits: the built-in trained "
+                   "model)")
+    a.add_argument("--dataset", help="digits, imagenet:DIR (val_map.txt), folder:DIR, or "
+                   "npz:FILE for any model (arrays named after the inputs, optional labels)")
     a.add_argument("--limit", type=int, help="first N images only")
     a.add_argument("--runtimes", help="comma-separated (default: installed)")
     a.add_argument("--precisions", default="fp32,bf16,int8", help="fp32,fp16,bf16,int8")

@@ -10,14 +10,13 @@ from pathlib import Path
 
 from .. import envs, runtimes
 from ..errors import UsageError
-from ..models.zoo import ZOO, describe
+from ..models.zoo import ZOO, ZooEntry, describe
 from ..plan import (
     Plan,
     expand,
     parse_batches,
     parse_order,
     parse_repeat,
-    parse_shape,
     parse_threads,
     require_device,
     select_runtimes,
@@ -30,6 +29,7 @@ from ..results.schema import CellSpec, RunSettings
 from ..results.store import RunDir
 from ..scenarios import RunLength
 from ._common import out_dir
+from ._models import batch_from_dims, resolve_models
 
 
 def cmd_runtimes(args: argparse.Namespace) -> int:
@@ -77,18 +77,30 @@ def cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inputs_text(e: ZooEntry) -> str:
+    if e.io.image is not None:
+        return "x".join(map(str, e.input_shape))
+    defaults = dict(e.io.defaults)
+    return "\n".join(f"{i.name} {i.tensor.dtype}" for i in e.io.inputs) + "".join(
+        f"\n{d}={defaults[d]}" for d in e.io.dims() if d in defaults)
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     rows = []
     for e in ZOO.values():
         try:
             params, gflops = describe(e)
             p, g = f"{params:.2f}", f"{gflops:.2f}"
-        except ImportError:
-            p = g = "(needs torch)"
-        rows.append([e.name, "x".join(map(str, e.input_shape)), p, g, e.output_kind, e.about])
-    print(render(("model", "input", "params M", "GFLOPs", "output", "about"), rows))
-    print("GFLOPs are multiply-adds per image, as torchvision and the papers count them. "
-          "Any .onnx file path is accepted too.")
+        except ImportError as exc:
+            p = g = "(needs torch)" if "torch" in str(exc) else "(needs transformers)"
+        outputs = "\n".join(f"{o.name}: {o.kind}" if len(e.io.outputs) > 1 else o.kind
+                            for o in e.io.outputs)
+        rows.append([e.name, _inputs_text(e), p, g, outputs, e.about])
+    print(render(("model", "inputs", "params M", "GFLOPs", "outputs", "about"), rows,
+                 wrap={5: 50}))
+    print("GFLOPs are multiply-adds per item at the default shape (batch 1), as torchvision "
+          "and the papers count them. Any .onnx or .pt2 file is accepted too: inferometer "
+          "inspect FILE shows what it takes.")
     return 0
 
 
@@ -102,31 +114,24 @@ def _length(args: argparse.Namespace) -> RunLength:
 
 
 def _new_plan(args: argparse.Namespace) -> tuple[Plan, list[str]]:
-    from ..models.resolve import resolve
-
     if not args.models:
         raise UsageError("run: name a model (see inferometer models) or use --resume RUN_DIR")
     if args.timeout <= 0:
         raise UsageError("--timeout must be > 0")
     threads = parse_threads(args.threads)
-    batches = parse_batches(args.batch)
     repeat = parse_repeat(args.repeat)
     order = parse_order(args.order)
     if not 0 < args.max_spread < 1000:
         raise UsageError("--max-spread: a percentage > 0")
-    shape = parse_shape(args.shape)
     require_device(args.device)
     notes: list[str] = []
     choices = select_runtimes(args.runtimes, args.variants, args.precisions, args.device, notes)
     runtimes.get(args.reference)  # an unknown reference runtime is a usage error
-    models = []
-    for name in split_list(args.models):
-        if name in ZOO:
-            print(f"preparing {name} (exported to ONNX once, then cached)...", file=sys.stderr)
-        models.append(resolve(name, shape))
+    models, sweep = resolve_models(split_list(args.models), args)
+    batches = parse_batches(batch_from_dims(models, sweep, args.batch))
     if len({m.name for m in models}) != len(models):
         raise UsageError("two models have the same name; rename one file")
-    cells, more = expand(models, choices, threads, batches, args.device)
+    cells, more = expand(models, choices, threads, batches, args.device, sweep)
     length = _length(args)
     settings = RunSettings(preprocess_timed=not args.no_preprocess, pin=args.pin,
                            timeout_s=args.timeout, reference_runtime=args.reference,

@@ -14,12 +14,12 @@ from ..plan import (
     split_list,
 )
 from ._common import out_dir, seconds
+from ._models import resolve_one
 
 
 def _load_config(args: argparse.Namespace, targets: str | None, arrivals: str):  # type: ignore[no-untyped-def]
     from ..load.arrivals import ARRIVALS
     from ..load.run import LoadConfig, validate
-    from ..models.resolve import resolve
 
     choice = select_runtimes(args.runtime, args.variant)
     if len(choice) != 1 or len(choice[0].variants) != 1:
@@ -34,7 +34,7 @@ def _load_config(args: argparse.Namespace, targets: str | None, arrivals: str): 
         raise UsageError(f"--instances: '{args.instances}' is not a list of numbers") from None
     threads = parse_threads(args.threads_per_instance) if args.threads_per_instance else (None,)
     print(f"preparing {args.model}...", file=sys.stderr)
-    cfg = LoadConfig(model=resolve(args.model), runtime=choice[0].name,
+    cfg = LoadConfig(model=resolve_one(args.model, args), runtime=choice[0].name,
                      variant=choice[0].variants[0], instances=instances, threads=threads,
                      engine=args.engine, arrivals=arr,
                      targets_s=tuple(seconds(t, "--targets") for t in split_list(targets or "")),
@@ -100,10 +100,11 @@ def cmd_accuracy(args: argparse.Namespace) -> int:
                          "folder:DIR)")
     datasets.parse(spec)
     model = resolve(args.model)
-    if model.output_kind != "classes":
+    data, model = datasets.load_any(spec, model, args.limit)
+    if data.labels is not None and not any(o.kind == "classes" for o in model.io.outputs):
         raise UsageError(f"model '{model.name}' outputs {model.output_kind} values, not a class "
-                         "vector: top-1 accuracy needs one score per class")
-    data = datasets.load(spec, model, args.limit)
+                         "vector: top-1 accuracy needs one score per class (without labels "
+                         "in the npz, the rows report agreement with fp32)")
     out = out_dir(args.output, f"accuracy-{model.name}")
     rows, reference = accuracy.run(model, data, names, precisions, batch=batch, threads=threads,
                                    out=out, timeout_s=args.timeout, max_drop=args.max_drop,

@@ -13,7 +13,7 @@ from .. import __version__, envs
 from ..errors import UsageError
 from ..models.ref import ModelRef
 from ..results.loadrun import LoadRun, LoadStep, StepResult
-from ..results.schema import SCHEMA_VERSION, ModelInfo
+from ..results.schema import SCHEMA_VERSION
 from ..results.store import write_json
 from . import engine, mlperf
 from .arrivals import min_queries
@@ -180,8 +180,7 @@ def new_run(kind: str, cfg: LoadConfig, command: tuple[str, ...], machine: dict[
     return LoadRun(schema_version=SCHEMA_VERSION, kind=kind, tool_version=__version__,
                    created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                    command=command, machine=machine,
-                   model=ModelInfo(m.name, "zoo" if m.torch_builder else m.onnx_path, m.sha256,
-                                   m.input_name, m.input_shape, m.output_kind),
+                   model=m.info(),
                    runtime=cfg.runtime, runtime_version=version, variant=cfg.variant,
                    engine=cfg.engine, check_accuracy=accuracy, results=results,
                    scan=tuple(steps), percentile=cfg.percentile)

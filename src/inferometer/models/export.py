@@ -18,7 +18,9 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
+from .io import ModelIO
 from .preprocess import make_images
 from .ref import ModelRef
 from .zoo import ZooEntry
@@ -41,9 +43,18 @@ def cache_key(entry: ZooEntry, torch_version: str) -> str:
     module = importlib.import_module(entry.builder.partition(":")[0])
     h = hashlib.sha256()
     for part in (entry.builder, inspect.getsource(module), inspect.getsource(_calibrate),
-                 entry.trainer, SEED, OPSET, _RECIPE_VERSION, torch_version):
+                 entry.trainer, SEED, OPSET, _RECIPE_VERSION, torch_version, entry.io,
+                 _transformers_version(entry)):
         h.update(str(part).encode())
     return h.hexdigest()[:16]
+
+
+def _transformers_version(entry: ZooEntry) -> str:
+    if ".hf:" not in entry.builder:
+        return ""
+    import importlib.metadata
+
+    return importlib.metadata.version("transformers")
 
 
 def _calibrate(net, entry: ZooEntry) -> None:  # type: ignore[no-untyped-def]
@@ -52,9 +63,8 @@ def _calibrate(net, entry: ZooEntry) -> None:  # type: ignore[no-untyped-def]
 
     from .preprocess import Normalizer
 
-    fake = ModelRef(entry.name, "", "", entry.input_shape, None, entry.mean, entry.std, "", "")
     imgs = make_images(_CALIBRATION_BATCH, *entry.input_shape[1:], seed=SEED + 1)
-    x = torch.from_numpy(Normalizer(fake).nchw(imgs))
+    x = torch.from_numpy(Normalizer(entry.mean, entry.std).nchw(imgs))
     bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     with torch.no_grad():
         if bns:
@@ -82,10 +92,38 @@ def _calibrate(net, entry: ZooEntry) -> None:  # type: ignore[no-untyped-def]
 
 
 def _ref(entry: ZooEntry, directory: Path, sha: str) -> ModelRef:
-    return ModelRef(name=entry.name, onnx_path=str(directory / "model.onnx"), input_name="input",
-                    input_shape=entry.input_shape, fixed_batch=None, mean=entry.mean,
-                    std=entry.std, output_kind=entry.output_kind, sha256=sha,
-                    torch_builder=entry.builder, torch_weights=str(directory / "weights.pt"))
+    return ModelRef(name=entry.name, onnx_path=str(directory / "model.onnx"), io=entry.io,
+                    mean=entry.mean, std=entry.std, sha256=sha, torch_builder=entry.builder,
+                    torch_weights=str(directory / "weights.pt"))
+
+
+def export_onnx(net: Any, io: ModelIO, path: Path) -> None:
+    """A module taking `io`'s inputs positionally -> ONNX at `path`, every symbolic dim
+    dynamic (TorchScript exporter: the one that handles these models on torch 2.13 in
+    seconds)."""
+    import torch
+
+    from .inputs import generate_all
+
+    shapes = io.bind(1, {})
+    example = generate_all(io, shapes)
+    args = tuple(torch.from_numpy(_model_form(i, example[i.name])) for i in io.inputs)
+    axes = {t.name: {k: d for k, d in enumerate(t.shape) if isinstance(d, str)}
+            for t in (*(i.tensor for i in io.inputs), *io.outputs)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, args, str(path), opset_version=OPSET, dynamo=False,
+                          input_names=[i.name for i in io.inputs],
+                          output_names=[o.name for o in io.outputs],
+                          dynamic_axes={k: v for k, v in axes.items() if v})
+
+
+def _model_form(inp: Any, host: Any) -> Any:
+    import numpy as np
+
+    if inp.is_image:  # uint8 NHWC -> float NCHW; the values do not matter for tracing
+        return np.ascontiguousarray(host.transpose(0, 3, 1, 2), dtype=np.float32)
+    return host
 
 
 def export_zoo_model(entry: ZooEntry, cache_dir: Path) -> ModelRef:
@@ -104,18 +142,14 @@ def export_zoo_model(entry: ZooEntry, cache_dir: Path) -> ModelRef:
         torch.manual_seed(SEED)
         module, _, fn = entry.builder.partition(":")
         net = getattr(importlib.import_module(module), fn)()
+        net.eval()
         if entry.trainer:  # real weights: trained on real data (the digits net)
             tmod, _, tfn = entry.trainer.partition(":")
             getattr(importlib.import_module(tmod), tfn)(net, entry.mean, entry.std)
-        else:
+        elif entry.calibrate:
             _calibrate(net, entry)
         torch.save(net.state_dict(), tmp / "weights.pt")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(net, (torch.zeros(1, *entry.input_shape),), str(tmp / "model.onnx"),
-                              opset_version=OPSET, dynamo=False, input_names=["input"],
-                              output_names=["output"],
-                              dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+        export_onnx(net, entry.io, tmp / "model.onnx")
         sha = file_sha256(tmp / "model.onnx")
         (tmp / "meta.json").write_text(json.dumps({"sha256": sha, "torch": torch.__version__,
                                                    "opset": OPSET, "seed": SEED}))

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..errors import RuntimeUnavailable, UsageError
+from ..errors import ModelError, RuntimeUnavailable, UsageError
 from .ref import ModelRef
 from .zoo import ZOO
 
@@ -27,15 +27,27 @@ def write_cached(path: Path, data: bytes) -> None:
     os.replace(f.name, path)
 
 
-def resolve(arg: str, shape: tuple[int, int, int] | None = None,
-            cache: Path | None = None) -> ModelRef:
+def resolve(arg: str, cache: Path | None = None) -> ModelRef:
+    """A zoo name, an .onnx file or a torch.export program (.pt2) -> ModelRef.  Shapes, value
+    ranges and data are bound afterwards (models.shapes)."""
     if arg in ZOO:
         if importlib.util.find_spec("torch") is None:
             raise RuntimeUnavailable(f"zoo model '{arg}' is exported from PyTorch, which is not "
                                      "installed: pip install torch==2.13.0")
         from .export import export_zoo_model
         return export_zoo_model(ZOO[arg], cache or cache_dir())
+    if arg.endswith(".pt2"):
+        if importlib.util.find_spec("torch") is None:
+            raise RuntimeUnavailable(f"{arg} is a PyTorch program, and PyTorch is not "
+                                     "installed: pip install torch==2.13.0")
+        from .torchfile import inspect_program
+        return inspect_program(Path(arg), cache or cache_dir())
+    if arg.endswith((".pt", ".pth", ".ckpt")):
+        raise ModelError(f"{arg}: pickled PyTorch files are not loaded (unpickling runs "
+                         "arbitrary code); save the model with torch.export.save as .pt2, or "
+                         "export it to .onnx")
     if arg.endswith(".onnx") or os.sep in arg or Path(arg).exists():
         from .onnxfile import inspect_onnx
-        return inspect_onnx(Path(arg), shape)
-    raise UsageError(f"unknown model '{arg}'; valid: {', '.join(ZOO)} or a path to an .onnx file")
+        return inspect_onnx(Path(arg))
+    raise UsageError(f"unknown model '{arg}'; valid: {', '.join(ZOO)}, or a path to an .onnx "
+                     "or .pt2 file")

@@ -22,6 +22,7 @@ from .table import (
     load_rows,
     load_title,
     max_qps_lines,
+    model_groups,
     precision_rows,
     precision_title,
     spread_cell,
@@ -110,15 +111,14 @@ def _speed(run: RunResult, plots: Sequence[Plot]) -> Document:
         warnings.append(f"{len(failed)} cell(s) failed; their reason is in the tables")
     if warnings:
         blocks.append(Items(tuple(f"warning: {w}" for w in warnings)))
-    many = len(run.models) > 1
-    for m in run.models:
-        cells = [c for c in run.cells if c.spec.model == m.name]
-        blocks.append(Heading(2, f"{m.name} (input {'x'.join(map(str, m.input_shape))}, "
-                                 f"output {m.output_kind})"))
+    groups = model_groups(run)
+    many = len(groups) > 1
+    for label, m, cells in groups:
+        blocks.append(Heading(2, f"{label} ({m.signature()})"))
         lines = fastest_lines(cells)
         if lines:
             blocks.append(Items(tuple(lines)))
-        blocks += _figures(plots, m.name)
+        blocks += _figures(plots, label)
         batches = sorted({c.spec.batch for c in cells})
         on_device = any(c.device_summary is not None for c in cells)  # else no such column
         rows = []
@@ -145,7 +145,7 @@ def _speed(run: RunResult, plots: Sequence[Plot]) -> Document:
             blocks += _runtime_block(runtime, [c for c in cells if c.spec.runtime == runtime])
     if many:
         headers, rows = throughput_pivot(run)
-        blocks += [Heading(2, "Images/s by model, batch and precision"),
+        blocks += [Heading(2, "Items/s by model, batch and precision"),
                    Text("Each entry is the fastest runtime/variant that passed integrity, at its "
                         "best thread count."),
                    Table(headers, tuple(tuple(r) for r in rows))]

@@ -34,18 +34,19 @@ _SAMPLED: dict[str, float | None] = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "mea
 # Figures each process keeps: their interval is a bootstrap over the processes.
 _PER_PROCESS = {"peak_rss": "peak_rss_mb", "load_s": "load_s"}
 
-Key = tuple[str, str, str, str, str, int, str]
+Key = tuple[str, str, str, str, str, int, str, str]
 
 
 def cell_key(c: CellResult) -> Key:
     return (c.spec.model, c.spec.runtime, c.spec.variant, c.precision, c.spec.threads_label,
-            c.spec.batch, c.spec.device)
+            c.spec.batch, c.spec.device, c.spec.dims_label)
 
 
 def key_label(key: Key) -> str:
-    model, runtime, variant, precision, threads, batch, device = key
+    model, runtime, variant, precision, threads, batch, device, dims = key
     where = "" if device == "cpu" else f" on {device}"
-    return f"{model} {runtime}/{variant} {precision} t={threads} b={batch}{where}"
+    shape = f" {dims}" if dims else ""
+    return f"{model}{shape} {runtime}/{variant} {precision} t={threads} b={batch}{where}"
 
 
 @dataclass(frozen=True)

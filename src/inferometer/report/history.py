@@ -54,8 +54,9 @@ def history(root: Path, model: str, runtime: str | None = None, variant: str | N
 
 def config_label(c: CellResult) -> str:
     where = "" if c.spec.device == "cpu" else f" {c.spec.device}"
+    dims = f" {c.spec.dims_label}" if c.spec.dims else ""
     return (f"{c.spec.runtime}/{c.spec.variant} {c.precision} t={c.spec.threads_label} "
-            f"b={c.spec.batch}{where}")
+            f"b={c.spec.batch}{dims}{where}")
 
 
 def series(points: list[Point]) -> dict[str, list[tuple[str, float]]]:

@@ -110,10 +110,6 @@ def _fastest(cells: Sequence[CellResult]) -> CellResult:
     return min(cells, key=lambda c: c.summary.p50_ms)  # type: ignore[union-attr]
 
 
-def _prefix(run: RunResult, model: str) -> str:
-    return f"{model}-" if len(run.models) > 1 else ""
-
-
 # -- speed runs ---------------------------------------------------------------------------------
 def latency_vs_threads(cells: Sequence[CellResult], batch: int, stem: str,
                        order: Sequence[str]) -> Plot | None:
@@ -311,10 +307,12 @@ def precision_speedup(cells: Sequence[CellResult], batch: int, stem: str,
 
 
 def run_plots(run: RunResult, rundir: RunDir) -> list[Plot]:
+    from .table import model_groups
+
     plots: list[Plot] = []
-    for m in run.models:
-        cells = [c for c in run.cells if c.spec.model == m.name]
-        stem = _prefix(run, m.name)
+    groups = model_groups(run)
+    for label, _, cells in groups:
+        stem = f"{label.replace(' ', '-').replace('=', '')}-" if len(groups) > 1 else ""
         order = sorted(_by_series(cells))  # one colour per runtime/variant in every figure
         batches = sorted({c.spec.batch for c in cells})
         b0 = batches[0] if batches else 1
@@ -323,7 +321,7 @@ def run_plots(run: RunResult, rundir: RunDir) -> list[Plot]:
                  throughput_vs_batch(cells, stem, order),
                  latency_distribution(cells, b0, stem, order, rundir),
                  precision_speedup(cells, b0, stem, order)]
-        plots += [replace(p, model=m.name) for p in found if p is not None]
+        plots += [replace(p, model=label) for p in found if p is not None]
     return plots
 
 

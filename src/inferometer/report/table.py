@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from ..results.accuracyrun import AccuracyRun
 from ..results.loadrun import LoadRun
-from ..results.schema import CellResult, RunResult
+from ..results.schema import CellResult, ModelInfo, RunResult
 from ..results.trainrun import TrainRun
 from .compare import NOISE, Comparison, compare_cells, key_label, machine_probes
 
@@ -54,7 +54,9 @@ def _integrity(c: CellResult) -> str:
     if i is None:
         return "n/a (see settings)" if "integrity" in c.settings else "n/a"
     top1 = "" if i.top1_agreement is None else f" top1 {i.top1_agreement:.0%}"
-    return f"{'ok' if i.passed else 'FAIL'} {i.rel_max_abs_diff:.1e}{top1}"
+    # several outputs: the figures are the failing (or worst) output's, so name it
+    where = f" {i.output}" if i.output and not i.passed else ""
+    return f"{'ok' if i.passed else 'FAIL'}{where} {i.rel_max_abs_diff:.1e}{top1}"
 
 
 def _deps(c: CellResult) -> str:
@@ -146,12 +148,23 @@ def fastest_lines(cells: Sequence[CellResult]) -> list[str]:
     return out
 
 
-def run_tables(run: RunResult) -> str:
-    out: list[str] = []
+def model_groups(run: RunResult) -> list[tuple[str, ModelInfo, list[CellResult]]]:
+    """The run's cells per model and dim binding ("bert_base seq=128"): each binding is a
+    model of its own shape, compared, ranked and drawn apart from the others."""
+    out = []
     for m in run.models:
         cells = [c for c in run.cells if c.spec.model == m.name]
-        shape = "x".join(map(str, m.input_shape))
-        out.append(f"\n== {m.name}  (input {shape}, output {m.output_kind}) ==")
+        for dims in dict.fromkeys(c.spec.dims for c in cells):
+            group = [c for c in cells if c.spec.dims == dims]
+            label = m.name + "".join(f" {k}={v}" for k, v in dims)
+            out.append((label, m, group))
+    return out
+
+
+def run_tables(run: RunResult) -> str:
+    out: list[str] = []
+    for label, m, cells in model_groups(run):
+        out.append(f"\n== {label}  ({m.signature()}) ==")
         rows: list[list[str]] = []
         prev = ""
         for c in cells:  # one block per runtime, as the CPU study lays it out
@@ -163,9 +176,9 @@ def run_tables(run: RunResult) -> str:
         out += fastest_lines(cells)
         out += [line for c in cells if (line := _device_line(c))]
         out.append(_dependencies(cells))
-    if len(run.models) > 1:
+    if len(model_groups(run)) > 1:
         headers, rows = throughput_pivot(run)
-        out += ["\nimages/s by model, batch and precision (fastest runtime/variant):",
+        out += ["\nitems/s by model, batch and precision (fastest runtime/variant):",
                 render(headers, rows)]
     out.append(_footer(run))
     return "\n".join(out)
@@ -176,10 +189,10 @@ def throughput_pivot(run: RunResult) -> tuple[tuple[str, ...], list[list[str]]]:
     passing cell's items/s (and which runtime/variant it was)."""
     precisions = list(dict.fromkeys(c.precision for c in run.cells if c.status == "ok"))
     rows = []
-    for m in run.models:
-        best = best_cells([c for c in run.cells if c.spec.model == m.name])
+    for label, _, cells in model_groups(run):
+        best = best_cells(cells)
         for b in sorted({k[0] for k in best}):
-            row = [m.name, str(b)]
+            row = [label, str(b)]
             for p in precisions:
                 c = best.get((b, p))
                 row.append("-" if c is None else
@@ -223,8 +236,10 @@ def _footer(run: RunResult) -> str:
     m = run.machine
     lines = [f"\nmachine: {m.get('cpu_model')}, {m.get('usable_cpus')} usable CPUs, "
              f"flags {','.join(m.get('cpu_flags') or []) or '-'}",  # type: ignore[arg-type]
-             "timed: " + ("uint8 NHWC buffer -> runtime input + inference" if s.preprocess_timed
-                          else "inference only (--no-preprocess)"),
+             *(f"timed: {r}" for r in dict.fromkeys(c.timed_region for c in run.cells
+                                                      if c.timed_region) or
+               ["uint8 NHWC buffer -> runtime input + inference" if s.preprocess_timed
+                else "inference only (--no-preprocess)"]),
              f"integrity reference: {s.reference_runtime} fp32 on the same fixed inputs"]
     noisy = sum(c.noisy for c in run.cells)
     unstable = sum(c.unstable for c in run.cells)
@@ -290,7 +305,8 @@ def load_tables(run: LoadRun) -> str:
 
 
 PRECISION_HEADERS = ("runtime", "precision", "variant", "top-1 %", "d top-1 vs fp32",
-                     "differ vs ref", "max|d| logits", "p50 ms/batch", "speed-up", "flag")
+                     "differ vs ref", "agrees with ref", "max|d| logits", "p50 ms/batch",
+                     "speed-up", "flag")
 
 
 def precision_rows(run: AccuracyRun) -> list[list[str]]:
@@ -300,11 +316,14 @@ def precision_rows(run: AccuracyRun) -> list[list[str]]:
     rows = []
     for r in run.rows:
         if r.status != "ok":
-            rows.append([r.runtime, r.precision, r.variant, *["-"] * 6, f"{r.status}: {r.note}"])
+            rows.append([r.runtime, r.precision, r.variant, *["-"] * 7, f"{r.status}: {r.note}"])
             continue
         rows.append([r.runtime, r.precision, r.variant, f(r.top1, ".2f"),
                      f(r.delta_top1, "+.2f"),
                      "-" if r.differ_from_reference is None else str(r.differ_from_reference),
+                     "-" if r.agreement is None else
+                     (f"{r.agreement:.2f}% argmax" if r.agreement_kind == "argmax %"
+                      else f"cosine {r.agreement:.4f}"),
                      f(r.max_abs_diff, ".2e"), f(r.p50_ms, ".3f"), f(r.speedup, ".2f"),
                      f"TOP-1 DROP > {run.max_drop:g} pt" if r.flagged else ""])
     return rows
@@ -312,7 +331,7 @@ def precision_rows(run: AccuracyRun) -> list[list[str]]:
 
 def precision_title(run: AccuracyRun) -> str:
     on = "" if run.device == "cpu" else f" on {run.device}"
-    return (f"precision table: {run.model.name} on {run.dataset} ({run.items} images, "
+    return (f"precision table: {run.model.name} on {run.dataset} ({run.items} items, "
             f"batch {run.batch}){on}; reference {run.reference}")
 
 

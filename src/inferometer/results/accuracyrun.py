@@ -21,6 +21,9 @@ class PrecisionRow:
     p50_ms: float | None = None  # per batch
     speedup: float | None = None  # vs this runtime's fp32
     flagged: bool = False  # top-1 dropped more than the bound
+    # without labels: agreement with the fp32 reference ("argmax %" or "min cosine")
+    agreement: float | None = None
+    agreement_kind: str = ""
 
 
 @dataclass(frozen=True)

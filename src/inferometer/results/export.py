@@ -19,11 +19,13 @@ from .trainrun import TrainRun
 
 FORMATS = ("csv", "json", "parquet")
 
-COLUMNS = ("model", "runtime", "variant", "precision", "threads", "batch", "status", "error",
+COLUMNS = ("model", "runtime", "variant", "precision", "threads", "batch", "dims", "status",
+           "error",
            "runtime_version", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "ci_low_ms", "ci_high_ms",
            "count", "processes", "spread", "items_per_s", "load_s", "first_ms", "peak_rss_mb",
            "peak_rss_after_load_mb",
-           "other_load", "unstable", "noisy", "integrity_passed", "rel_max_abs_diff", "cosine",
+           "other_load", "unstable", "noisy", "integrity_passed", "integrity_output",
+           "rel_max_abs_diff", "cosine",
            "top1_agreement", "timed_region", "libraries", "device", "device_p50_ms",
            "gpu_peak_allocated_mb", "gpu_peak_reserved_mb", "gpu_device_used_mb",
            "gpu_process_used_mb")
@@ -34,7 +36,8 @@ def _row(c: CellResult) -> dict[str, object]:
     return {
         "model": c.spec.model, "runtime": c.spec.runtime, "variant": c.spec.variant,
         "precision": c.precision, "threads": c.spec.threads_label, "batch": c.spec.batch,
-        "status": c.status, "error": c.error or "", "runtime_version": c.runtime_version,
+        "dims": c.spec.dims_label, "status": c.status, "error": c.error or "",
+        "runtime_version": c.runtime_version,
         "mean_ms": s and s.mean_ms, "p50_ms": s and s.p50_ms, "p90_ms": s and s.p90_ms,
         "p99_ms": s and s.p99_ms, "ci_low_ms": s and s.median_ci_low_ms,
         "ci_high_ms": s and s.median_ci_high_ms, "count": s and s.count,
@@ -42,7 +45,8 @@ def _row(c: CellResult) -> dict[str, object]:
         "items_per_s": c.items_per_s, "load_s": c.load_s, "first_ms": c.first_ms,
         "peak_rss_mb": c.peak_rss_mb, "peak_rss_after_load_mb": c.peak_rss_after_load_mb,
         "other_load": c.other_load, "unstable": c.unstable, "noisy": c.noisy,
-        "integrity_passed": i and i.passed, "rel_max_abs_diff": i and i.rel_max_abs_diff,
+        "integrity_passed": i and i.passed, "integrity_output": i and i.output,
+        "rel_max_abs_diff": i and i.rel_max_abs_diff,
         "cosine": i and i.cosine, "top1_agreement": i and i.top1_agreement,
         "timed_region": c.timed_region,
         "libraries": " ".join(f"{lib.name}:{lib.size_mb:.1f}MB" for lib in c.libraries),

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ..measure.libraries import Library
 from ..stats import Summary
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -34,16 +34,27 @@ class CellSpec:
     threads: int | None  # None: the runtime's own default ("auto", unrestricted)
     batch: int
     device: str = "cpu"  # "cpu" or "cuda"
+    # the model's symbolic dims bound for this cell (--dim seq=128,384: one cell per value)
+    dims: tuple[tuple[str, int], ...] = ()
 
     @property
     def threads_label(self) -> str:
         return "auto" if self.threads is None else str(self.threads)
 
     @property
+    def dims_label(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in self.dims)
+
+    @property
+    def shape_key(self) -> str:
+        """What fixes the inputs' shapes: batch and dims (the integrity reference's key)."""
+        return f"b{self.batch}" + "".join(f".{k}{v}" for k, v in self.dims)
+
+    @property
     def id(self) -> str:
         where = "" if self.device == "cpu" else f".{self.device}"
         return (f"{self.model}.{self.runtime}.{self.variant}.t{self.threads_label}"
-                f".b{self.batch}{where}")
+                f".{self.shape_key}{where}")
 
 
 @dataclass(frozen=True)
@@ -72,8 +83,22 @@ class WorkerReport:
 
 
 @dataclass(frozen=True)
+class OutputCheck:
+    """One output against the reference's."""
+
+    name: str
+    max_abs_diff: float
+    rel_max_abs_diff: float  # max |d| / max |reference|
+    cosine: float  # the lowest cosine over the items (rows) of the output
+    top1_agreement: float | None  # class logits only: argmax over the last axis agrees
+    passed: bool
+
+
+@dataclass(frozen=True)
 class Integrity:
-    """Outputs on the fixed inputs compared with the reference runtime's."""
+    """Every output on the fixed inputs compared with the reference runtime's.  The top-level
+    figures are those of `output`: the first that failed, else the one with the lowest
+    cosine."""
 
     reference: str
     precision: str
@@ -83,6 +108,8 @@ class Integrity:
     top1_agreement: float | None  # None when the output is not a class vector
     passed: bool
     rule: str  # the tolerance that decided `passed`, in words
+    output: str = ""
+    outputs: tuple[OutputCheck, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -146,13 +173,39 @@ class CellResult:
 
 
 @dataclass(frozen=True)
+class TensorInfo:
+    """An input or output of a model as a run stored it (models.io's description)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int | str, ...]  # ints fixed, names symbolic
+    kind: str = "tensor"  # inputs: the generator ("image", "tokens", ...); outputs: "classes"...
+    values: str = ""  # inputs: how their values were made, in words
+
+    def text(self) -> str:
+        return f"{self.name} {self.dtype} [{','.join(map(str, self.shape))}]"
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     name: str
     source: str  # "zoo" or the path of the user's file
     onnx_sha256: str
-    input_name: str
-    input_shape: tuple[int, ...]  # one item, NCHW without N
-    output_kind: str
+    inputs: tuple[TensorInfo, ...] = ()
+    outputs: tuple[TensorInfo, ...] = ()
+    batch_dim: str | None = None
+
+    @property
+    def output_kind(self) -> str:
+        return self.outputs[0].kind if self.outputs else "tensor"
+
+    def signature(self) -> str:
+        """"input 3x224x224, output classes" for one image; every tensor otherwise."""
+        if len(self.inputs) == 1 and self.inputs[0].kind == "image":
+            item = "x".join(map(str, self.inputs[0].shape[1:]))
+            return f"input {item}, output {self.output_kind}"
+        return (f"inputs {'; '.join(t.text() for t in self.inputs)}; outputs "
+                f"{'; '.join(t.text() for t in self.outputs)}")
 
 
 ORDERS = ("interleaved", "sequential", "random")  # how a run schedules the cells' processes

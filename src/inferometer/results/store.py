@@ -7,7 +7,7 @@ so a killed run loses nothing already measured and is never mistaken for a finis
     cells/<id>.json      each CellResult, rewritten as each of its processes finishes
     samples/<id>.json    raw latencies (ns) of each of the cell's processes: first call,
                          warm-up, steady state
-    outputs/<id>.npy     first output on the fixed inputs (integrity)
+    outputs/<id>.npz     every output on the fixed inputs (integrity), arr_0.. in model order
     logs/<id>.log        the worker's stdout/stderr
 """
 
@@ -53,9 +53,35 @@ def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "cells": cells, "settings": settings, "schema_version": 3}
 
 
+def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
+    # v4 describes every input and output of a model (any model, not one NCHW image); a v3
+    # model was one float image input and one output.
+    models = []
+    for m in data.get("models", []):
+        if "inputs" not in m:
+            m = dict(m)
+            shape = ["batch", *m.pop("input_shape", [])]
+            models.append({**m, "inputs": [{"name": m.pop("input_name", "input"),
+                                            "dtype": "float32", "shape": shape,
+                                            "kind": "image", "values": "image"}],
+                           "outputs": [{"name": "output", "dtype": "float32",
+                                        "shape": ["batch", "classes"],
+                                        "kind": m.pop("output_kind", "tensor")}],
+                           "batch_dim": "batch"})
+        else:
+            models.append(m)
+    out = {**data, "schema_version": 4}
+    if "models" in data:
+        out["models"] = models
+    if isinstance(data.get("model"), dict) and "inputs" not in data["model"]:
+        out["model"] = _v3_to_v4({"models": [data["model"]]})["models"][0]
+    return out
+
+
 # version -> function upgrading a results dict from that version to the next one.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2,
-                                                                     2: _v2_to_v3}
+                                                                     2: _v2_to_v3,
+                                                                     3: _v3_to_v4}
 
 
 def atomic_write(path: Path, text: str) -> None:

@@ -12,14 +12,14 @@ Eigen flag; the cell records both.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..models.preprocess import Normalizer
-from ..models.ref import ModelRef
-from .base import Availability, LoadOptions, Variant, installed
+from ..models.ref import ModelRef, image_only
+from .base import Availability, LoadOptions, Variant, image_batch, installed
 
 _NCHW_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
 
@@ -131,10 +131,11 @@ class _JaxSession:
         self._jax = jax
         self._fn = fn
         self._params = params
-        self._norm = Normalizer(model)
+        self._norm = Normalizer.of(model)
         self._info = info
 
-    def prepare(self, batch: np.ndarray) -> Any:
+    def prepare(self, inputs: Mapping[str, np.ndarray]) -> Any:
+        batch = image_batch(inputs)
         return self._jax.device_put(self._norm.nhwc(batch))
 
     def run(self, feed: Any) -> Sequence[np.ndarray]:
@@ -163,7 +164,7 @@ class Jax:
         return jax.__version__
 
     def supports(self, model: ModelRef) -> str | None:
-        return None
+        return image_only(model, self.name)
 
     def load(self, model: ModelRef, options: LoadOptions) -> _JaxSession:
         if options.threads is not None:  # before jax is imported: XLA sizes its pool once

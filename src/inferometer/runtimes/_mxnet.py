@@ -6,25 +6,26 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..models.preprocess import Normalizer
-from ..models.ref import ModelRef
+from ..models.ref import ModelRef, image_only
 from ._onnx_edit import inline_constant_identities
-from .base import Availability, LoadOptions, Variant, installed
+from .base import Availability, LoadOptions, Variant, image_batch, installed
 
 
 class _MXSession:
     def __init__(self, mx: Any, mod: Any, model: ModelRef, info: dict[str, str]) -> None:
         self._mx = mx
         self._mod = mod
-        self._norm = Normalizer(model)
+        self._norm = Normalizer.of(model)
         self._info = info
 
-    def prepare(self, batch: np.ndarray) -> Any:
+    def prepare(self, inputs: Mapping[str, np.ndarray]) -> Any:
+        batch = image_batch(inputs)
         return self._mx.io.DataBatch([self._mx.nd.array(self._norm.nchw(batch))])
 
     def run(self, feed: Any) -> Sequence[np.ndarray]:
@@ -96,7 +97,7 @@ class MXNet:
         return mxnet.__version__
 
     def supports(self, model: ModelRef) -> str | None:
-        return None
+        return image_only(model, self.name)
 
     def load(self, model: ModelRef, options: LoadOptions) -> _MXSession:
         import mxnet as mx

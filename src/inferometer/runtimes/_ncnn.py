@@ -11,16 +11,16 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..models.preprocess import Normalizer
-from ..models.ref import ModelRef
+from ..models.ref import ModelRef, image_only
 from ..models.resolve import cache_dir
-from .base import Availability, LoadOptions, Variant, installed
+from .base import Availability, LoadOptions, Variant, image_batch, installed
 
 # variant -> net.opt settings
 _OPTS = {
@@ -77,10 +77,11 @@ class _NcnnSession:
     def __init__(self, ncnn: Any, net: Any, model: ModelRef, info: dict[str, str]) -> None:
         self._ncnn = ncnn
         self._net = net
-        self._norm = Normalizer(model)
+        self._norm = Normalizer.of(model)
         self._info = info
 
-    def prepare(self, batch: np.ndarray) -> Any:
+    def prepare(self, inputs: Mapping[str, np.ndarray]) -> Any:
+        batch = image_batch(inputs)
         x = self._norm.nchw(batch)
         # ncnn.Mat(ndarray) wraps the buffer without owning it: the arrays must live as long
         # as the Mats, so the feed carries both.
@@ -120,7 +121,7 @@ class Ncnn:
         return ncnn.__version__
 
     def supports(self, model: ModelRef) -> str | None:
-        return None
+        return image_only(model, self.name)
 
     def convert(self, model: ModelRef, variant: str) -> str:
         return _convert(model)  # one fp32 file serves every variant: precision is a load option

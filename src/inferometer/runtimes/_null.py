@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -13,8 +13,8 @@ from .base import Availability, LoadOptions, Variant
 
 
 class _NullSession:
-    def prepare(self, batch: np.ndarray) -> Any:
-        return batch
+    def prepare(self, inputs: Mapping[str, np.ndarray]) -> Any:
+        return inputs
 
     def run(self, feed: Any) -> Sequence[np.ndarray]:
         return ()

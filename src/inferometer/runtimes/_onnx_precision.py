@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..models.preprocess import calibration_batches, calibration_images
+from ..models.preprocess import calibration_feeds
 from ..models.ref import ModelRef
 from ..models.resolve import cache_dir, write_cached
 
@@ -29,17 +29,37 @@ _INT8 = {"cpu": ("QUInt8", "MinMax", False), "tensorrt": ("QInt8", "Entropy", Tr
 
 
 def int8_path(model: ModelRef, flavour: str = "cpu") -> Path:
-    _, calib_id = calibration_images(model)
+    if flavour == "dynamic":  # no calibration: the file depends on the source alone
+        return cache_dir() / "converted" / "ort-int8-dynamic" / f"{model.sha256[:16]}.onnx"
+    _, calib_id = calibration_feeds(model)
     folder = "ort-int8" if flavour == "cpu" else f"{flavour}-int8"
     return cache_dir() / "converted" / folder / f"{model.sha256[:16]}-{calib_id}.onnx"
+
+
+def quantize_dynamic_int8(model: ModelRef) -> str:
+    """Dynamic int8: int8 weights, activations quantised per batch at run time: the usual
+    choice for transformers on the CPU (no calibration data, MatMulInteger kernels)."""
+    out = int8_path(model, "dynamic")
+    if out.exists():
+        return f"cached in {out}"
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as exc:
+        raise _missing_onnxruntime("int8 quantisation", exc) from exc
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        q = Path(tmp) / "int8.onnx"
+        quantize_dynamic(model.onnx_path, str(q), weight_type=QuantType.QInt8)
+        os.replace(q, out)
+    return "dynamic int8 (int8 weights, activations quantised per run)"
 
 
 def fp16_path(model: ModelRef) -> Path:
     return cache_dir() / "converted" / "fp16" / f"{model.sha256[:16]}.onnx"
 
 
-def _missing_onnxruntime(what: str) -> RuntimeError:
-    return RuntimeError(f"{what} needs onnxruntime's tools: pip install onnxruntime")
+def _missing_onnxruntime(what: str, exc: ImportError) -> RuntimeError:
+    return RuntimeError(f"{what} needs onnxruntime's tools ({exc}): pip install onnxruntime onnx")
 
 
 def quantize_int8(model: ModelRef, flavour: str = "cpu") -> str:
@@ -58,15 +78,14 @@ def quantize_int8(model: ModelRef, flavour: str = "cpu") -> str:
         )
         from onnxruntime.quantization.shape_inference import quant_pre_process
     except ImportError as exc:
-        raise _missing_onnxruntime("int8 quantisation") from exc
+        raise _missing_onnxruntime("int8 quantisation", exc) from exc
 
     activations, method, symmetric = _INT8[flavour]
-    _, calib_id = calibration_images(model)
-    batches = calibration_batches(model, 1)
+    batches, calib_id = calibration_feeds(model)
 
     class _Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self._it = iter([{model.input_name: b} for b in batches])
+            self._it = iter(batches)
 
         def get_next(self) -> dict | None:
             return next(self._it, None)
@@ -85,7 +104,7 @@ def quantize_int8(model: ModelRef, flavour: str = "cpu") -> str:
         os.replace(q, out)
     kind = "symmetric int8" if symmetric else "uint8"
     return (f"static int8 (QDQ, per-channel weights, {kind} activations, {method} "
-            f"calibration on {len(batches)} images [{calib_id}])")
+            f"calibration on {len(batches)} samples [{calib_id}])")
 
 
 def convert_fp16(model: ModelRef) -> str:
@@ -97,7 +116,7 @@ def convert_fp16(model: ModelRef) -> str:
     try:
         from onnxruntime.transformers.float16 import convert_float_to_float16
     except ImportError as exc:
-        raise _missing_onnxruntime("the fp16 conversion") from exc
+        raise _missing_onnxruntime("the fp16 conversion", exc) from exc
     half = convert_float_to_float16(onnx.load(model.onnx_path), keep_io_types=True)
     topological_sort(half.graph)  # the converter appends its input casts at the end
     onnx.checker.check_model(half)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..models.preprocess import Normalizer
+from ..models.preprocess import ModelArrays
 from ..models.ref import ModelRef
 from ..models.resolve import cache_dir
-from ._onnx_precision import int8_path, quantize_int8
+from ._onnx_precision import int8_path, quantize_dynamic_int8, quantize_int8
 from .base import Availability, LoadOptions, Variant, installed
 
 _LEVELS = {"default": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED",
@@ -23,12 +23,11 @@ _LEVELS = {"default": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED",
 class _OrtSession:
     def __init__(self, sess: Any, model: ModelRef, info: dict[str, str]) -> None:
         self._sess = sess
-        self._norm = Normalizer(model)
-        self._input = model.input_name
+        self._arrays = ModelArrays(model)
         self._info = info
 
-    def prepare(self, batch: np.ndarray) -> Any:
-        return {self._input: self._norm.nchw(batch)}
+    def prepare(self, inputs: Mapping[str, np.ndarray]) -> Any:
+        return self._arrays(inputs)
 
     def run(self, feed: Any) -> Sequence[np.ndarray]:
         return self._sess.run(None, feed)
@@ -55,14 +54,16 @@ class _OrtBoundSession(_OrtSession):
         self._outputs = [o.name for o in sess.get_outputs()]
         self._device_ns: list[int] = []
 
-    def prepare(self, batch: np.ndarray) -> Any:
+    def prepare(self, inputs: Mapping[str, np.ndarray]) -> Any:
         import onnxruntime as ort
 
-        return ort.OrtValue.ortvalue_from_numpy(self._norm.nchw(batch), self._device, 0)
+        return {k: ort.OrtValue.ortvalue_from_numpy(v, self._device, 0)
+                for k, v in self._arrays(inputs).items()}
 
     def run(self, feed: Any) -> Sequence[np.ndarray]:
         binding = self._binding
-        binding.bind_ortvalue_input(self._input, feed)
+        for name, value in feed.items():
+            binding.bind_ortvalue_input(name, value)
         for name in self._outputs:
             binding.bind_output(name, self._device)
         t0 = time.perf_counter_ns()
@@ -106,6 +107,8 @@ class OnnxRuntime:
     variants: ClassVar[tuple[Variant, ...]] = (
         *(Variant(k, "fp32", f"graph optimization level {v}") for k, v in _LEVELS.items()),
         Variant("int8", "int8", "static int8 QDQ per-channel, calibrated"),
+        Variant("int8_dynamic", "int8", "dynamic int8 (quantize_dynamic): int8 weights, "
+                "activations quantised per run; no calibration (transformers on the CPU)"),
         Variant("cuda", "fp32", "CUDA execution provider", ("cuda",)),
         Variant("tensorrt", "fp32", "TensorRT execution provider (engine cached)", ("cuda",)),
         Variant("tensorrt_fp16", "fp16", "TensorRT execution provider, fp16 engine",
@@ -115,9 +118,11 @@ class OnnxRuntime:
     default_variants: ClassVar[tuple[str, ...]] = ("default", "cuda")
     precisions: ClassVar[dict[str, str]] = {"fp32": "default", "int8": "int8",
                                             "fp16": "tensorrt_fp16"}
-    convert_variants: ClassVar[tuple[str, ...]] = ("int8", "tensorrt_int8")
+    convert_variants: ClassVar[tuple[str, ...]] = ("int8", "int8_dynamic", "tensorrt_int8")
 
     def convert(self, model: ModelRef, variant: str) -> str:
+        if variant == "int8_dynamic":
+            return quantize_dynamic_int8(model)
         return quantize_int8(model, "tensorrt" if variant == "tensorrt_int8" else "cpu")
 
     def available(self) -> Availability:
@@ -129,7 +134,7 @@ class OnnxRuntime:
         return onnxruntime.__version__
 
     def supports(self, model: ModelRef) -> str | None:
-        return None
+        return f"no ONNX form of this model: {model.onnx_error}" if model.onnx_error else None
 
     def device_unavailable(self, device: str) -> str | None:
         import importlib.metadata
@@ -155,8 +160,9 @@ class OnnxRuntime:
                                         "device (IO binding) -> output on host; device figure: "
                                         "run_with_iobinding alone (host clock, synchronised)"},
                               bound="cuda")
-        if options.variant == "int8":
-            quantized = replace(model, onnx_path=str(int8_path(model)))
+        if options.variant in ("int8", "int8_dynamic"):
+            flavour = "dynamic" if options.variant == "int8_dynamic" else "cpu"
+            quantized = replace(model, onnx_path=str(int8_path(model, flavour)))
             return self._load(quantized, options, "ORT_ENABLE_ALL", ["CPUExecutionProvider"])
         return self._load(model, options, _LEVELS[options.variant], ["CPUExecutionProvider"])
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..models.preprocess import Normalizer, calibration_images
+from ..models.preprocess import ModelArrays, calibration_feeds
 from ..models.ref import ModelRef
 from ..models.resolve import cache_dir
 from .base import Availability, LoadOptions, Variant, installed
@@ -21,30 +21,31 @@ _VARIANTS = {"latency": ("LATENCY", "f32"), "throughput": ("THROUGHPUT", "f32"),
 
 
 def _int8_path(model: ModelRef) -> Path:
-    cid = calibration_images(model)[1]
+    cid = calibration_feeds(model)[1]
     return cache_dir() / "converted" / "ov-int8" / f"{model.sha256[:16]}-{cid}" / "model.xml"
 
 
 def quantize_int8(model: ModelRef) -> str:
-    """NNCF post-training quantisation (the default mixed int8 preset), calibrated on the
-    model's calibration images, saved as OpenVINO IR."""
+    """NNCF post-training quantisation (the default mixed int8 preset; the transformer model
+    type for models without an image input, which keeps attention's softmax and layer norms
+    in float), calibrated on the model's calibration data, saved as OpenVINO IR."""
     out = _int8_path(model)
     if out.exists():
         return f"cached in {out.parent}"
     import nncf
     import openvino as ov
 
-    images, cid = calibration_images(model)
-    norm = Normalizer(model)
+    feeds, cid = calibration_feeds(model)
     net = ov.Core().read_model(model.onnx_path)
-    data = nncf.Dataset([norm.nchw(images[i:i + 1]) for i in range(len(images))])
-    quantized = nncf.quantize(net, data, subset_size=len(images))
+    extra = {} if model.io.has_image else {"model_type": nncf.ModelType.TRANSFORMER}
+    quantized = nncf.quantize(net, nncf.Dataset(feeds), subset_size=len(feeds), **extra)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.{os.getpid()}.xml")
     ov.save_model(quantized, str(tmp))
     os.replace(tmp.with_suffix(".bin"), out.with_suffix(".bin"))
     os.replace(tmp, out)
-    return f"NNCF int8 post-training quantisation on {len(images)} images [{cid}]"
+    kind = "" if model.io.has_image else " (transformer preset)"
+    return f"NNCF int8 post-training quantisation{kind} on {len(feeds)} samples [{cid}]"
 _REPORTED = ("PERFORMANCE_HINT", "INFERENCE_PRECISION_HINT", "INFERENCE_NUM_THREADS",
              "NUM_STREAMS", "ENABLE_CPU_PINNING", "ENABLE_HYPER_THREADING")
 
@@ -52,15 +53,16 @@ _REPORTED = ("PERFORMANCE_HINT", "INFERENCE_PRECISION_HINT", "INFERENCE_NUM_THRE
 class _OvSession:
     def __init__(self, compiled: Any, model: ModelRef, info: dict[str, str]) -> None:
         self._request = compiled.create_infer_request()
-        self._norm = Normalizer(model)
+        self._arrays = ModelArrays(model)
+        self._outputs = len(compiled.outputs)
         self._info = info
 
-    def prepare(self, batch: np.ndarray) -> Any:
-        return self._norm.nchw(batch)
+    def prepare(self, inputs: Mapping[str, np.ndarray]) -> Any:
+        return self._arrays(inputs)
 
     def run(self, feed: Any) -> Sequence[np.ndarray]:
-        self._request.infer({0: feed})
-        return [self._request.get_output_tensor(0).data]
+        self._request.infer(feed)
+        return [self._request.get_output_tensor(k).data for k in range(self._outputs)]
 
     def info(self) -> dict[str, str]:
         return self._info
@@ -93,7 +95,7 @@ class OpenVino:
         return openvino.get_version()
 
     def supports(self, model: ModelRef) -> str | None:
-        return None
+        return f"no ONNX form of this model: {model.onnx_error}" if model.onnx_error else None
 
     def load(self, model: ModelRef, options: LoadOptions) -> _OvSession:
         import openvino as ov
@@ -102,8 +104,11 @@ class OpenVino:
         core = ov.Core()
         quantized = options.variant == "int8"
         net = core.read_model(str(_int8_path(model)) if quantized else model.onnx_path)
-        # A static batch lets the CPU plugin pick its kernels once, as benchmark_app does.
-        net.reshape({net.inputs[0].get_any_name(): [options.batch, *model.input_shape]})
+        # Static shapes let the CPU plugin pick its kernels once, as benchmark_app does with
+        # -shape/-data_shape: every input reshaped to the cell's shape.
+        shapes = dict(options.shapes)
+        net.reshape({i.get_any_name(): list(shapes[i.get_any_name()]) for i in net.inputs
+                     if i.get_any_name() in shapes})
         config: dict[str, Any] = {"PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": precision}
         if options.threads is not None:
             config["INFERENCE_NUM_THREADS"] = options.threads

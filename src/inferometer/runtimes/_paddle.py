@@ -12,16 +12,16 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..models.preprocess import Normalizer
-from ..models.ref import ModelRef
+from ..models.ref import ModelRef, image_only
 from ..models.resolve import cache_dir
-from .base import Availability, LoadOptions, Variant, installed
+from .base import Availability, LoadOptions, Variant, image_batch, installed
 
 _OPSET = 15
 
@@ -72,10 +72,11 @@ class _PaddleSession:
         self._pred = predictor
         self._in = predictor.get_input_handle(predictor.get_input_names()[0])
         self._out = predictor.get_output_handle(predictor.get_output_names()[0])
-        self._norm = Normalizer(model)
+        self._norm = Normalizer.of(model)
         self._info = info
 
-    def prepare(self, batch: np.ndarray) -> Any:
+    def prepare(self, inputs: Mapping[str, np.ndarray]) -> Any:
+        batch = image_batch(inputs)
         return self._norm.nchw(batch)
 
     def run(self, feed: Any) -> Sequence[np.ndarray]:
@@ -108,7 +109,7 @@ class Paddle:
         return paddle.__version__
 
     def supports(self, model: ModelRef) -> str | None:
-        return None
+        return image_only(model, self.name)
 
     def convert(self, model: ModelRef, variant: str) -> str:
         return _convert(model)

@@ -15,17 +15,17 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..models.preprocess import Normalizer, calibration_images
-from ..models.ref import ModelRef
+from ..models.ref import ModelRef, image_only
 from ..models.resolve import cache_dir
 from ._onnx_edit import inline_constant_identities
-from .base import Availability, LoadOptions, Variant, installed
+from .base import Availability, LoadOptions, Variant, image_batch, installed
 
 _ONNX2TF_SAMPLE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 # tflite variant -> (file written by onnx2tf, needs the int8 conversion)
@@ -84,10 +84,11 @@ class _TfSession:
     def __init__(self, tf: Any, fn: Any, model: ModelRef, info: dict[str, str]) -> None:
         self._tf = tf
         self._fn = fn
-        self._norm = Normalizer(model)
+        self._norm = Normalizer.of(model)
         self._info = info
 
-    def prepare(self, batch: np.ndarray) -> Any:
+    def prepare(self, inputs: Mapping[str, np.ndarray]) -> Any:
+        batch = image_batch(inputs)
         return self._tf.constant(self._norm.nhwc(batch))
 
     def run(self, feed: Any) -> Sequence[np.ndarray]:
@@ -118,7 +119,7 @@ class TensorFlow:
         return tf.__version__
 
     def supports(self, model: ModelRef) -> str | None:
-        return None
+        return image_only(model, self.name)
 
     def convert(self, model: ModelRef, variant: str) -> str:
         return convert_onnx2tf(model, int8=False)
@@ -146,12 +147,13 @@ class TensorFlow:
 class _LiteSession:
     def __init__(self, interp: Any, model: ModelRef, info: dict[str, str]) -> None:
         self._interp = interp
-        self._norm = Normalizer(model)
+        self._norm = Normalizer.of(model)
         self._in = interp.get_input_details()[0]
         self._out = interp.get_output_details()[0]
         self._info = info
 
-    def prepare(self, batch: np.ndarray) -> Any:
+    def prepare(self, inputs: Mapping[str, np.ndarray]) -> Any:
+        batch = image_batch(inputs)
         x = self._norm.nhwc(batch)
         scale, zero = self._in["quantization"]
         if self._in["dtype"] != np.float32:  # full-integer model: quantise the input here
@@ -194,7 +196,7 @@ class LiteRT:
         return importlib.metadata.version("ai-edge-litert")
 
     def supports(self, model: ModelRef) -> str | None:
-        return None
+        return image_only(model, self.name)
 
     def convert(self, model: ModelRef, variant: str) -> str:
         return convert_onnx2tf(model, int8=_TFLITE[variant][1])

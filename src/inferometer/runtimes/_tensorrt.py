@@ -18,17 +18,17 @@ from __future__ import annotations
 import functools
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..models.ref import ModelRef
+from ..models.ref import ModelRef, image_only
 from ..models.resolve import cache_dir, write_cached
 from ._onnx_precision import convert_fp16, fp16_path, int8_path, quantize_int8
 from ._torch_cuda import CudaTimed, DeviceInput, torch_cuda_missing
-from .base import Availability, LoadOptions, Variant, installed, variant
+from .base import Availability, LoadOptions, Variant, image_batch, installed, variant
 
 _CUDA = ("cuda",)
 
@@ -111,7 +111,8 @@ class _TrtSession(CudaTimed):
         self._stream = torch.cuda.Stream()  # TensorRT warns against the default stream
         self._info = info
 
-    def prepare(self, batch: np.ndarray) -> Any:
+    def prepare(self, inputs: Mapping[str, np.ndarray]) -> Any:
+        batch = image_batch(inputs)
         return self._input(batch)
 
     def run(self, feed: Any) -> Sequence[np.ndarray]:
@@ -157,7 +158,7 @@ class TensorRT:
         return tensorrt.__version__
 
     def supports(self, model: ModelRef) -> str | None:
-        return None
+        return image_only(model, self.name)
 
     def device_unavailable(self, device: str) -> str | None:
         why = torch_cuda_missing()

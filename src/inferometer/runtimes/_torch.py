@@ -8,7 +8,7 @@ autocast."""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -75,18 +75,26 @@ def _pt2e_int8(torch: Any, net: Any, model: ModelRef, batch: int) -> Any:
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    from ..models.preprocess import calibration_batches
+    from ..models.preprocess import calibration_feeds
 
-    batches = [torch.from_numpy(b) for b in calibration_batches(model, batch)]
-    exported = torch.export.export(net, (batches[0],)).module()
+    feeds, _ = calibration_feeds(model, batch)
+    batches = [tuple(torch.from_numpy(f[i.name]) for i in model.io.inputs) for f in feeds]
+    exported = torch.export.export(net, batches[0]).module()
     quantizer = xiq.X86InductorQuantizer()
     quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
     prepared = prepare_pt2e(exported, quantizer)
     with torch.no_grad():
         for x in batches:
-            prepared(x)
+            prepared(*x)
     inductor_config.freezing = True
     return torch.compile(convert_pt2e(prepared))
+
+
+def _host_outputs(y: Any) -> list[np.ndarray]:
+    """A module's result (a tensor, or a tuple/list of them) -> host arrays in order; reduced
+    precision floats come back as float32."""
+    items = y if isinstance(y, (tuple, list)) else (y,)
+    return [(t.float() if t.is_floating_point() else t).numpy() for t in items]
 
 
 class _TorchSession:
@@ -95,32 +103,55 @@ class _TorchSession:
         self._torch = torch
         self._fn = fn
         self._recipe = recipe
+        self._names = [i.name for i in model.io.inputs]
+        self._images = {i.name for i in model.io.inputs if i.is_image}
         std = torch.tensor(model.std, dtype=torch.float32).view(1, 3, 1, 1)
         self._scale = 1.0 / (255.0 * std)
         self._shift = -torch.tensor(model.mean, dtype=torch.float32).view(1, 3, 1, 1) / std
         self._info = info
 
-    def prepare(self, batch: np.ndarray) -> Any:
-        # NHWC uint8 viewed as NCHW is already channels_last-strided; eager wants contiguous.
-        x = self._torch.from_numpy(batch).permute(0, 3, 1, 2).float()
-        x = x * self._scale + self._shift
-        if self._recipe.channels_last:
-            return x.contiguous(memory_format=self._torch.channels_last)
+    def _tensor(self, name: str, value: np.ndarray) -> Any:
+        torch = self._torch
+        if name in self._images:
+            # NHWC uint8 viewed as NCHW is already channels_last-strided; eager wants
+            # contiguous.
+            x = torch.from_numpy(value).permute(0, 3, 1, 2).float()
+            x = x * self._scale + self._shift
+        else:
+            x = torch.from_numpy(value)
+        if self._recipe.channels_last and x.dim() == 4:
+            return x.contiguous(memory_format=torch.channels_last)
         return x.contiguous()
+
+    def prepare(self, inputs: Mapping[str, np.ndarray]) -> Any:
+        return tuple(self._tensor(n, inputs[n]) for n in self._names)
 
     def run(self, feed: Any) -> Sequence[np.ndarray]:
         torch = self._torch
         # no_grad, not inference_mode, for PT2E int8: its frozen graph holds plain tensors
         grad_off = torch.no_grad() if self._recipe.int8 else torch.inference_mode()
         with grad_off, torch.autocast("cpu", torch.bfloat16, enabled=self._recipe.bf16):
-            y = self._fn(feed)
-        return [y.float().numpy()]
+            y = self._fn(*feed)
+        return _host_outputs(y)
 
     def info(self) -> dict[str, str]:
         return self._info
 
     def close(self) -> None:
         self._fn = None
+
+
+def _module(torch: Any, model: ModelRef) -> Any:
+    """The eval-mode module: a zoo architecture with its saved weights, or the user's
+    torch.export program (loaded weights-only)."""
+    if model.torch_program:
+        from ..models.torchfile import load_program
+
+        return load_program(model.torch_program).module()
+    module, _, fn = (model.torch_builder or "").partition(":")
+    net = getattr(importlib.import_module(module), fn)()
+    net.load_state_dict(torch.load(model.torch_weights, weights_only=True))
+    return net.eval()
 
 
 class Torch:
@@ -145,8 +176,10 @@ class Torch:
         return torch_cuda_missing() if device == "cuda" else None
 
     def supports(self, model: ModelRef) -> str | None:
-        if model.torch_builder is None or model.torch_weights is None:
-            return "torch runs zoo models only: an .onnx file carries no PyTorch architecture"
+        if model.torch_program is None and (model.torch_builder is None
+                                            or model.torch_weights is None):
+            return ("torch runs zoo models and torch.export programs (.pt2): an .onnx file "
+                    "carries no PyTorch module")
         return None
 
     def load(self, model: ModelRef, options: LoadOptions) -> Any:
@@ -157,22 +190,26 @@ class Torch:
             torch.set_num_threads(options.threads)
         torch.set_num_interop_threads(1)
         recipe = _RECIPES[options.variant]
-        module, _, fn = (model.torch_builder or "").partition(":")
-        net = getattr(importlib.import_module(module), fn)()
-        net.load_state_dict(torch.load(model.torch_weights, weights_only=True))
-        net.eval()
+        net = _module(torch, model)
         if options.device == "cuda":
+            if model.io.image is None:
+                raise RuntimeError("torch on CUDA takes one-image models here so far; this "
+                                   "model's inputs are " +
+                                   ", ".join(i.name for i in model.io.inputs))
             from ._torch_cuda import load_cuda
 
             return load_cuda(torch, net, model, recipe, options, variant(self, options.variant))
-        if recipe.channels_last:
+        if recipe.channels_last and not model.torch_program:  # a program's layout is fixed
             net = net.to(memory_format=torch.channels_last)
         call: Any = net
         if recipe.jit_freeze:
-            example = torch.zeros(options.batch, *model.input_shape).contiguous(
-                memory_format=torch.channels_last)
+            from ..models.inputs import generate_all
+
+            shapes = dict(options.shapes)
+            session = _TorchSession(torch, net, model, recipe, {})
+            example = session.prepare(generate_all(model.io, shapes))
             with torch.no_grad():
-                call = torch.jit.freeze(torch.jit.trace(net, example))
+                call = torch.jit.freeze(torch.jit.trace(net, example, strict=False))
         elif recipe.int8:
             call = _pt2e_int8(torch, net, model, options.batch)
         elif recipe.compile:

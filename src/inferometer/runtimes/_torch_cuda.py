@@ -14,13 +14,13 @@ graph's static input buffer and replays the graph: one launch instead of one per
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..models.ref import ModelRef
-from .base import LoadOptions, Variant
+from .base import LoadOptions, Variant, image_batch
 
 _GRAPH_WARMUP = 3
 
@@ -133,7 +133,8 @@ class TorchCudaSession(CudaTimed):
             out = self._call(static)
         self._graph, self._static_in, self._static_out = graph, static, out
 
-    def prepare(self, batch: np.ndarray) -> Any:
+    def prepare(self, inputs: Mapping[str, np.ndarray]) -> Any:
+        batch = image_batch(inputs)
         return self._input(batch)
 
     def run(self, feed: Any) -> Sequence[np.ndarray]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from ..models.preprocess import Normalizer
+from ..models.preprocess import ModelArrays
 from ..models.ref import ModelRef
 from ..models.resolve import cache_dir
 from .base import Availability, LoadOptions, Variant, installed
@@ -47,7 +47,7 @@ def _compile(model: ModelRef, variant: str) -> str:
     from tvm.relax.frontend.onnx import from_onnx
 
     t0 = time.monotonic()
-    # batch stays symbolic: one library serves every batch size
+    # batch and every other dim stay symbolic: one library serves every shape
     mod = from_onnx(onnx.load(model.onnx_path), keep_params_in_input=True)
     mod, params = relax.frontend.detach_params(mod)
     executable = tvm.compile(mod, tvm.target.Target(_target()))
@@ -66,17 +66,18 @@ class _TvmSession:
         self._tvm = tvm
         self._vm = vm
         self._params = params
-        self._norm = Normalizer(model)
+        self._arrays = ModelArrays(model)
+        self._names = [i.name for i in model.io.inputs]
         self._info = info
 
-    def prepare(self, batch: np.ndarray) -> Any:
-        return self._tvm.runtime.tensor(self._norm.nchw(batch))
+    def prepare(self, inputs: Mapping[str, np.ndarray]) -> Any:
+        arrays = self._arrays(inputs)
+        return [self._tvm.runtime.tensor(arrays[n]) for n in self._names]
 
     def run(self, feed: Any) -> Sequence[np.ndarray]:
-        out = self._vm["main"](feed, *self._params)
-        if not hasattr(out, "numpy"):  # several outputs come back as a tuple
-            out = out[0]
-        return [out.numpy()]  # numpy() copies to the host after the work completes
+        out = self._vm["main"](*feed, *self._params)
+        items = [out] if hasattr(out, "numpy") else list(out)  # several outputs: a tuple
+        return [o.numpy() for o in items]  # numpy() copies to the host after the work
 
     def info(self) -> dict[str, str]:
         return self._info
@@ -101,7 +102,7 @@ class Tvm:
         return tvm.__version__
 
     def supports(self, model: ModelRef) -> str | None:
-        return None
+        return f"no ONNX form of this model: {model.onnx_error}" if model.onnx_error else None
 
     def convert(self, model: ModelRef, variant: str) -> str:
         return _compile(model, variant)

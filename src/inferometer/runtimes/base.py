@@ -1,13 +1,16 @@
 """The one plug-in point.  A runtime is a class with a name, its variants, `available()`,
-`supports(model)` and `load(model, options) -> Session`.  A session converts a decoded uint8
-batch into the runtime's input (`prepare`) and runs it (`run`, which returns only when the work
-is finished: devices are synchronised inside).  Heavy imports happen inside `load`."""
+`supports(model)` and `load(model, options) -> Session`.  A session converts the named host
+inputs into the runtime's input (`prepare`: an image input arrives as a decoded uint8 NHWC
+batch and is normalised there; every other input arrives in the model's dtype and shape) and
+runs it (`run`, which returns every output in the model's order, only when the work is
+finished: devices are synchronised inside).  The model's I/O description (`model.io`) says
+what each input is; no runtime special-cases a model.  Heavy imports happen inside `load`."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -38,14 +41,18 @@ class LoadOptions:
     threads: int | None  # None: leave the runtime's default (host threads on any device)
     batch: int
     device: str = "cpu"
+    # every input's concrete shape in this cell (the model's shape: an image is NCHW), for
+    # runtimes that compile for static shapes
+    shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
 
 class Session(Protocol):
-    def prepare(self, batch: np.ndarray) -> Any:
-        """uint8 NHWC RGB batch -> the runtime's input (layout, dtype, normalisation)."""
+    def prepare(self, inputs: Mapping[str, np.ndarray]) -> Any:
+        """Named host arrays -> the runtime's input (layout, dtype, normalisation, device)."""
 
     def run(self, feed: Any) -> Sequence[np.ndarray]:
-        """Infer; return host numpy outputs (valid until the next call)."""
+        """Infer; return every output as host numpy, in the model's order (valid until the
+        next call)."""
 
     def info(self) -> dict[str, str]:
         """Effective settings as the runtime reports them (threads, precision, providers...)."""
@@ -98,3 +105,9 @@ def variant(runtime: type[Runtime] | Runtime, name: str) -> Variant:
 def needs_conversion(runtime: type[Runtime] | Runtime, variant_name: str) -> bool:
     return hasattr(runtime, "convert") and variant_name in getattr(
         runtime, "convert_variants", (variant_name,))
+
+
+def image_batch(inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The uint8 NHWC batch of a one-image model (runtimes whose module feeds one image)."""
+    (batch,) = inputs.values()
+    return batch

@@ -1,0 +1,155 @@
+"""Any model through the CLI as a user runs it: a two-input ONNX file with a dynamic batch, a
+rank-3 transformer block, a token model from the zoo and a torch.export program, each with
+only the flags `inspect` says are needed; bad input is one line and exit 2."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import QUICK, cli
+from onnx_models import block_model, two_input_model
+
+pytest.importorskip("onnxruntime")
+
+
+def _results(out: Path) -> dict:  # type: ignore[type-arg]
+    return json.loads((out / "results.json").read_text())
+
+
+def test_inspect_says_what_to_bind(tmp_path: Path) -> None:
+    p = cli("inspect", str(two_input_model(tmp_path / "two.onnx")))
+    assert p.returncode == 0, p.stderr
+    text = p.stdout
+    assert "ids" in text and "int64" in text and "tokens [0, 100)" in text
+    assert "seq: must be bound: --dim seq=N" in text
+    assert "run it: inferometer run <file> --dim seq=N" in text
+
+
+def test_two_input_model_runs_on_ort_and_openvino(tmp_path: Path) -> None:
+    pytest.importorskip("openvino")
+    model = two_input_model(tmp_path / "two.onnx")
+    out = tmp_path / "run"
+    p = cli("run", str(model), "--runtimes", "onnxruntime,openvino", "--threads", "1",
+            "--batch", "1,2", "--dim", "seq=4,9", *QUICK, "--output", str(out))
+    assert p.returncode == 0, p.stderr[-3000:]
+    cells = _results(out)["cells"]
+    assert len(cells) == 8
+    assert {tuple(map(tuple, c["spec"]["dims"])) for c in cells} == {(("seq", 4),),
+                                                                    (("seq", 9),)}
+    for c in cells:
+        assert c["status"] == "ok" and c["integrity"]["passed"], c
+        assert [o["name"] for o in c["integrity"]["outputs"]] == ["logits", "embedded"]
+        assert c["timed_region"].startswith("inference only")
+    assert "== two seq=4" in p.stdout and "== two seq=9" in p.stdout
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert {r["dims"] for r in rows} == {"seq=4", "seq=9"}
+    model_info = _results(out)["models"][0]
+    assert [i["name"] for i in model_info["inputs"]] == ["x", "ids"]
+
+
+def test_rank3_block_with_shape(tmp_path: Path) -> None:
+    model = block_model(tmp_path / "block.onnx")
+    out = tmp_path / "run"
+    p = cli("run", str(model), "--runtimes", "onnxruntime", "--threads", "1",
+            "--shape", "h[1,6,16]", *QUICK, "--output", str(out))
+    assert p.returncode == 0, p.stderr[-3000:]
+    (cell,) = _results(out)["cells"]
+    assert cell["status"] == "ok" and cell["integrity"]["passed"]
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ((), "dim 'seq' unbound; bind it with --dim seq=N"),
+    (("--dim", "len=4"), "--dim len: no model has a dim 'len'; valid: batch, seq"),
+    (("--shape", "nope:1x4"), "--shape: no model has an input 'nope'; inputs: ids, x"),
+    (("--dim", "seq=4", "--value-range", "ids:0.5,3"), "not a range of whole int64"),
+    (("--batch", "1", "--dim", "batch=2"), "is the batch dim: give it once"),
+])
+def test_bad_bindings_are_one_line(tmp_path: Path, extra: tuple, message: str) -> None:
+    model = two_input_model(tmp_path / "two.onnx")
+    p = cli("run", str(model), "--runtimes", "onnxruntime", "--threads", "1", *extra,
+            "--output", str(tmp_path / "run"))
+    assert p.returncode == 2, p.stderr
+    assert message in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_real_inputs_round_robin_and_checked(tmp_path: Path) -> None:
+    model = two_input_model(tmp_path / "two.onnx")
+    data = tmp_path / "samples.npz"
+    rng = np.random.default_rng(0)
+    np.savez(data, x=rng.standard_normal((3, 1, 8)).astype(np.float32),
+             ids=rng.integers(0, 100, (3, 1, 5)))
+    out = tmp_path / "run"
+    p = cli("run", str(model), "--runtimes", "onnxruntime", "--threads", "1",
+            "--inputs", str(data), *QUICK, "--output", str(out))
+    assert p.returncode == 0, p.stderr[-3000:]
+    (cell,) = _results(out)["cells"]
+    assert cell["status"] == "ok" and cell["spec"]["batch"] == 1
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.zeros((1, 8), np.float32))
+    p = cli("run", str(model), "--runtimes", "onnxruntime", "--inputs", str(bad),
+            "--output", str(tmp_path / "r2"))
+    assert p.returncode == 2 and "no array for input(s) ids" in p.stderr
+    np.savez(bad, x=np.zeros((1, 8), np.float64), ids=np.zeros((1, 5), np.int64))
+    p = cli("run", str(model), "--runtimes", "onnxruntime", "--inputs", str(bad),
+            "--output", str(tmp_path / "r3"))
+    assert p.returncode == 2 and "'x' is float64, the model wants float32" in p.stderr
+    assert not (tmp_path / "r3").exists()
+
+
+def test_token_model_from_the_zoo(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    out = tmp_path / "run"
+    p = cli("run", "tinybert", "--runtimes", "onnxruntime,torch", "--variants",
+            "default,int8_dynamic,eager", "--threads", "1", "--dim", "seq=8", *QUICK,
+            "--output", str(out))
+    assert p.returncode == 0, p.stderr[-3000:]
+    cells = {c["spec"]["variant"]: c for c in _results(out)["cells"]}
+    assert set(cells) == {"default", "int8_dynamic", "eager"}
+    assert all(c["integrity"]["passed"] for c in cells.values()), cells
+    assert cells["int8_dynamic"]["precision"] == "int8"
+    assert cells["int8_dynamic"]["integrity"]["cosine"] < 1.0  # really quantised
+
+
+def test_torch_export_program(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxscript")
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = torch.nn.Embedding(30, 8)
+            self.fc = torch.nn.Linear(8, 3)
+
+        def forward(self, ids: torch.Tensor, scale: torch.Tensor) -> tuple:
+            h = self.emb(ids)
+            return self.fc(h.mean(1)) * scale, h
+
+    torch.manual_seed(0)
+    batch = torch.export.Dim("batch", min=1, max=64)
+    seq = torch.export.Dim("seq", min=2, max=256)
+    ep = torch.export.export(Net().eval(), (torch.zeros(2, 4, dtype=torch.long),
+                                            torch.ones(2, 1)),
+                             dynamic_shapes={"ids": {0: batch, 1: seq}, "scale": {0: batch}})
+    path = tmp_path / "mine.pt2"
+    torch.export.save(ep, str(path))
+    p = cli("inspect", str(path))
+    assert p.returncode == 0, p.stderr
+    assert "ids" in p.stdout and "--dim" in p.stdout
+    dim = next(line.split(":")[0].strip() for line in p.stdout.splitlines()
+               if "must be bound" in line)
+    out = tmp_path / "run"
+    p = cli("run", str(path), "--runtimes", "torch,onnxruntime", "--threads", "1",
+            "--dim", f"{dim}=6", *QUICK, "--output", str(out))
+    assert p.returncode == 0, p.stderr[-3000:]
+    cells = _results(out)["cells"]
+    assert {c["spec"]["runtime"] for c in cells} == {"torch", "onnxruntime"}
+    assert all(c["status"] == "ok" and c["integrity"]["passed"] for c in cells), cells
+    pickled = tmp_path / "model.pt"
+    pickled.write_bytes(b"junk")
+    p = cli("run", str(pickled), "--runtimes", "onnxruntime")
+    assert p.returncode == 2 and "torch.export.save" in p.stderr
