@@ -153,3 +153,31 @@ def test_torch_export_program(tmp_path: Path) -> None:
     pickled.write_bytes(b"junk")
     p = cli("run", str(pickled), "--runtimes", "onnxruntime")
     assert p.returncode == 2 and "torch.export.save" in p.stderr
+
+
+def test_accuracy_on_an_npz_dataset_with_and_without_labels(tmp_path: Path) -> None:
+    model = two_input_model(tmp_path / "two.onnx")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((12, 8)).astype(np.float32)
+    ids = rng.integers(0, 100, (12, 5))
+    unlabelled = tmp_path / "u.npz"
+    np.savez(unlabelled, x=x, ids=ids)
+    out = tmp_path / "acc"
+    p = cli("accuracy", str(model), "--dataset", f"npz:{unlabelled}", "--runtimes",
+            "onnxruntime", "--precisions", "fp32,int8", "--batch", "4", "--output", str(out))
+    assert p.returncode == 0, p.stderr[-3000:]
+    rows = {r["precision"]: r for r in _results(out)["rows"]}
+    assert rows["fp32"]["top1"] is None and rows["fp32"]["agreement"] == 100.0
+    assert rows["fp32"]["agreement_kind"] == "argmax %"
+    assert 0 <= rows["int8"]["agreement"] <= 100
+    assert "agrees with ref" in p.stdout and "12 items" in p.stdout
+    labelled = tmp_path / "l.npz"
+    np.savez(labelled, x=x, ids=ids, labels=rng.integers(0, 4, 12))
+    p = cli("accuracy", str(model), "--dataset", f"npz:{labelled}", "--runtimes",
+            "onnxruntime", "--precisions", "fp32", "--output", str(tmp_path / "acc2"))
+    assert p.returncode == 0, p.stderr[-3000:]
+    (row,) = _results(tmp_path / "acc2")["rows"]
+    assert 0 <= row["top1"] <= 100 and row["agreement"] is None
+    np.savez(labelled, x=x)
+    p = cli("accuracy", str(model), "--dataset", f"npz:{labelled}", "--runtimes", "onnxruntime")
+    assert p.returncode == 2 and "no array for input(s) ids" in p.stderr

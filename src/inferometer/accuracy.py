@@ -41,7 +41,7 @@ def run(model: ModelRef, data: Dataset, names: Sequence[str], precisions: Sequen
         np.savez(images, **data.inputs)
         calib = out / "dataset" / "calibration.npz"
         np.savez(calib, **{k: v[:32, None] for k, v in data.inputs.items()})
-        model = replace(model, data=(("", str(calib)),))
+        model = replace(model, calibration=str(calib))
     else:
         images = out / "dataset" / "images.npy"
         np.save(images, data.images)

@@ -85,7 +85,9 @@ def calibration_feeds(model: ModelRef, batch: int = 1) -> tuple[list[dict], str]
         feeds = [{name: b} for b in calibration_batches(model, batch)]
         return feeds, calibration_images(model)[1]
     shapes = model.io.bind(batch, dict(model.calibration_dims))
-    if model.data:
+    if model.calibration:  # a dataset's items (accuracy runs), stacked as samples
+        host = load_samples(model.io, (("", model.calibration),), shapes)
+    elif model.data:
         host = load_samples(model.io, model.data, shapes)
     else:
         host = [generate_all(model.io, shapes, seed=INPUT_SEED + 1 + k)

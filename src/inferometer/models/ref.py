@@ -22,7 +22,8 @@ class ModelRef:
     torch_weights: str | None = None  # state_dict saved next to the ONNX export
     # a torch.export program (.pt2) the user gave: PyTorch runs it, the rest its ONNX export
     torch_program: str | None = None
-    # uint8 NHWC images (.npy) that int8 conversions calibrate on; None: seeded images
+    # what int8 conversions calibrate on: uint8 NHWC images (.npy) for an image model, an
+    # .npz of samples for any other; None: seeded images or generated inputs
     calibration: str | None = None
     # the user's input samples: ("", FILE.npz) with arrays named after the inputs, or
     # (input, FILE.npy) pairs; several samples are used round-robin
