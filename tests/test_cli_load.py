@@ -38,8 +38,14 @@ def test_scan_prints_the_reference_lines_and_stores_every_step(tmp_path: Path) -
     linear = data["results"]["1xauto"]["linear"]
 
     def valid(target: float) -> list[float]:
-        return [s["step"]["offered_qps"] for s in data["scan"] if s["step"]["valid"]
-                and s["step"]["arrivals"] == "linear" and s["step"]["target_s"] == target]
+        """QPS values every test of which passed: a pass that failed its confirmation
+        rerun bounds the answer from above instead (engine.max_qps)."""
+        tests: dict[float, list[bool]] = {}
+        for s in data["scan"]:
+            st = s["step"]
+            if st["arrivals"] == "linear" and st["target_s"] == target:
+                tests.setdefault(st["offered_qps"], []).append(st["valid"])
+        return [q for q, oks in tests.items() if all(oks)]
 
     assert linear["0.02"] == max(valid(0.02))
     # the 50 ms search starts from the 20 ms answer: its own passes, or that answer
