@@ -93,7 +93,11 @@ def quantize_int8(model: ModelRef, flavour: str = "cpu") -> str:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         pre = Path(tmp) / "pre.onnx"
-        quant_pre_process(model.onnx_path, str(pre))
+        try:
+            quant_pre_process(model.onnx_path, str(pre))
+        except Exception:  # symbolic shape inference gives up on some dynamic-dim graphs
+            # (BERT's attention masks): the rest of the pre-processing still applies
+            quant_pre_process(model.onnx_path, str(pre), skip_symbolic_shape=True)
         q = Path(tmp) / "int8.onnx"
         quantize_static(str(pre), str(q), _Reader(), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=getattr(QuantType, activations),
