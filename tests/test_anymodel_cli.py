@@ -51,14 +51,45 @@ def test_two_input_model_runs_on_ort_and_openvino(tmp_path: Path) -> None:
     assert [i["name"] for i in model_info["inputs"]] == ["x", "ids"]
 
 
-def test_rank3_block_with_shape(tmp_path: Path) -> None:
+def test_rank3_block_with_only_the_flags_inspect_names(tmp_path: Path) -> None:
+    pytest.importorskip("openvino")
     model = block_model(tmp_path / "block.onnx")
+    said = cli("inspect", str(model)).stdout
+    flags = said.rsplit("run it: inferometer run <file>", 1)[1].split()
+    assert flags == ["--dim", "seq=N"]
     out = tmp_path / "run"
-    p = cli("run", str(model), "--runtimes", "onnxruntime", "--threads", "1",
-            "--shape", "h[1,6,16]", *QUICK, "--output", str(out))
+    p = cli("run", str(model), "--runtimes", "onnxruntime,openvino", "--threads", "1",
+            "--dim", "seq=6", *QUICK, "--output", str(out))
     assert p.returncode == 0, p.stderr[-3000:]
-    (cell,) = _results(out)["cells"]
-    assert cell["status"] == "ok" and cell["integrity"]["passed"]
+    cells = _results(out)["cells"]
+    assert len(cells) == 2 and all(c["status"] == "ok" and c["integrity"]["passed"]
+                                   for c in cells)
+    # the OpenVINO form: the same shape fixed in the description instead of swept
+    p = cli("run", str(model), "--runtimes", "onnxruntime", "--threads", "1",
+            "--shape", "h[1,6,16]", *QUICK, "--output", str(tmp_path / "r2"))
+    assert p.returncode == 0, p.stderr[-3000:]
+
+
+def test_loadtest_and_seed_on_a_token_model(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    out = tmp_path / "lt"
+    p = cli("loadtest", "tinybert", "--runtime", "onnxruntime", "--scenario", "offline",
+            "--queries", "16", "--batch", "4", "--dim", "seq=8", "--duration", "0.3s",
+            "--output", str(out))
+    assert p.returncode == 0, p.stderr[-3000:]
+    data = _results(out)
+    assert data["model"]["inputs"][0]["name"] == "input_ids"
+    assert data["scan"] and all(s["step"]["achieved_qps"] > 0 for s in data["scan"])
+    # --seed changes the generated inputs, so the outputs change; the same seed repeats them
+    runs = []
+    for seed, name in ((1, "a"), (1, "b"), (2, "c")):
+        p = cli("run", "tinybert", "--runtimes", "onnxruntime", "--threads", "1", "--seed",
+                str(seed), *QUICK, "--output", str(tmp_path / name))
+        assert p.returncode == 0, p.stderr[-3000:]
+        (ref,) = (tmp_path / name / "outputs").glob("reference.*.npz")
+        with np.load(ref) as f:
+            runs.append(f["arr_0"])
+    assert np.array_equal(runs[0], runs[1]) and not np.allclose(runs[0], runs[2])
 
 
 @pytest.mark.parametrize(("extra", "message"), [
@@ -113,6 +144,19 @@ def test_token_model_from_the_zoo(tmp_path: Path) -> None:
     assert all(c["integrity"]["passed"] for c in cells.values()), cells
     assert cells["int8_dynamic"]["precision"] == "int8"
     assert cells["int8_dynamic"]["integrity"]["cosine"] < 1.0  # really quantised
+
+
+def test_torch_int8_runs_at_every_swept_length(tmp_path: Path) -> None:
+    """PT2E exports a graph specialised to one shape: each cell calibrates at its own (a
+    seq-12 cell once failed its shape guard after calibrating at seq 8)."""
+    pytest.importorskip("transformers")
+    out = tmp_path / "run"
+    p = cli("run", "tinybert", "--runtimes", "torch:int8", "--threads", "1", "--dim",
+            "seq=8,12", *QUICK, "--repeat", "1", "--output", str(out))
+    assert p.returncode == 0, p.stderr[-3000:]
+    cells = _results(out)["cells"]
+    assert len(cells) == 2 and all(c["status"] == "ok" and c["integrity"]["passed"]
+                                   for c in cells), cells
 
 
 def test_torch_export_program(tmp_path: Path) -> None:

@@ -134,3 +134,16 @@ def test_integrity_checks_every_output_and_names_the_one_that_failed() -> None:
     moved[0, 0] = -moved[0, 0]
     one = compare_outputs([moved], [seq], "int8", "ref", ["logits"], ["classes"])
     assert one.top1_agreement == pytest.approx(0.9)
+
+
+def test_int8_means_dynamic_for_models_without_an_image_and_torch_calibrates_per_cell() -> None:
+    from inferometer.runtimes._onnxruntime import _flavour
+    from inferometer.runtimes._torch import _cell_dims
+    from inferometer.runtimes.base import LoadOptions
+
+    image, tokens = _ref(image_io("input", (3, 8, 8))), _ref(BERTISH)
+    assert _flavour(image, "int8") == "cpu" and _flavour(tokens, "int8") == "dynamic"
+    assert _flavour(image, "int8_dynamic") == "dynamic"
+    assert _flavour(image, "tensorrt_int8") == _flavour(tokens, "tensorrt_int8") == "tensorrt"
+    shapes = tuple(BERTISH.bind(2, {"seq": 384}).items())
+    assert _cell_dims(tokens, LoadOptions("int8", 1, 2, shapes=shapes)) == {"seq": 384}

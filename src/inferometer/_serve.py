@@ -39,7 +39,7 @@ def main() -> None:
         session = runtime.load(model, LoadOptions(job["variant"], job["threads"], job["batch"],
                                                   shapes=tuple(shapes.items())))
         load_s = time.perf_counter() - t0
-        inputs = generate_all(model.io, shapes)
+        inputs = generate_all(model.io, shapes, model.seed)
         feeds = {}
         for _ in range(job.get("warmup", 3)):
             session.run(session.prepare(inputs))

@@ -43,7 +43,7 @@ def _feeds(job: Job, shapes: dict[str, tuple[int, ...]]) -> list[Feed]:
     model = job.model
     if model.data:
         return load_samples(model.io, model.data, shapes)
-    return [generate_all(model.io, shapes)]
+    return [generate_all(model.io, shapes, model.seed)]
 
 
 def _integrity_outputs(session: Session, job: Job) -> list[np.ndarray]:
@@ -54,10 +54,11 @@ def _integrity_outputs(session: Session, job: Job) -> list[np.ndarray]:
     if model.data:
         feeds = load_samples(model.io, model.data, model.io.bind(b, dims))[:INTEGRITY_ITEMS]
     elif model.io.batch_dim is None:
-        feeds = [generate_all(model.io, model.io.bind(b, dims))]
+        feeds = [generate_all(model.io, model.io.bind(b, dims), model.seed)]
     else:
         n = -(-max(INTEGRITY_ITEMS, b) // b) * b
-        every = generate_all(model.io, model.io.bind(n, dims))  # item i depends on i alone
+        # item i depends on i alone: batches of b cut from n items are the cell's own
+        every = generate_all(model.io, model.io.bind(n, dims), model.seed)
         feeds = [{k: v[i:i + b] for k, v in every.items()} for i in range(0, n, b)]
     runs = [[np.array(o) for o in session.run(session.prepare(f))] for f in feeds]
     return [np.concatenate([r[k] for r in runs]) if runs[0][k].ndim else runs[0][k]

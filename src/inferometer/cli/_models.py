@@ -32,6 +32,8 @@ def add_model_args(p: argparse.ArgumentParser, sweep: bool = True) -> None:
                        help="bind a symbolic dim, e.g. --dim seq=128 (repeatable)")
     p.add_argument("--value-range", action="append", metavar="NAME:LOW,HIGH",
                    help="values of an input in [LOW, HIGH) (integer inputs of unknown range)")
+    p.add_argument("--seed", type=int, help="seed of the generated inputs (fixed by default, "
+                   "so runs compare like with like)")
     p.add_argument("--inputs", action="append", metavar="FILE.npz|NAME=FILE.npy",
                    help="real input data, arrays named after the inputs; several samples "
                    "(one more leading axis) are used round-robin")
@@ -51,6 +53,10 @@ def resolve_models(names: Sequence[str], args: argparse.Namespace
         models.append(resolve(name))
     models = bind_models(models, parse_shapes(args.shape),
                          parse_value_ranges(args.value_range), parse_inputs(args.inputs), sweep)
+    if getattr(args, "seed", None) is not None:
+        from dataclasses import replace
+
+        models = [replace(m, seed=args.seed) for m in models]
     check_sweep(models, sweep)
     return models, sweep
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from ..errors import ModelError
 
 Dim = int | str  # a fixed size, or the name of a symbolic dim
+INPUT_SEED = 20261122  # the generated inputs' default seed (--seed changes it)
 # numpy dtype names the generators and runtimes know; string inputs are refused at inspection
 DTYPES = ("float32", "float16", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
 VALUE_KINDS = ("image", "tokens", "ones", "zeros", "positions", "normal", "range", "bool")

@@ -8,9 +8,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .io import INPUT_SEED
 from .ref import ModelRef
 
-INPUT_SEED = 20261122
 CALIBRATION_SAMPLES = 32
 
 
@@ -74,23 +74,25 @@ def calibration_batches(model: ModelRef, batch: int) -> list[np.ndarray]:
     return [norm.nchw(images[i:i + batch]) for i in range(0, len(images) - batch + 1, batch)]
 
 
-def calibration_feeds(model: ModelRef, batch: int = 1) -> tuple[list[dict], str]:
+def calibration_feeds(model: ModelRef, batch: int = 1,
+                      dims: Mapping[str, int] | None = None) -> tuple[list[dict], str]:
     """Calibration data for any model, as model arrays (images normalised), `batch` items per
-    feed, and an id for cache keys: the image model's calibration images; otherwise the
-    user's --inputs samples, or samples generated with a seed apart from the timed inputs'."""
+    feed, at `dims` (default: the model's calibration dims), and an id for cache keys: the
+    image model's calibration images; otherwise a dataset's or the user's --inputs samples,
+    or samples generated with a seed apart from the timed inputs'."""
     from .inputs import generate_all, load_samples
 
     if model.io.image is not None:
         name = model.io.image.name
         feeds = [{name: b} for b in calibration_batches(model, batch)]
         return feeds, calibration_images(model)[1]
-    shapes = model.io.bind(batch, dict(model.calibration_dims))
+    shapes = model.io.bind(batch, dict(model.calibration_dims) if dims is None else dims)
     if model.calibration:  # a dataset's items (accuracy runs), stacked as samples
         host = load_samples(model.io, (("", model.calibration),), shapes)
     elif model.data:
         host = load_samples(model.io, model.data, shapes)
     else:
-        host = [generate_all(model.io, shapes, seed=INPUT_SEED + 1 + k)
+        host = [generate_all(model.io, shapes, seed=model.seed + 1 + k)
                 for k in range(CALIBRATION_SAMPLES // 4)]
     convert = ModelArrays(model)
     feeds = [convert(f) for f in host]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..results.schema import ModelInfo, TensorInfo
-from .io import ModelIO
+from .io import INPUT_SEED, ModelIO
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class ModelRef:
     calibration_dims: tuple[tuple[str, int], ...] = ()
     # why the ONNX form is missing (the exporter's message); runtimes that need it say so
     onnx_error: str | None = None
+    seed: int = INPUT_SEED  # of the generated inputs (--seed); images included
 
     def info(self) -> ModelInfo:
         """The description a results file stores."""

@@ -68,7 +68,7 @@ _HELP = {
 }
 
 
-def _pt2e_int8(torch: Any, net: Any, model: ModelRef, batch: int) -> Any:
+def _pt2e_int8(torch: Any, net: Any, model: ModelRef, options: LoadOptions) -> Any:
     """torch.export -> X86 Inductor quantizer -> calibrate -> convert -> compile (freezing).
     PT2E lives in torchao since torch 2.10 removed torch.ao.quantization.quantize_pt2e."""
     import torch._inductor.config as inductor_config
@@ -77,7 +77,8 @@ def _pt2e_int8(torch: Any, net: Any, model: ModelRef, batch: int) -> Any:
 
     from ..models.preprocess import calibration_feeds
 
-    feeds, _ = calibration_feeds(model, batch)
+    # calibrated at the cell's own shapes: the exported graph is specialised to them
+    feeds, _ = calibration_feeds(model, options.batch, _cell_dims(model, options))
     batches = [tuple(torch.from_numpy(f[i.name]) for i in model.io.inputs) for f in feeds]
     exported = torch.export.export(net, batches[0]).module()
     quantizer = xiq.X86InductorQuantizer()
@@ -139,6 +140,17 @@ class _TorchSession:
 
     def close(self) -> None:
         self._fn = None
+
+
+def _cell_dims(model: ModelRef, options: LoadOptions) -> dict[str, int]:
+    """The symbolic dims' values in this cell, read back from its input shapes."""
+    shapes = dict(options.shapes)
+    dims: dict[str, int] = {}
+    for i in model.io.inputs:
+        for d, size in zip(i.tensor.shape, shapes.get(i.name, ()), strict=False):
+            if isinstance(d, str) and d != model.io.batch_dim:
+                dims[d] = size
+    return dims
 
 
 def _module(torch: Any, model: ModelRef) -> Any:
@@ -211,7 +223,7 @@ class Torch:
             with torch.no_grad():
                 call = torch.jit.freeze(torch.jit.trace(net, example, strict=False))
         elif recipe.int8:
-            call = _pt2e_int8(torch, net, model, options.batch)
+            call = _pt2e_int8(torch, net, model, options)
         elif recipe.compile:
             import torch._inductor.config as inductor_config
             inductor_config.freezing = True
