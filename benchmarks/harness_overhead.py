@@ -3,7 +3,8 @@
 ONNX Runtime: the worker (ORT_ENABLE_ALL, sequential, 1 inter-op thread) against a bare
 `session.run` loop with the same options on the same generated inputs.  OpenVINO: the worker's
 `latency` variant against `benchmark_app -data_shape ... -hint none -nstreams 1 -nthreads T
--api sync` (one stream, one request at a time: what the LATENCY hint gives) on the same file.
+-api sync -infer_precision f32` (one stream, one request at a time, f32: what the variant
+sets) on the same file.
 Every process is fresh; rounds alternate harness / bare so drift in machine load hits both
 alike.  Prints each round's medians and the median and range of the per-round ratios.
 
@@ -62,11 +63,13 @@ def _benchmark_app(model, dims: dict, threads: int, seconds: float) -> float:  #
     shapes = model.io.bind(1, dims)
     data_shape = ",".join(f"{k}[{','.join(map(str, v))}]" for k, v in shapes.items())
     app = Path(sys.executable).with_name("benchmark_app")
-    # the worker's `latency` variant is one stream of T threads, one request at a time:
-    # benchmark_app says that as -hint none -nstreams 1 -nthreads T -api sync (its UI refuses
-    # -nthreads with a hint)
+    # the worker's `latency` variant is one stream of T threads, one request at a time, in
+    # f32: benchmark_app says that as -hint none -nstreams 1 -nthreads T -api sync (its UI
+    # refuses -nthreads with a hint) -infer_precision f32 (its default on a CPU with AMX is
+    # bf16: 2.5x faster on bert_base here, and not the same measurement)
     p = subprocess.run([str(app), "-m", model.onnx_path, "-d", "CPU", "-hint", "none",
                         "-nstreams", "1", "-nthreads", str(threads), "-api", "sync",
+                        "-infer_precision", "f32",
                         "-data_shape", data_shape, "-t", str(int(seconds))],
                        capture_output=True, text=True, env=worker_env(threads))
     found = re.search(r"Median:\s+([\d.]+) ms", p.stdout)
