@@ -343,8 +343,8 @@ class Runner:
 
 def timed_region(model: ModelRef, preprocess_timed: bool) -> str:
     if not model.io.has_image:
-        return ("inference only: inputs generated and converted to the runtime's form before "
-                "timing (host -> device included)")
+        return ("inference only: inputs generated and converted to the runtime's form (and "
+                "device) before timing")
     if preprocess_timed:
         return "uint8 NHWC -> runtime input + inference"
     return "inference only (input prepared before timing)"
