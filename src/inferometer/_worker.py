@@ -46,16 +46,15 @@ def _feeds(job: Job, shapes: dict[str, tuple[int, ...]]) -> list[Feed]:
     return [generate_all(model.io, shapes, model.seed)]
 
 
-def _integrity_outputs(session: Session, job: Job) -> list[np.ndarray]:
+def _integrity_outputs(session: Session, job: Job, feeds: list[Feed]) -> list[np.ndarray]:
     """Every output on fixed inputs, at least 8 items run in batches of the cell's size, so
-    even a batch-1 cell is checked on 8 inputs (the user's samples: up to 8 of them)."""
+    even a batch-1 cell is checked on 8 inputs (the user's samples: up to 8 of the cell's
+    feeds; a model without a batch dim: its one generated feed)."""
     model, b = job.model, job.spec.batch
-    dims = dict(job.spec.dims)
-    if model.data:
-        feeds = load_samples(model.io, model.data, model.io.bind(b, dims))[:INTEGRITY_ITEMS]
-    elif model.io.batch_dim is None:
-        feeds = [generate_all(model.io, model.io.bind(b, dims), model.seed)]
+    if model.data or model.io.batch_dim is None:
+        feeds = feeds[:INTEGRITY_ITEMS]
     else:
+        dims = dict(job.spec.dims)
         n = -(-max(INTEGRITY_ITEMS, b) // b) * b
         # item i depends on i alone: batches of b cut from n items are the cell's own
         every = generate_all(model.io, model.io.bind(n, dims), model.seed)
@@ -173,7 +172,7 @@ def run_job(job: Job) -> WorkerReport:
             settings["integrity"] = note
         elif job.outputs_path and len(outputs) > 0:
             stage = "integrity"
-            np.savez(job.outputs_path, *_integrity_outputs(session, job))
+            np.savez(job.outputs_path, *_integrity_outputs(session, job, feeds))
             has_outputs = True
         stage = "report"
         report = WorkerReport(

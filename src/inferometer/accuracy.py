@@ -15,6 +15,7 @@ import numpy as np
 from . import __version__, envs, runtimes
 from .datasets import Dataset
 from .jobs import Job
+from .models.preprocess import CALIBRATION_SAMPLES
 from .models.ref import ModelRef
 from .plan import precision_variant
 from .results.accuracyrun import AccuracyRun, PrecisionRow
@@ -36,11 +37,11 @@ def run(model: ModelRef, data: Dataset, names: Sequence[str], precisions: Sequen
         on_line: Callable[[str], None], device: str = "cpu") -> tuple[list[PrecisionRow], str]:
     for sub in ("dataset", "outputs", "logs"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    if data.inputs is not None:  # any model: every input's items; int8 calibrates on 32
+    if data.inputs is not None:  # any model: every input's items; int8 calibrates on the first
         images = out / "dataset" / "inputs.npz"
         np.savez(images, **data.inputs)
         calib = out / "dataset" / "calibration.npz"
-        np.savez(calib, **{k: v[:32, None] for k, v in data.inputs.items()})
+        np.savez(calib, **{k: v[:CALIBRATION_SAMPLES, None] for k, v in data.inputs.items()})
         model = replace(model, calibration=str(calib))
     else:
         images = out / "dataset" / "images.npy"

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UsageError
+from .models.preprocess import CALIBRATION_SAMPLES
 from .models.ref import ModelRef
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".JPEG", ".JPG", ".PNG")
@@ -60,49 +61,34 @@ def parse(spec: str) -> tuple[str, Path | None]:
 
 def _npz(path: Path, model: ModelRef, limit: int | None) -> tuple[Dataset, ModelRef]:
     """Items of every input on the leading axis (the model's batch dim); the other dims are
-    fixed by the arrays.  Returns the model with those dims bound."""
+    fixed by the arrays (models.inputs checks them as it checks --inputs).  Returns the model
+    with those dims bound."""
     from dataclasses import replace
+
+    from .models.inputs import array_dims, check_samples
 
     if not path.is_file():
         raise DatasetError(f"--dataset npz:{path}: no such file")
     with np.load(path, allow_pickle=False) as f:
-        arrays = {k: f[k] for k in f.files}
+        arrays = {k: f[k][:limit] if limit else f[k] for k in f.files}
     io = model.io
-    missing = [i.name for i in io.inputs if i.name not in arrays]
-    if missing:
-        raise DatasetError(f"--dataset npz:{path}: no array for input(s) {', '.join(missing)} "
-                           f"(has {', '.join(arrays) or 'none'})")
     if io.batch_dim is None:
         raise DatasetError(f"model '{model.name}' has no batch dim to put dataset items on")
+    source = f"--dataset npz:{path}"
     labels = arrays.pop("labels", None)
-    inputs = {i.name: arrays[i.name][:limit] if limit else arrays[i.name] for i in io.inputs}
-    counts = {len(v) for v in inputs.values()}
-    if len(counts) != 1 or (labels is not None and len(labels) not in counts):
-        raise DatasetError(f"--dataset npz:{path}: the arrays hold different numbers of items")
-    bound: dict[str, int] = {}
-    for i in io.inputs:
-        a = inputs[i.name]
-        want = "uint8" if i.is_image else i.tensor.dtype
-        if a.dtype != np.dtype(want):
-            raise DatasetError(f"--dataset npz:{path}: '{i.name}' is {a.dtype}; the model "
-                               f"wants {want}")
-        item = (a.shape[3], *a.shape[1:3]) if i.is_image and a.ndim == 4 else a.shape[1:]
-        if len(item) != len(i.tensor.shape) - 1:
-            raise DatasetError(f"--dataset npz:{path}: '{i.name}' items have shape "
-                               f"{list(a.shape[1:])}; the input is {i.tensor.shape_text()}")
-        for d, size in zip(i.tensor.shape[1:], item, strict=True):
-            if (isinstance(d, int) and d != size) or bound.setdefault(str(d), size) != size:
-                raise DatasetError(f"--dataset npz:{path}: '{i.name}' items have shape "
-                                   f"{list(a.shape[1:])}; the input is {i.tensor.shape_text()}")
+    bound = array_dims(io, arrays, source)  # one sample whose batch is every item
+    inputs = {i.name: arrays[i.name] for i in io.inputs}
+    n = len(next(iter(inputs.values())))
+    if labels is not None and len(labels) != n:
+        raise DatasetError(f"{source}: the arrays hold different numbers of items")
+    check_samples(io, inputs, io.bind(n, bound), source)  # dtypes
     model = replace(model, io=io.substitute({k: v for k, v in bound.items()
                                              if k in io.dims()}))
     if labels is not None:
-        labels = labels[:limit] if limit else labels
         labels = labels.astype(np.int64)
-    n = len(next(iter(inputs.values())))
     note = (f"{n} items from {path}" + (", labelled" if labels is not None else
                                        ", no labels: agreement with fp32 only")
-            + "; int8 calibrates on the first 32 of them")
+            + f"; int8 calibrates on the first {CALIBRATION_SAMPLES} of them")
     return Dataset(f"npz:{path}", None, labels, 0, None, note, inputs), model
 
 

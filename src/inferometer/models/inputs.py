@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..errors import ModelError
-from .io import Input, ModelIO, host_shape
-from .preprocess import INPUT_SEED, make_images
+from .io import INPUT_SEED, Input, ModelIO, host_shape
+from .preprocess import make_images
 
 Feed = dict[str, np.ndarray]  # input name -> host array (images as uint8 NHWC)
 
@@ -82,7 +82,7 @@ def read_data(data: Sequence[tuple[str, str]]) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _source(data: Sequence[tuple[str, str]]) -> str:
+def data_source(data: Sequence[tuple[str, str]]) -> str:
     return "--inputs " + ",".join(f"{n}={p}" if n else p for n, p in data)
 
 
@@ -91,15 +91,19 @@ def load_samples(io: ModelIO, data: Sequence[tuple[str, str]],
     """The user's data: an array of the input's rank is one sample, one rank more is a stack
     of samples (used round-robin).  Shapes and dtypes are checked against the cell's, so a
     wrong file is one line, not a runtime's traceback."""
-    return check_samples(io, read_data(data), shapes, _source(data))
+    return check_samples(io, read_data(data), shapes, data_source(data))
 
 
-def check_samples(io: ModelIO, arrays: Mapping[str, np.ndarray],
-                  shapes: Mapping[str, tuple[int, ...]], source: str) -> list[Feed]:
+def _require_inputs(io: ModelIO, arrays: Mapping[str, np.ndarray], source: str) -> None:
     missing = [i.name for i in io.inputs if i.name not in arrays]
     if missing:
         raise ModelError(f"{source}: no array for input(s) {', '.join(missing)} "
                          f"(has {', '.join(arrays) or 'none'})")
+
+
+def check_samples(io: ModelIO, arrays: Mapping[str, np.ndarray],
+                  shapes: Mapping[str, tuple[int, ...]], source: str) -> list[Feed]:
+    _require_inputs(io, arrays, source)
     stacks: dict[str, np.ndarray] = {}
     for i in io.inputs:
         a = np.asarray(arrays[i.name])
@@ -125,16 +129,15 @@ def check_samples(io: ModelIO, arrays: Mapping[str, np.ndarray],
 def data_dims(io: ModelIO, data: Sequence[tuple[str, str]]) -> dict[str, int]:
     """The symbolic dims the user's data fixes (its arrays' shapes), for plan: data, not
     flags, decides the shape of a cell that runs on it."""
-    arrays = read_data(data)
-    path = _source(data)
-    missing = [i.name for i in io.inputs if i.name not in arrays]
-    if missing:
-        raise ModelError(f"{path}: no array for input(s) {', '.join(missing)} "
-                         f"(has {', '.join(arrays) or 'none'})")
+    return array_dims(io, read_data(data), data_source(data))
+
+
+def array_dims(io: ModelIO, arrays: Mapping[str, np.ndarray], source: str) -> dict[str, int]:
+    """The symbolic dims arrays named after the inputs fix: an array of the input's rank is
+    one sample, one rank more a stack of them; images are NHWC."""
+    _require_inputs(io, arrays, source)
     bound: dict[str, int] = {}
     for i in io.inputs:
-        if i.name not in arrays:
-            continue
         shape = arrays[i.name].shape
         rank = len(i.tensor.shape)
         if len(shape) == rank + 1:
@@ -143,14 +146,14 @@ def data_dims(io: ModelIO, data: Sequence[tuple[str, str]]) -> dict[str, int]:
             n, h, w, c = shape
             shape = (n, c, h, w)
         if len(shape) != rank:
-            raise ModelError(f"{path}: '{i.name}' has rank {len(shape)}; the model's input "
+            raise ModelError(f"{source}: '{i.name}' has rank {len(shape)}; the model's input "
                              f"{i.tensor.shape_text()} has rank {rank}")
         for d, size in zip(i.tensor.shape, shape, strict=True):
             if isinstance(d, int):
                 if d != size:
-                    raise ModelError(f"{path}: '{i.name}' has shape {list(shape)}; the model's "
-                                     f"input is {i.tensor.shape_text()}")
+                    raise ModelError(f"{source}: '{i.name}' has shape {list(shape)}; the "
+                                     f"model's input is {i.tensor.shape_text()}")
             elif bound.setdefault(d, int(size)) != size:
-                raise ModelError(f"{path}: dim '{d}' is {bound[d]} in one array and {size} in "
-                                 f"'{i.name}'")
+                raise ModelError(f"{source}: dim '{d}' is {bound[d]} in one array and {size} "
+                                 f"in '{i.name}'")
     return bound

@@ -13,16 +13,13 @@ from ..errors import ModelError
 
 Dim = int | str  # a fixed size, or the name of a symbolic dim
 INPUT_SEED = 20261122  # the generated inputs' default seed (--seed changes it)
-# numpy dtype names the generators and runtimes know; string inputs are refused at inspection
-DTYPES = ("float32", "float16", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
-VALUE_KINDS = ("image", "tokens", "ones", "zeros", "positions", "normal", "range", "bool")
 
 
 @dataclass(frozen=True)
 class Values:
     """How an input's synthetic values are generated (models.inputs)."""
 
-    kind: str  # one of VALUE_KINDS
+    kind: str  # image, tokens, ones, zeros, positions, normal, range or bool
     low: float | None = None  # "tokens" and "range": values in [low, high)
     high: float | None = None
     why: str = ""  # where the choice came from, as `inspect` prints it
@@ -48,6 +45,9 @@ class Tensor:
 
     def shape_text(self) -> str:
         return "[" + ",".join(str(d) for d in self.shape) + "]"
+
+    def text(self) -> str:
+        return f"{self.name} {self.dtype} {self.shape_text()}"
 
 
 @dataclass(frozen=True)

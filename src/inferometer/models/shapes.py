@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import ModelError, UsageError
-from .io import Input, ModelIO, Values
+from .io import ModelIO, Values
 from .ref import ModelRef
 
 _OV_SHAPE = re.compile(r"([^\[\],]+)\[([\d,\s]+)\]")
@@ -158,10 +158,6 @@ def check_sweep(models: Sequence[ModelRef], sweep: Mapping[str, Sequence[int]]) 
                                 "the models have no symbolic dims"))
 
 
-def inputs_text(inp: Input) -> str:
-    return f"{inp.name} {inp.tensor.dtype} {inp.tensor.shape_text()}"
-
-
 def parse_inputs(items: Sequence[str] | None) -> tuple[tuple[str, str], ...]:
     """--inputs FILE.npz or --inputs name=FILE.npy (repeatable, or comma-separated)."""
     out = []
@@ -179,8 +175,9 @@ def bind_models(models: Sequence[ModelRef], shapes: Sequence[tuple[str | None, t
                 sweep: Mapping[str, Sequence[int]]) -> list[ModelRef]:
     """The user's bindings applied to each model: --shape, --value-range and --inputs name
     inputs, and each must name an input of some model (the valid ones listed otherwise)."""
-    from .inputs import data_dims, load_samples
+    from .inputs import array_dims, check_samples, data_source, read_data
 
+    arrays, source = (read_data(data), data_source(data)) if data else ({}, "")
     names = {i.name for m in models for i in m.io.inputs}
     for flag, given in (("--shape", [n for n, _ in shapes if n]), ("--value-range", ranges),
                         ("--inputs", [n for n, _ in data if n])):
@@ -193,10 +190,10 @@ def bind_models(models: Sequence[ModelRef], shapes: Sequence[tuple[str | None, t
         own = {i.name for i in m.io.inputs}
         m = apply_shapes(m, [(n, d) for n, d in shapes if n is None or n in own])
         m = apply_value_ranges(m, {n: r for n, r in ranges.items() if n in own})
-        if data:
-            m = replace(m, data=data)
-            m = replace(m, io=m.io.substitute(data_dims(m.io, data)))
-            load_samples(m.io, data, m.io.bind(1, {}))  # dtypes and shapes, before any run
+        if data:  # the files read once; dtypes and shapes checked before any run
+            io = m.io.substitute(array_dims(m.io, arrays, source))
+            check_samples(io, arrays, io.bind(1, {}), source)
+            m = replace(m, data=data, io=io)
         check_generable(m)
         calib = tuple((d, sweep[d][0]) for d in m.io.dims() if d in sweep)
         out.append(replace(m, calibration_dims=calib))

@@ -163,7 +163,8 @@ def model_groups(run: RunResult) -> list[tuple[str, ModelInfo, list[CellResult]]
 
 def run_tables(run: RunResult) -> str:
     out: list[str] = []
-    for label, m, cells in model_groups(run):
+    groups = model_groups(run)
+    for label, m, cells in groups:
         out.append(f"\n== {label}  ({m.signature()}) ==")
         rows: list[list[str]] = []
         prev = ""
@@ -176,7 +177,7 @@ def run_tables(run: RunResult) -> str:
         out += fastest_lines(cells)
         out += [line for c in cells if (line := _device_line(c))]
         out.append(_dependencies(cells))
-    if len(model_groups(run)) > 1:
+    if len(groups) > 1:
         headers, rows = throughput_pivot(run)
         out += ["\nitems/s by model, batch and precision (fastest runtime/variant):",
                 render(headers, rows)]

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..models.preprocess import ModelArrays
-from ..models.ref import ModelRef
+from ..models.ref import ModelRef, onnx_missing
 from ..models.resolve import cache_dir
 from ._onnx_precision import int8_path, quantize_dynamic_int8, quantize_int8
 from .base import Availability, LoadOptions, Variant, installed
@@ -132,9 +132,10 @@ class OnnxRuntime:
     convert_variants: ClassVar[tuple[str, ...]] = ("int8", "int8_dynamic", "tensorrt_int8")
 
     def convert(self, model: ModelRef, variant: str) -> str:
-        if _flavour(model, variant) == "dynamic":
+        flavour = _flavour(model, variant)
+        if flavour == "dynamic":
             return quantize_dynamic_int8(model)
-        return quantize_int8(model, _flavour(model, variant))
+        return quantize_int8(model, flavour)
 
     def available(self) -> Availability:
         return installed("onnxruntime", ("onnxruntime", "onnxruntime-openvino",
@@ -145,7 +146,7 @@ class OnnxRuntime:
         return onnxruntime.__version__
 
     def supports(self, model: ModelRef) -> str | None:
-        return f"no ONNX form of this model: {model.onnx_error}" if model.onnx_error else None
+        return onnx_missing(model)
 
     def device_unavailable(self, device: str) -> str | None:
         import importlib.metadata

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..models.preprocess import ModelArrays, calibration_feeds
-from ..models.ref import ModelRef
+from ..models.ref import ModelRef, onnx_missing
 from ..models.resolve import cache_dir
 from .base import Availability, LoadOptions, Variant, installed
 
@@ -95,7 +95,7 @@ class OpenVino:
         return openvino.get_version()
 
     def supports(self, model: ModelRef) -> str | None:
-        return f"no ONNX form of this model: {model.onnx_error}" if model.onnx_error else None
+        return onnx_missing(model)
 
     def load(self, model: ModelRef, options: LoadOptions) -> _OvSession:
         import openvino as ov

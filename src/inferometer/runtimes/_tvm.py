@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..models.preprocess import ModelArrays
-from ..models.ref import ModelRef
+from ..models.ref import ModelRef, onnx_missing
 from ..models.resolve import cache_dir
 from .base import Availability, LoadOptions, Variant, installed
 
@@ -102,7 +102,7 @@ class Tvm:
         return tvm.__version__
 
     def supports(self, model: ModelRef) -> str | None:
-        return f"no ONNX form of this model: {model.onnx_error}" if model.onnx_error else None
+        return onnx_missing(model)
 
     def convert(self, model: ModelRef, variant: str) -> str:
         return _compile(model, variant)
