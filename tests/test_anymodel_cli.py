@@ -132,6 +132,30 @@ def test_real_inputs_round_robin_and_checked(tmp_path: Path) -> None:
     assert not (tmp_path / "r3").exists()
 
 
+@pytest.mark.parametrize("preprocess", [True, False])
+def test_every_sample_is_used_round_robin(tmp_path: Path, fakes, monkeypatch,  # type: ignore[no-untyped-def]
+                                          tiny, preprocess: bool) -> None:
+    """The measured runs cycle through all the samples of --inputs, on the timed-conversion
+    path of an image model and on the prepared path of any other."""
+    record = tmp_path / "seen.jsonl"
+    monkeypatch.setenv("INFEROMETER_TEST_RECORD", str(record))
+    rng = np.random.default_rng(1)
+    if preprocess:
+        model = tiny.onnx_path
+        data = {"input": rng.integers(0, 256, (3, 1, 32, 32, 3), dtype=np.uint8)}
+    else:
+        model = str(two_input_model(tmp_path / "two.onnx"))
+        data = {"x": rng.standard_normal((3, 1, 8)).astype(np.float32),
+                "ids": rng.integers(0, 100, (3, 1, 5))}
+    np.savez(tmp_path / "d.npz", **data)
+    p = cli("run", model, "--runtimes", "recorder", "--threads", "1", "--inputs",
+            str(tmp_path / "d.npz"), *QUICK, "--repeat", "1", "--output", str(tmp_path / "r"))
+    assert p.returncode == 0, p.stderr[-3000:]
+    (seen,) = [json.loads(line) for line in record.read_text().splitlines()]
+    assert len(seen) >= 6 and len(set(seen)) == 3, seen
+    assert seen[1:4] != [seen[1]] * 3  # consecutive runs take the next sample
+
+
 def test_token_model_from_the_zoo(tmp_path: Path) -> None:
     pytest.importorskip("transformers")
     out = tmp_path / "run"
