@@ -8,7 +8,7 @@ import time
 from typing import Any, ClassVar
 
 from inferometer.runtimes._null import Null
-from inferometer.runtimes.base import Availability
+from inferometer.runtimes.base import Availability, Variant
 
 
 class Crash(Null):
@@ -157,3 +157,56 @@ class Recorder(Null):
 
     def load(self, model: Any, options: Any) -> Any:
         return _RecordingSession()
+
+
+def cost_ms(batch: int, threads: int, instances: int, fixed: float = 6.0, item: float = 4.0,
+            alpha: float = 0.8, contention: float = 0.25) -> float:
+    """The known cost model of `CostModel`: a call of `batch` items takes (fixed + item x
+    batch) ms, divided by threads^alpha (threads help less than linearly), and each other
+    instance running beside it slows it by `contention` (shared memory bandwidth)."""
+    return (fixed + item * batch) / threads ** alpha * (1 + contention * (instances - 1))
+
+
+class _CostSession:
+    def __init__(self, threads: int, live: Any) -> None:
+        self.threads, self.live = threads, live
+
+    def prepare(self, inputs: Any) -> Any:
+        return inputs
+
+    def run(self, feed: Any) -> Any:
+        batch = len(next(iter(feed.values())))
+        time.sleep(cost_ms(batch, self.threads, self.live()) / 1e3)
+        return ()
+
+    def info(self) -> dict[str, str]:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+class CostModel(Null):
+    """Sleeps for `cost_ms`: latency as a known function of threads, batch and the number of
+    co-running instances (counted from the live pid files in $COSTMODEL_DIR)."""
+
+    name: ClassVar[str] = "costmodel"
+    variants: ClassVar[tuple[Variant, ...]] = (Variant("default", "fp32", "sleeps cost_ms"),)
+
+    def load(self, model: Any, options: Any) -> Any:
+        from pathlib import Path
+
+        d = Path(os.environ.get("COSTMODEL_DIR", "/tmp/costmodel"))
+        d.mkdir(parents=True, exist_ok=True)
+        (d / str(os.getpid())).touch()
+
+        def live() -> int:
+            n = 0
+            for f in d.iterdir():
+                try:
+                    os.kill(int(f.name), 0)
+                    n += 1
+                except (OSError, ValueError):
+                    pass
+            return max(n, 1)
+        return _CostSession(options.threads or 2, live)

@@ -6,6 +6,9 @@ import datetime as dt
 from pathlib import Path
 
 from ..errors import UsageError
+from ..units import seconds
+
+__all__ = ["out_dir", "seconds"]
 
 
 def out_dir(output: str | None, label: str) -> Path:
@@ -25,16 +28,3 @@ def out_dir(output: str | None, label: str) -> Path:
     return path
 
 
-def seconds(text: str, flag: str) -> float:
-    """'100ms', '30s', '2m' or a bare number of seconds."""
-    t = text.strip().lower()
-    for suffix, scale in (("ms", 1e-3), ("us", 1e-6), ("s", 1.0), ("m", 60.0)):
-        if t.endswith(suffix):
-            t, mult = t[: -len(suffix)], scale
-            break
-    else:
-        mult = 1.0
-    try:
-        return float(t) * mult
-    except ValueError:
-        raise UsageError(f"{flag}: '{text}' is not a duration like 100ms or 30s") from None

@@ -19,6 +19,7 @@ from ._models import resolve_one
 
 def _load_config(args: argparse.Namespace, targets: str | None, arrivals: str):  # type: ignore[no-untyped-def]
     from ..load.arrivals import ARRIVALS
+    from ..load.batching import parse_batching
     from ..load.run import LoadConfig, validate
 
     choice = select_runtimes(args.runtime, args.variant)
@@ -41,7 +42,9 @@ def _load_config(args: argparse.Namespace, targets: str | None, arrivals: str): 
                      percentile=args.percentile,
                      duration_s=seconds(args.duration, "--duration"),
                      qps=getattr(args, "qps", None), precision=getattr(args, "precision", 0.1),
-                     pin=args.pin)
+                     pin=args.pin,
+                     batching=parse_batching(args.dynamic_batching) if args.dynamic_batching
+                     else None)
     validate(cfg)
     return cfg
 

@@ -30,6 +30,13 @@ class Pool:
     def submit(self, qid: int, n: int = 1) -> None: ...
 
 
+def _batch_counts(pool: Pool) -> dict[str, int]:
+    """The pool's calls per batch size during the step (a fake SUT in tests, or LoadGen's
+    path, may not batch: then none)."""
+    take = getattr(pool, "take_batch_counts", None)
+    return {str(k): v for k, v in take().items()} if take else {}
+
+
 def sleep_until(t_ns: int, clock: Clock = time.monotonic_ns) -> None:
     """Coarse sleep, then a spin that yields the GIL on every turn (time.sleep(0)): a pure
     Python busy loop would hold the GIL and delay the dispatcher threads that hand queued
@@ -85,6 +92,7 @@ def run_server(pool: Pool, qps: float, arrivals: str, *, duration_s: float,
 
     issued_all = threading.Event()
     pool.on_complete, pool.on_start = on_complete, on_start
+    _batch_counts(pool)  # what ran before this step is not this step's
     t0 = clock() + 20_000_000
     lag: list[int] = []
     for i, off in enumerate(offsets):
@@ -109,7 +117,8 @@ def run_server(pool: Pool, qps: float, arrivals: str, *, duration_s: float,
     span = (max(completed.values()) - t0) if completed else 0
     verdict = judge(lat, lag, target_ns=target_ns, percentile=pct, needed=needed,
                     max_issue_lag_ns=max_issue_lag_ns, aborted=aborted[0] if aborted else None)
-    return _summarize("server", arrivals, qps, lat, lag, span, verdict, target_ns), lat
+    res = _summarize("server", arrivals, qps, lat, lag, span, verdict, target_ns)
+    return replace(res, batch_sizes=_batch_counts(pool)), lat
 
 
 def run_offline(pool: Pool, queries: int, batch: int,

@@ -3,7 +3,9 @@
 One dispatcher thread per instance takes the next query from the shared queue, writes it to
 its instance and blocks (GIL released) on the answer, so an instance is never given a second
 query while busy and the queue is the only place where queries wait: "run multiple instances
-in parallel, each with fewer threads" becomes a measured configuration.
+in parallel, each with fewer threads" becomes a measured configuration.  With dynamic batching
+(`PoolSpec.batching`) a free instance takes the oldest query and the ones queued behind it,
+up to the batch's size (load.batching), and runs them as one call.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import queue
 import subprocess
 import sys
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +26,7 @@ from ..childenv import worker_env
 from ..errors import InferometerError
 from ..models.ref import ModelRef
 from ..results.codec import to_dict
+from .batching import Batching, Item, collect
 
 Completion = Callable[[int, int], None]  # (query id, completion time ns)
 
@@ -36,6 +41,14 @@ class PoolSpec:
     batch: int  # largest batch an instance is asked to run
     pin: bool = False
     preprocess_timed: bool = True
+    batching: Batching | None = None  # dynamic batching in the dispatchers
+    dynamic_batch: bool = False  # instances take every batch up to `batch` (without batching)
+
+    @property
+    def instance_batch(self) -> int:
+        """The largest batch an instance must run (with dynamic batching: the max size, and
+        every size below it)."""
+        return max(self.batch, self.batching.max_batch if self.batching else 1)
 
 
 class PoolError(InferometerError):
@@ -59,8 +72,9 @@ class _Instance:
         os.close(w)
         self.responses = os.fdopen(r, "r")
         job = {"model": to_dict(spec.model), "runtime": spec.runtime, "variant": spec.variant,
-               "threads": spec.threads, "batch": spec.batch, "response_fd": w, "cpus": cpus,
-               "preprocess_timed": spec.preprocess_timed}
+               "threads": spec.threads, "batch": spec.instance_batch, "response_fd": w,
+               "cpus": cpus, "preprocess_timed": spec.preprocess_timed,
+               "dynamic_batch": spec.batching is not None or spec.dynamic_batch}
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(job) + "\n")
         self.proc.stdin.flush()
@@ -81,6 +95,17 @@ class _Instance:
         _, t_done = self.responses.readline().split()
         return int(t_done)
 
+    def peak_mb(self) -> float:
+        """The instance's resident high-water mark (VmHWM), while it is alive."""
+        try:
+            with open(f"/proc/{self.proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024.0
+        except OSError:
+            pass
+        return 0.0
+
     def close(self) -> None:
         try:
             assert self.proc.stdin is not None
@@ -95,7 +120,9 @@ class _Instance:
 class InstancePool:
     def __init__(self, spec: PoolSpec, log_dir: Path, python: str = sys.executable) -> None:
         self.spec = spec
-        self.queue: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+        self.queue: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
+        self._counts: Counter[int] = Counter()
+        self._lock = threading.Lock()
         self.on_complete: Completion = lambda qid, t: None
         self.on_start: Callable[[int], None] = lambda qid: None
         self._instances = [_Instance(spec, i, python, log_dir / f"instance{i}.log")
@@ -114,16 +141,42 @@ class InstancePool:
             self._threads.append(t)
 
     def _dispatch(self, inst: _Instance) -> None:
-        while True:
-            item = self.queue.get()
+        policy = self.spec.batching
+        pending: Item | None = None
+        stop = False
+        while not stop:
+            item = pending if pending is not None else self.queue.get()
             if item is None:
                 return
-            qid, n = item
-            self.on_start(qid)
-            self.on_complete(qid, inst.ask(qid, n))
+            if policy is None:
+                batch, pending = [item], None
+            else:
+                batch, pending, stop = collect(self.queue, item, policy)
+            size = sum(b[1] for b in batch)
+            with self._lock:
+                self._counts[size] += 1
+            for qid, _, _ in batch:
+                self.on_start(qid)
+            done = inst.ask(batch[0][0], size)
+            for qid, _, _ in batch:
+                self.on_complete(qid, done)
 
     def submit(self, qid: int, n: int = 1) -> None:
-        self.queue.put((qid, n))
+        self.queue.put((qid, n, time.monotonic_ns()))
+
+    def take_batch_counts(self) -> dict[int, int]:
+        """Calls per batch size since the last take (a step's histogram; none without
+        dynamic batching, where every call is the size it was asked for)."""
+        if self.spec.batching is None:
+            return {}
+        with self._lock:
+            counts, self._counts = dict(self._counts), Counter()
+        return dict(sorted(counts.items()))
+
+    def peak_mb(self) -> float:
+        """The instances' resident high-water marks, summed: what the deployment needs (shared
+        library pages are counted in each process, so it errs high)."""
+        return sum(inst.peak_mb() for inst in self._instances)
 
     def close(self) -> None:
         for _ in self._threads:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import __version__, envs
@@ -17,6 +17,7 @@ from ..results.schema import SCHEMA_VERSION
 from ..results.store import write_json
 from . import engine, mlperf
 from .arrivals import min_queries
+from .batching import Batching
 from .pool import InstancePool, PoolSpec
 
 ENGINES = ("native", "mlperf")
@@ -38,6 +39,7 @@ class LoadConfig:
     precision: float = 0.1
     pin: bool = False
     seed: int = 0
+    batching: Batching | None = None  # dynamic batching in the pool
 
 
 def check_accuracy(model: ModelRef) -> str:
@@ -49,6 +51,14 @@ def check_accuracy(model: ModelRef) -> str:
 
 
 def validate(cfg: LoadConfig) -> None:
+    if cfg.batching is not None:
+        if cfg.engine == "mlperf":
+            raise UsageError("--dynamic-batching runs in our pool's dispatchers: use "
+                             "--engine native")
+        fixed = cfg.model.fixed_batch
+        if fixed is not None and fixed < cfg.batching.max_batch:
+            raise UsageError(f"--dynamic-batching max={cfg.batching.max_batch}: model "
+                             f"'{cfg.model.name}' has a fixed batch of {fixed} in its file")
     if cfg.engine not in ENGINES:
         raise UsageError(f"unknown engine '{cfg.engine}'; valid: {', '.join(ENGINES)}")
     if any(t <= 0 for t in cfg.targets_s):
@@ -84,7 +94,8 @@ def _pool(cfg: LoadConfig, instances: int, threads: int | None, batch: int,
           log_dir: Path) -> InstancePool:
     d = log_dir / _label(instances, threads)
     d.mkdir(parents=True, exist_ok=True)
-    spec = PoolSpec(cfg.model, cfg.runtime, cfg.variant, instances, threads, batch, cfg.pin)
+    spec = PoolSpec(cfg.model, cfg.runtime, cfg.variant, instances, threads, batch, cfg.pin,
+                    batching=cfg.batching)
     return InstancePool(spec, d, envs.python_for(cfg.runtime))
 
 
@@ -165,7 +176,10 @@ def loadtest(cfg: LoadConfig, scenario: str, queries: int, batch: int, log_dir: 
             qps = cfg.qps or 1.0
             target = cfg.targets_s[0] if cfg.targets_s else None
             step = _server(cfg, pool, qps, cfg.arrivals[0], target, log_dir)
+        step = replace(step, peak_memory_mb=round(pool.peak_mb(), 1))
         on_line(step.line(f"{cfg.targets_s[0]:g}" if cfg.targets_s else ""))
+        if step.batch_sizes:
+            on_line(f"batch sizes (calls per size): {step.batch_text()}")
         return [LoadStep(label, step)], pool.version
 
 
@@ -183,4 +197,5 @@ def new_run(kind: str, cfg: LoadConfig, command: tuple[str, ...], machine: dict[
                    model=m.info(),
                    runtime=cfg.runtime, runtime_version=version, variant=cfg.variant,
                    engine=cfg.engine, check_accuracy=accuracy, results=results,
-                   scan=tuple(steps), percentile=cfg.percentile)
+                   scan=tuple(steps), percentile=cfg.percentile,
+                   batching=cfg.batching.label() if cfg.batching else "")

@@ -23,15 +23,28 @@ class StepResult:
     target_s: float | None
     valid: bool
     reasons: tuple[str, ...]
+    # dynamic batching: how many calls ran each batch size ("3": 41 calls of 3 queries)
+    batch_sizes: dict[str, int] = field(default_factory=dict)
+    peak_memory_mb: float | None = None  # the instances' VmHWM, summed
+
+    def batch_text(self) -> str:
+        """'1:40 2:31 3:9' (calls per batch size), and the mean batch."""
+        if not self.batch_sizes:
+            return ""
+        calls = sum(self.batch_sizes.values())
+        mean = sum(int(k) * v for k, v in self.batch_sizes.items()) / max(calls, 1)
+        return (" ".join(f"{k}:{v}" for k, v in self.batch_sizes.items())
+                + f" (mean batch {mean:.2f})")
 
     def line(self, target_label: str = "") -> str:
         """The reference's progress line: linear/0.01/129 qps=128.72, mean=..., tiles=..."""
         tiles = ",".join(f"{k}:{v:.4f}" for k, v in self.tiles_s.items())
         head = f"{self.arrivals}/{target_label or '-'}/{self.offered_qps:g}"
         verdict = "VALID" if self.valid else "INVALID (" + "; ".join(self.reasons) + ")"
+        batches = f", batches={self.batch_text()}" if self.batch_sizes else ""
         return (f"{head} qps={self.achieved_qps:.2f}, mean={self.mean_s:.4f}, "
                 f"time={self.duration_s:.2f}, queries={self.queries}, tiles={tiles}, "
-                f"issue_lag_p99={self.issue_lag_p99_us:.0f}us {verdict}")
+                f"issue_lag_p99={self.issue_lag_p99_us:.0f}us{batches} {verdict}")
 
 
 @dataclass(frozen=True)
@@ -52,3 +65,4 @@ class LoadRun(RunHeader):
     results: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     scan: tuple[LoadStep, ...] = ()
     percentile: float = 99.0  # the latency percentile the targets bound
+    batching: str = ""  # dynamic batching in the pool ("max=8,delay=2ms"), "" for none

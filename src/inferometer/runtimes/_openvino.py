@@ -97,6 +97,20 @@ class OpenVino:
     def supports(self, model: ModelRef) -> str | None:
         return onnx_missing(model)
 
+    def deploy_snippet(self, variant: str, threads: int | None) -> str:
+        """The compile settings a cell of `variant` used, for a user's own server."""
+        hint, precision = _VARIANTS[variant]
+        config = f'"PERFORMANCE_HINT": "{hint}", "INFERENCE_PRECISION_HINT": "{precision}"'
+        if threads is not None:
+            config += f', "INFERENCE_NUM_THREADS": {threads}'
+        path = "model.xml  # NNCF int8 IR: inferometer's cache, converted/ov-int8/" \
+            if variant == "int8" else "model.onnx"
+        return "\n".join(["import openvino as ov", "core = ov.Core()",
+                          f'net = core.read_model("{path.split("  #")[0]}")' +
+                          ("  #" + path.split("  #")[1] if "  #" in path else ""),
+                          f'compiled = core.compile_model(net, "CPU", {{{config}}})',
+                          "request = compiled.create_infer_request()  # one per process"])
+
     def load(self, model: ModelRef, options: LoadOptions) -> _OvSession:
         import openvino as ov
 
@@ -106,8 +120,12 @@ class OpenVino:
         net = core.read_model(str(_int8_path(model)) if quantized else model.onnx_path)
         # Static shapes let the CPU plugin pick its kernels once, as benchmark_app does with
         # -shape/-data_shape: every input reshaped to the cell's shape.
-        shapes = dict(options.shapes)
-        net.reshape({i.get_any_name(): list(shapes[i.get_any_name()]) for i in net.inputs
+        # With dynamic batching the leading dim is bounded instead, 1..batch.
+        shapes: dict[str, Any] = {k: list(v) for k, v in options.shapes}
+        if options.dynamic_batch:
+            shapes = {k: ov.PartialShape([ov.Dimension(1, options.batch), *v[1:]])
+                      for k, v in shapes.items()}
+        net.reshape({i.get_any_name(): shapes[i.get_any_name()] for i in net.inputs
                      if i.get_any_name() in shapes})
         config: dict[str, Any] = {"PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": precision}
         if options.threads is not None:

@@ -44,6 +44,9 @@ class LoadOptions:
     # every input's concrete shape in this cell (the model's shape: an image is NCHW), for
     # runtimes that compile for static shapes
     shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    # dynamic batching: the session is asked for every batch from 1 to `batch` (the leading
+    # dim of every input), so a runtime that compiles static shapes leaves that dim bounded
+    dynamic_batch: bool = False
 
 
 class Session(Protocol):
