@@ -131,3 +131,21 @@ def test_create_refuses_a_non_empty_directory(tmp_path: Path) -> None:
     (tmp_path / "something").write_text("x")
     with pytest.raises(RunDirError, match="not empty"):
         RunDir(tmp_path).create({})
+
+
+def test_a_stored_tune_run_loads_shows_and_round_trips(tmp_path: Path) -> None:
+    """A real tune run (ResNet-50, ONNX Runtime and OpenVINO, p99 <= 300 ms, this machine)."""
+    from inferometer.report.tunetable import tune_text
+    from inferometer.results.tunerun import TuneRun
+
+    run = load_result(_golden_run(tmp_path, SCHEMA_VERSION, "tune").path)
+    assert isinstance(run, TuneRun) and run.status == "done"
+    assert len(run.space) == 24 and len(run.verdicts) == 24
+    rec = run.recommendation
+    assert rec is not None and rec.max_qps and rec.p99_ms and rec.p99_ms <= 300
+    assert all(isinstance(m.seconds, float) for m in run.measurements)
+    text = tune_text(run)
+    assert text.startswith("tune resnet50: max QPS with p99 <= 300 ms")
+    assert "recommended:" in text and "Pareto fronts" in text
+    again = from_dict(TuneRun, json.loads(json.dumps(to_dict(run))))
+    assert again == run

@@ -15,6 +15,7 @@ from ..report.compare import NOISE
 from ._measure import cmd_env, cmd_models, cmd_run, cmd_runtimes, cmd_show
 from ._models import add_model_args, cmd_inspect
 from ._reports import cmd_compare, cmd_export, cmd_history, cmd_report
+from ._tune import add_tune_parser
 from ._workloads import cmd_accuracy, cmd_load, cmd_train
 
 
@@ -113,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--percentile", type=float, default=99.0, help="latency percentile (99)")
         p.add_argument("--duration", default="10s", help="at least this long per test (10s)")
         p.add_argument("--pin", action="store_true", help="pin instances to disjoint CPUs")
+        p.add_argument("--dynamic-batching", metavar="max=N[,delay=T]",
+                       help="group queued queries into batches of up to N, holding a batch "
+                       "open up to T for more (Triton's dynamic batcher), e.g. max=8,delay=2ms")
         p.add_argument("--output", help="run directory (default: runs/<ts>-<kind>-<model>)")
 
     lt = sub.add_parser("loadtest", help="one server or offline load test")
@@ -149,6 +153,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="flag rows whose top-1 drops more than this many points (1.0)")
     a.add_argument("--timeout", type=float, default=900.0, help="seconds per job (900)")
     a.add_argument("--output", help="run directory (default: runs/<ts>-accuracy-<model>)")
+    add_tune_parser(sub)
     s = sub.add_parser("show", help="print the tables of a stored run")
     s.set_defaults(handler=cmd_show)
     s.add_argument("run_dir")

@@ -37,6 +37,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not 0 <= args.noise < 100:
         raise UsageError("--noise: a percentage in [0, 100)")
     thresholds = parse_fail_on(args.fail_on)
+    if _tune_pair(args):
+        return 0
     cmp = compare_runs(args.run_a, args.run_b, noise=args.noise / 100.0)
     bad = regressions(cmp, thresholds)
     if args.json:
@@ -45,6 +47,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
     else:
         print(comparison_text(cmp, bad))
     return 1 if bad else 0
+
+
+def _tune_pair(args: argparse.Namespace) -> bool:
+    """Two tune runs: their own comparison (True when done)."""
+    from ..report.tunecompare import tune_comparison_text
+    from ..results.store import RunDirError, load_result
+    from ..results.tunerun import TuneRun
+
+    try:
+        runs = [load_result(Path(p)) for p in (args.run_a, args.run_b)]
+    except RunDirError:
+        return False  # several runs a side, or not runs: the speed-run path says why
+    kinds = [isinstance(r, TuneRun) for r in runs]
+    if not any(kinds):
+        return False
+    if not all(kinds):
+        raise UsageError("compare: a tune run compares only with another tune run")
+    if any(a.startswith("--fail-on") for a in args.command_line):
+        raise UsageError("--fail-on gates speed runs (p50/p99/memory per cell), not tune runs")
+    print(tune_comparison_text(runs[0], runs[1], args.run_a, args.run_b))
+    return True
 
 
 def cmd_export(args: argparse.Namespace) -> int:

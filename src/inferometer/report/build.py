@@ -10,6 +10,7 @@ from ..results.accuracyrun import AccuracyRun
 from ..results.loadrun import LoadRun
 from ..results.schema import CellResult, RunHeader, RunResult
 from ..results.trainrun import TrainRun
+from ..results.tunerun import TuneRun
 from .document import Block, Code, Document, Facts, Heading, Image, Items, Table, Text
 from .plots import Plot, best_per_series, series_label
 from .table import (
@@ -188,8 +189,38 @@ def _train(run: TrainRun, plots: Sequence[Plot]) -> Document:
                     tuple(blocks))
 
 
-def document(run: RunResult | LoadRun | AccuracyRun | TrainRun,
+def _tune(run: TuneRun, plots: Sequence[Plot]) -> Document:
+    from .tunetable import (
+        PARETO_HEADERS,
+        TUNE_HEADERS,
+        goal_text,
+        pareto_rows,
+        recommendation_lines,
+        tune_rows,
+    )
+
+    blocks = _header(run, [("goal", goal_text(run)), ("arrivals", run.arrivals),
+                           ("search", f"{len(run.space)} candidates, "
+                                      f"{run.measuring_s / 60:.1f} min measuring")])
+    lines = recommendation_lines(run)
+    blocks += [Heading(2, lines[0]), Items(tuple(x.strip() for x in lines[1:]))]
+    if run.accuracy_note:
+        blocks.append(Text(f"Accuracy check: {run.accuracy_note}"))
+    blocks += _figures(plots)
+    rows = pareto_rows(run)
+    if rows:
+        blocks += [Heading(2, "Pareto fronts"), Table(PARETO_HEADERS, tuple(map(tuple, rows)))]
+    blocks += [Heading(2, "Every candidate"),
+               Table(TUNE_HEADERS, tuple(tuple(r) for r in tune_rows(run)))]
+    if run.recommendation is not None:
+        blocks += [Heading(2, "Deploy"), Code(run.recommendation.snippet)]
+    return Document(f"inferometer tune report: {run.model.name}", tuple(blocks))
+
+
+def document(run: RunResult | LoadRun | AccuracyRun | TrainRun | TuneRun,
              plots: Sequence[Plot]) -> Document:
+    if isinstance(run, TuneRun):
+        return _tune(run, plots)
     if isinstance(run, TrainRun):
         return _train(run, plots)
     if isinstance(run, LoadRun):

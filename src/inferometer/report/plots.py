@@ -19,6 +19,7 @@ from ..results.loadrun import LoadRun
 from ..results.schema import CellResult, RunResult
 from ..results.store import RunDir
 from ..results.trainrun import TrainRun
+from ..results.tunerun import TuneRun
 
 # Okabe-Ito; its yellow last, as it is the faintest on white.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000",
@@ -440,9 +441,57 @@ def train_phases(run: TrainRun) -> Plot | None:
                 "precision.", fig)
 
 
-def plots_for(run: RunResult | LoadRun | AccuracyRun | TrainRun,
+# -- tune runs ----------------------------------------------------------------------------------
+def tune_fronts(run: TuneRun) -> Plot | None:
+    """Every measured candidate as max QPS against its p99 and against its memory, the Pareto
+    front joined, the recommendation ringed."""
+    from .tunetable import pareto
+
+    pts = [v for v in run.verdicts if v.max_qps and v.max_qps > 0]
+    if not pts or run.objective != "throughput":
+        return None
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10.0, 4.2), layout="constrained")
+    chosen = run.recommendation.candidate if run.recommendation else None
+    runtimes = sorted({v.candidate.runtime for v in pts})
+    for k, (other, label) in enumerate((("p99_ms", "p99 latency at max QPS (ms)"),
+                                        ("memory_mb", "peak memory, all processes (MB)"))):
+        ax = fig.add_subplot(1, 2, k + 1)
+        ax.grid(True, color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+        sel = [v for v in pts if getattr(v, other) is not None]
+        for v in sel:
+            i = runtimes.index(v.candidate.runtime)
+            ax.plot([getattr(v, other)], [v.max_qps], linestyle="none", **_style(i),
+                    alpha=0.8, label=v.candidate.runtime)
+            if v.candidate == chosen:
+                ax.plot([getattr(v, other)], [v.max_qps], linestyle="none", marker="o",
+                        markersize=14, markerfacecolor="none", color="#000000",
+                        label="recommended")
+        front = pareto(run, other)
+        ax.plot([getattr(v, other) for v in front], [v.max_qps for v in front],
+                color="#555555", linewidth=0.9, linestyle="--", label="Pareto front")
+        if other == "p99_ms" and run.slo_s:
+            ax.axvline(run.slo_s * 1e3, color="#D55E00", linewidth=0.8, linestyle=":")
+        ax.set_xlabel(label)
+        ax.set_ylabel("max QPS under the SLO")
+        ax.set_xlim(0, 1.1 * max(getattr(v, other) for v in sel))
+        ax.set_ylim(0, 1.1 * max(v.max_qps for v in pts))  # type: ignore[type-var]
+        handles, labels = ax.get_legend_handles_labels()
+        seen = dict(zip(labels, handles, strict=True))
+        ax.legend(seen.values(), seen.keys(), fontsize=7, frameon=False)
+    fig.suptitle(f"{run.model.name}: what each candidate carries under the SLO")
+    return Plot("tune-pareto", "Max QPS vs p99 and vs memory",
+                "Each measured candidate at its max QPS under the SLO; the dashed line joins "
+                "those nothing else beats on both axes; the ring is the recommendation.", fig)
+
+
+def plots_for(run: RunResult | LoadRun | AccuracyRun | TrainRun | TuneRun,
               rundir: RunDir) -> list[Plot]:
-    if isinstance(run, TrainRun):
+    if isinstance(run, TuneRun):
+        found = [tune_fronts(run)]
+    elif isinstance(run, TrainRun):
         found = [train_phases(run)]
     elif isinstance(run, LoadRun):
         found = [qps_vs_latency(run)]

@@ -9,6 +9,7 @@ from ..results.accuracyrun import AccuracyRun
 from ..results.loadrun import LoadRun
 from ..results.schema import CellResult, ModelInfo, RunResult
 from ..results.trainrun import TrainRun
+from ..results.tunerun import TuneRun
 from .compare import NOISE, Comparison, compare_cells, key_label, machine_probes
 
 
@@ -287,7 +288,8 @@ def load_rows(run: LoadRun) -> list[list[str]]:
 
 def load_title(run: LoadRun) -> str:
     return (f"{run.kind}: {run.model.name} on {run.runtime} {run.runtime_version} "
-            f"({run.variant}), engine {run.engine}")
+            f"({run.variant}), engine {run.engine}"
+            + (f", dynamic batching {run.batching}" if run.batching else ""))
 
 
 def max_qps_lines(run: LoadRun) -> list[str]:
@@ -376,8 +378,12 @@ def train_table(run: TrainRun) -> str:
     return train_title(run) + "\n" + render(TRAIN_HEADERS, train_rows(run))
 
 
-def tables(run: RunResult | LoadRun | AccuracyRun | TrainRun) -> str:
+def tables(run: RunResult | LoadRun | AccuracyRun | TrainRun | TuneRun) -> str:
     """The plain-text view of any stored run."""
+    if isinstance(run, TuneRun):
+        from .tunetable import tune_text  # it renders with this module's tables
+
+        return tune_text(run)
     if isinstance(run, TrainRun):
         return train_table(run)
     if isinstance(run, AccuracyRun):

@@ -16,6 +16,7 @@ from .codec import to_dict
 from .loadrun import LoadRun
 from .schema import CellResult, RunResult
 from .trainrun import TrainRun
+from .tunerun import TuneRun
 
 FORMATS = ("csv", "json", "parquet")
 
@@ -74,7 +75,22 @@ def _train_rows(run: TrainRun) -> list[dict[str, Any]]:
     return out
 
 
-def rows(run: RunResult | LoadRun | AccuracyRun | TrainRun) -> list[dict[str, Any]]:
+def _tune_rows(run: TuneRun) -> list[dict[str, Any]]:
+    """One row per candidate: its configuration, verdict and figures."""
+    chosen = run.recommendation.candidate.id if run.recommendation else None
+    return [{"model": run.model.name, "objective": run.objective,
+             "slo_ms": None if run.slo_s is None else run.slo_s * 1e3, "candidate": c.id,
+             "runtime": c.runtime, "variant": c.variant, "precision": c.precision,
+             "instances": c.instances, "threads": c.threads, "max_batch": c.max_batch,
+             "delay_ms": c.delay_s * 1e3, "status": v.status, "recommended": c.id == chosen,
+             "max_qps": v.max_qps, "p99_ms": v.p99_ms, "memory_mb": v.memory_mb,
+             "bound": v.bound, "note": v.note}
+            for v in run.verdicts for c in (v.candidate,)]
+
+
+def rows(run: RunResult | LoadRun | AccuracyRun | TrainRun | TuneRun) -> list[dict[str, Any]]:
+    if isinstance(run, TuneRun):
+        return _tune_rows(run)
     if isinstance(run, TrainRun):
         return _train_rows(run)
     if isinstance(run, LoadRun):
@@ -86,6 +102,7 @@ def rows(run: RunResult | LoadRun | AccuracyRun | TrainRun) -> list[dict[str, An
                  **{f"p{k}_s": v for k, v in ls.step.tiles_s.items()},
                  "issue_lag_p99_us": ls.step.issue_lag_p99_us, "valid": ls.step.valid,
                  "reasons": "; ".join(ls.step.reasons), "model": run.model.name,
+                 "batching": run.batching, "batch_sizes": ls.step.batch_text(),
                  "runtime": run.runtime, "variant": run.variant, "engine": run.engine}
                 for ls in run.scan]
     if isinstance(run, AccuracyRun):
@@ -108,7 +125,8 @@ def to_csv(run: RunResult) -> str:
     return _csv([_row(c) for c in run.cells], COLUMNS)
 
 
-def export(run: RunResult | LoadRun | AccuracyRun | TrainRun, fmt: str, path: Path) -> None:
+def export(run: RunResult | LoadRun | AccuracyRun | TrainRun | TuneRun, fmt: str,
+           path: Path) -> None:
     from .store import atomic_write
 
     if fmt == "json":

@@ -193,9 +193,10 @@ def _kinds() -> dict[str, type]:
     from .accuracyrun import AccuracyRun
     from .loadrun import LoadRun
     from .trainrun import TrainRun
+    from .tunerun import TuneRun
 
     return {"run": RunResult, "loadtest": LoadRun, "scan": LoadRun, "accuracy": AccuracyRun,
-            "train": TrainRun}
+            "train": TrainRun, "tune": TuneRun}
 
 
 def load_result(path: Path) -> Any:

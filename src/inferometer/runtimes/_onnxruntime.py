@@ -160,6 +160,22 @@ class OnnxRuntime:
             return ("the installed onnxruntime is CPU-only; its CUDA and TensorRT execution "
                     "providers come with: pip install onnxruntime-gpu")
 
+    def deploy_snippet(self, variant: str, threads: int | None) -> str:
+        """The session settings a cell of `variant` used, for a user's own server."""
+        level = _LEVELS.get(variant, "ORT_ENABLE_ALL")
+        path = ("model.int8.onnx  # the quantised model: inferometer's cache, converted/"
+                if variant.startswith("int8") else "model.onnx")
+        lines = ["import onnxruntime as ort", "so = ort.SessionOptions()",
+                 f"so.graph_optimization_level = ort.GraphOptimizationLevel.{level}",
+                 "so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL",
+                 "so.inter_op_num_threads = 1"]
+        if threads is not None:
+            lines.append(f"so.intra_op_num_threads = {threads}")
+        lines.append(f'session = ort.InferenceSession("{path.split("  #")[0]}", so, '
+                     'providers=["CPUExecutionProvider"])' + (
+                         "  #" + path.split("  #")[1] if "  #" in path else ""))
+        return "\n".join(lines)
+
     def load(self, model: ModelRef, options: LoadOptions) -> _OrtSession:
         if options.variant in _GPU_VARIANTS:
             cache = cache_dir() / "tensorrt"

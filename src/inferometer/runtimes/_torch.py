@@ -194,6 +194,29 @@ class Torch:
                     "carries no PyTorch module")
         return None
 
+    def deploy_snippet(self, variant: str, threads: int | None) -> str:
+        """The settings a cell of `variant` used, for a user's own server."""
+        r = _RECIPES[variant]
+        lines = ["import torch"]
+        if threads is not None:
+            lines += [f"torch.set_num_threads({threads})", "torch.set_num_interop_threads(1)"]
+        lines.append("model = model.eval()")
+        if r.channels_last:
+            lines.append("model = model.to(memory_format=torch.channels_last)  # and inputs")
+        if r.jit_freeze:
+            lines.append("model = torch.jit.freeze(torch.jit.trace(model, example))")
+        if r.int8:
+            lines.append("# int8: PT2E prepare/convert with torchao's X86InductorQuantizer, "
+                         "calibrated on your data, then torch.compile")
+        if r.compile:
+            lines.append('model = torch.compile(model, backend="inductor")  # with '
+                         "torch._inductor.config.freezing = True")
+        call = "model(x)"
+        if r.bf16:
+            call = "with torch.autocast('cpu', dtype=torch.bfloat16): model(x)"
+        lines.append(f"with torch.inference_mode(): {call}")
+        return "\n".join(lines)
+
     def load(self, model: ModelRef, options: LoadOptions) -> Any:
         import torch
 
