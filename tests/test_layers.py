@@ -28,8 +28,14 @@ FORBIDDEN = {
                "envs", "training"},
     "_train": {"cli", "plan", "runner", "progress", "report", "load", "envs", "runtimes",
                "training"},
-    "_serve": {"cli", "plan", "runner", "progress", "report", "load", "envs"},
+    "_serve": {"cli", "plan", "runner", "progress", "report", "load", "envs", "tune"},
+    # The advisor sits above load tests and below the CLI; nothing below may reach up to it.
+    "load": {"cli", "tune", "report"},
+    "tune": {"cli"},
 }
+for _lower in ("_worker", "scenarios", "runtimes", "models", "measure", "stats", "results",
+               "report", "_train"):
+    FORBIDDEN[_lower] = FORBIDDEN[_lower] | {"tune"}
 
 
 def _layer(path: Path) -> str:

@@ -163,17 +163,16 @@ class OnnxRuntime:
     def deploy_snippet(self, variant: str, threads: int | None) -> str:
         """The session settings a cell of `variant` used, for a user's own server."""
         level = _LEVELS.get(variant, "ORT_ENABLE_ALL")
-        path = ("model.int8.onnx  # the quantised model: inferometer's cache, converted/"
-                if variant.startswith("int8") else "model.onnx")
         lines = ["import onnxruntime as ort", "so = ort.SessionOptions()",
                  f"so.graph_optimization_level = ort.GraphOptimizationLevel.{level}",
                  "so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL",
                  "so.inter_op_num_threads = 1"]
         if threads is not None:
             lines.append(f"so.intra_op_num_threads = {threads}")
-        lines.append(f'session = ort.InferenceSession("{path.split("  #")[0]}", so, '
-                     'providers=["CPUExecutionProvider"])' + (
-                         "  #" + path.split("  #")[1] if "  #" in path else ""))
+        if variant.startswith("int8"):
+            lines.append("# the quantised file: inferometer's cache, converted/ (this variant)")
+        lines.append('session = ort.InferenceSession("model.onnx", so, '
+                     'providers=["CPUExecutionProvider"])')
         return "\n".join(lines)
 
     def load(self, model: ModelRef, options: LoadOptions) -> _OrtSession:

@@ -103,12 +103,13 @@ class OpenVino:
         config = f'"PERFORMANCE_HINT": "{hint}", "INFERENCE_PRECISION_HINT": "{precision}"'
         if threads is not None:
             config += f', "INFERENCE_NUM_THREADS": {threads}'
-        path = "model.xml  # NNCF int8 IR: inferometer's cache, converted/ov-int8/" \
-            if variant == "int8" else "model.onnx"
-        return "\n".join(["import openvino as ov", "core = ov.Core()",
-                          f'net = core.read_model("{path.split("  #")[0]}")' +
-                          ("  #" + path.split("  #")[1] if "  #" in path else ""),
-                          f'compiled = core.compile_model(net, "CPU", {{{config}}})',
+        lines = ["import openvino as ov", "core = ov.Core()"]
+        if variant == "int8":
+            lines += ["# the NNCF int8 IR: inferometer's cache, converted/ov-int8/",
+                      'net = core.read_model("model.xml")']
+        else:
+            lines.append('net = core.read_model("model.onnx")')
+        return "\n".join([*lines, f'compiled = core.compile_model(net, "CPU", {{{config}}})',
                           "request = compiled.create_infer_request()  # one per process"])
 
     def load(self, model: ModelRef, options: LoadOptions) -> _OvSession:

@@ -52,6 +52,8 @@ def snippet(c: Candidate) -> str:
 
 def recommend(outcome: Outcome, cost_per_hour: float | None,
               accuracy: Mapping[str, str]) -> Recommendation | None:
+    """The pick with its figures (the scan's bracket is added by the caller, which holds the
+    measurements)."""
     c = outcome.chosen
     if c is None:
         return None
@@ -62,9 +64,8 @@ def recommend(outcome: Outcome, cost_per_hour: float | None,
 
     me, ru, de = fig(c), fig(outcome.runner_up), fig(outcome.default)
     assert me is not None
-    failed = None
     return Recommendation(
-        candidate=c, max_qps=me.max_qps, failed_qps=failed, p99_ms=me.p99_ms,
+        candidate=c, max_qps=me.max_qps, failed_qps=None, p99_ms=me.p99_ms,
         memory_mb=me.memory_mb, tie=outcome.tie, why=outcome.why,
         runner_up=outcome.runner_up, runner_up_qps=ru.max_qps if ru else None,
         runner_up_p99_ms=ru.p99_ms if ru else None, default=outcome.default,
@@ -75,7 +76,7 @@ def recommend(outcome: Outcome, cost_per_hour: float | None,
 
 
 def deploy(run: TuneRun) -> dict[str, object]:
-    """deploy.json: what `serve --from` and a user's own server need."""
+    """deploy.json: the decision as data, for a server to read."""
     r = run.recommendation
     assert r is not None
     c = r.candidate
