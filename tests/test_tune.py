@@ -286,3 +286,19 @@ def test_the_deploy_snippet_is_the_runtimes_own_settings(runtime: str, variant: 
     assert "taskset -c 0 / 1" in text and "max_batch_size 4" in text
     assert "max_queue_delay_microseconds 2000" in text
     ast.parse(text)  # pasteable Python (the layout lines are comments)
+
+
+def test_nothing_met_names_the_lowest_measured_tail_not_one_call_alone() -> None:
+    """A scan that met nothing keeps its lowest measured p99: 'closest' must name that, not
+    the (much shorter) time of one call alone."""
+    class Scanned(ModelBench):
+        def scan(self, c: Candidate, start_qps: float, known_valid: float | None,
+                 max_steps: int = 20) -> Scan:
+            steps = tuple(StepResult("server", "exponential", q, q, 500, 1.0, 0.1,
+                                     {"99": p / 1e3}, 0.0, 0.1, False, ())
+                          for q, p in ((8.0, 273.0), (4.0, 204.0)))
+            return Scan(-1.0, None, None, 300.0, 2, 10.0, log=steps)
+
+    out = search(_space(("fast",), max_batch=1), Scanned(100.0), G(slo_s=0.1))
+    assert out.chosen is None
+    assert "p99 204.0 ms (measured)" in out.closest and "2.04x the 100 ms SLO" in out.closest

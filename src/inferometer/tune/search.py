@@ -192,8 +192,15 @@ def _throughput(feasible: list[tuple[float, Candidate]], bench: Bench, goal: Goa
         if s.error:
             verdicts[c.id] = Verdict(c, "failed", s.error, bound=bound)
         elif s.max_qps <= 0:
-            verdicts[c.id] = Verdict(c, "measured", "no load tried met the SLO", bound=bound,
-                                     memory_mb=s.memory_mb or mem(c))
+            # its lowest measured tail, at the load it was seen: what "closest" names
+            key = f"{goal.percentile:g}"
+            tails = [(st.tiles_s[key] * 1e3, st.offered_qps) for st in s.log
+                     if key in st.tiles_s]
+            low = min(tails, default=None)
+            note = "no load tried met the SLO" + (
+                f" (lowest p{key} {low[0]:.1f} ms, at {low[1]:g} QPS)" if low else "")
+            verdicts[c.id] = Verdict(c, "measured", note, None, low[0] if low else None,
+                                     s.memory_mb or mem(c), bound)
         else:
             verdicts[c.id] = Verdict(c, "measured", "", s.max_qps, s.p99_ms,
                                      s.memory_mb or mem(c), bound)
