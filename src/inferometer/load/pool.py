@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..childenv import worker_env
 from ..errors import InferometerError
+from ..measure.memory import process_peak_mb
 from ..models.ref import ModelRef
 from ..results.codec import to_dict
 from .batching import Batching, Item, collect
@@ -97,14 +98,7 @@ class _Instance:
 
     def peak_mb(self) -> float:
         """The instance's resident high-water mark (VmHWM), while it is alive."""
-        try:
-            with open(f"/proc/{self.proc.pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) / 1024.0
-        except OSError:
-            pass
-        return 0.0
+        return process_peak_mb(self.proc.pid)
 
     def close(self) -> None:
         try:

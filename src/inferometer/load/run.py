@@ -105,19 +105,28 @@ def _service_ms(pool: InstancePool, n: int = 10) -> float:
     return out[len(out) // 2] / 1e6
 
 
+def server_step(pool: engine.Pool, qps: float, arrivals: str, target_s: float | None, *,
+                percentile: float, duration_s: float, seed: int) -> StepResult:
+    """One open-loop step of our generator, long enough for the percentile's query count.
+    Latency counts from the scheduled instant, so a late issuer can only make results
+    worse; its lag invalidates a step once it is no longer small against the target."""
+    target_ns = None if target_s is None else int(target_s * 1e9)
+    duration = max(duration_s, min_queries(percentile) / qps)
+    max_lag = max(1_000_000, int(0.05 * target_ns)) if target_ns else 1_000_000
+    return engine.run_server(pool, qps, arrivals, duration_s=duration, target_ns=target_ns,
+                             pct=percentile, seed=seed, max_issue_lag_ns=max_lag)[0]
+
+
 def _server(cfg: LoadConfig, pool: InstancePool, qps: float, arrivals: str,
             target_s: float | None, log_dir: Path) -> StepResult:
-    target_ns = None if target_s is None else int(target_s * 1e9)
-    duration = max(cfg.duration_s, min_queries(cfg.percentile) / qps)
     if cfg.engine == "mlperf":
+        target_ns = None if target_s is None else int(target_s * 1e9)
+        duration = max(cfg.duration_s, min_queries(cfg.percentile) / qps)
         return mlperf.run_server(pool, qps, arrivals, duration_s=duration, target_ns=target_ns,
                                  pct=cfg.percentile, seed=cfg.seed,
                                  log_dir=log_dir / f"loadgen-{arrivals}-{qps:g}")
-    # Latency counts from the scheduled instant, so a late issuer can only make results
-    # worse; its lag invalidates a step once it is no longer small against the target.
-    max_lag = max(1_000_000, int(0.05 * target_ns)) if target_ns else 1_000_000
-    return engine.run_server(pool, qps, arrivals, duration_s=duration, target_ns=target_ns,
-                             pct=cfg.percentile, seed=cfg.seed, max_issue_lag_ns=max_lag)[0]
+    return server_step(pool, qps, arrivals, target_s, percentile=cfg.percentile,
+                       duration_s=cfg.duration_s, seed=cfg.seed)
 
 
 def scan(cfg: LoadConfig, log_dir: Path, on_line: Callable[[str], None]) -> tuple[

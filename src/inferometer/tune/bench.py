@@ -16,6 +16,7 @@ from ..load import engine
 from ..load.arrivals import min_queries
 from ..load.batching import Batching
 from ..load.pool import InstancePool, PoolSpec
+from ..load.run import server_step
 from ..models.ref import ModelRef
 from ..results.loadrun import StepResult
 from ..results.tunerun import Candidate, Probe, Scan, Trial
@@ -104,12 +105,8 @@ class PoolBench:
 
     def _step(self, pool: InstancePool, c: Candidate, qps: float) -> StepResult:
         g = self.cfg.goal
-        target = None if g.slo_s is None else int(g.slo_s * 1e9)
-        duration = max(self.cfg.duration_s, min_queries(g.percentile) / qps)
-        max_lag = max(1_000_000, int(0.05 * target)) if target else 1_000_000
-        step, _ = engine.run_server(pool, qps, self.cfg.arrivals, duration_s=duration,
-                                    target_ns=target, pct=g.percentile, seed=self.cfg.seed,
-                                    max_issue_lag_ns=max_lag)
+        step = server_step(pool, qps, self.cfg.arrivals, g.slo_s, percentile=g.percentile,
+                           duration_s=self.cfg.duration_s, seed=self.cfg.seed)
         self.on_line(f"  {c.id} " + step.line(f"{g.slo_s:g}" if g.slo_s else ""))
         return step
 
