@@ -3,9 +3,12 @@
 First stdin line: the job (JSON).  Then one request per line, "QID N" (run a batch of N of the
 fixed inputs), answered on the response fd with "QID T_DONE" where T_DONE is CLOCK_MONOTONIC
 in ns, taken here right after the result is on the host: the load generator measures latency
-from the scheduled issue time to that instant, whatever its own threads were doing.  The
-protocol has its own fd because runtimes print to stdout at will.  Like the worker, this
-imports only numpy, psutil, the stdlib and the one runtime.
+from the scheduled issue time to that instant, whatever its own threads were doing.  A served
+request carries its own inputs: "QID N BYTES" and that many bytes (`_wire.pack`), answered by
+"QID T_DONE BYTES" and the outputs packed the same way (negative BYTES: that many bytes of an
+error message; the instance goes on).  The protocol has its own fd because runtimes print to
+stdout at will.  Like the worker, this imports only numpy, psutil, the stdlib and the one
+runtime.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import os
 import sys
 import time
 
+import numpy as np
+
+from ._wire import pack, unpack
 from .models.inputs import generate_all
 from .models.ref import ModelRef
 from .results.codec import from_dict
@@ -27,8 +33,9 @@ def _first(inputs: dict, k: int) -> dict:
 
 
 def main() -> None:
-    job = json.loads(sys.stdin.readline())
-    out = os.fdopen(job["response_fd"], "w", buffering=1)
+    stdin = sys.stdin.buffer
+    job = json.loads(stdin.readline())
+    out = _Answers(os.fdopen(job["response_fd"], "wb"))
     try:
         if job.get("cpus"):
             os.sched_setaffinity(0, job["cpus"])
@@ -50,13 +57,17 @@ def main() -> None:
                 session.run(session.prepare(_first(inputs, k)))
     except Exception as exc:
         msg = (str(exc).strip().splitlines() or [""])[0]
-        out.write(f"ERROR {type(exc).__name__}: {msg}\n")
+        out.write(f"ERROR {type(exc).__name__}: {msg}\n".encode())
         os._exit(1)
-    out.write(f"READY {load_s:.3f} {runtime.version()}\n")
+    out.write(f"READY {load_s:.3f} {runtime.version()}\n".encode())
     preprocess = job.get("preprocess_timed", True)
-    for line in sys.stdin:
-        qid, n = line.split()
+    names = [o.name for o in model.io.outputs]
+    for line in stdin:
+        qid, n, *size = line.split()
         k = int(n)
+        if size:
+            out.write(_served(session, names, qid.decode(), stdin.read(int(size[0]))))
+            continue
         if preprocess and model.io.has_image:
             session.run(session.prepare(_first(inputs, k)))
         else:
@@ -64,9 +75,33 @@ def main() -> None:
             if feed is None:
                 feed = feeds[k] = session.prepare(_first(inputs, k))
             session.run(feed)
-        out.write(f"{qid} {time.monotonic_ns()}\n")
-    out.flush()
+        out.write(f"{qid.decode()} {time.monotonic_ns()}\n".encode())
     os._exit(0)
+
+
+class _Answers:
+    """The response fd, flushed after every answer (a buffered writer: a raw pipe write may
+    take only part of a large answer)."""
+
+    def __init__(self, f) -> None:  # type: ignore[no-untyped-def]
+        self.f = f
+
+    def write(self, data: bytes) -> None:
+        self.f.write(data)
+        self.f.flush()
+
+
+def _served(session, names: list[str], qid: str, payload: bytes) -> bytes:  # type: ignore[no-untyped-def]
+    """Run a request's own inputs; its outputs (copied out of the runtime's buffers) or the
+    error, which fails this request only."""
+    try:
+        outputs = session.run(session.prepare(unpack(payload)))
+        body = pack(list(zip(names, (np.array(o) for o in outputs), strict=True)))
+    except Exception as exc:
+        t = time.monotonic_ns()
+        msg = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}".encode()
+        return f"{qid} {t} -{len(msg)}\n".encode() + msg
+    return f"{qid} {time.monotonic_ns()} {len(body)}\n".encode() + body
 
 
 if __name__ == "__main__":

@@ -22,12 +22,20 @@ _SPIN_NS = 300_000  # sleep to within 0.3 ms of the instant, then spin
 
 
 class Pool:
-    """What the engine needs from a SUT (InstancePool, or a fake in tests)."""
+    """What the engine needs from a SUT (InstancePool, a remote server, or a fake in tests).
+    Every submitted query ends in exactly one of on_complete or on_error."""
 
     on_complete: Callable[[int, int], None]
     on_start: Callable[[int], None]
+    on_error: Callable[[int, str], None]
 
     def submit(self, qid: int, n: int = 1) -> None: ...
+
+
+def _failed(errors: dict[int, str], sent: int) -> str:
+    """'3 of 459 requests failed (first: connection refused)': a step with errors is INVALID."""
+    first = errors[min(errors)]
+    return f"{len(errors)} of {sent} requests failed (first: {first})"
 
 
 def _batch_counts(pool: Pool) -> dict[str, int]:
@@ -76,6 +84,7 @@ def run_server(pool: Pool, qps: float, arrivals: str, *, duration_s: float,
     abort_ns = max(10 * (target_ns or 0), 2_000_000_000)
     done = threading.Event()
     completed: dict[int, int] = {}
+    errors: dict[int, str] = {}
     started = [0]
     issued = [0]
     lock = threading.Lock()
@@ -84,14 +93,20 @@ def run_server(pool: Pool, qps: float, arrivals: str, *, duration_s: float,
     def on_complete(qid: int, t: int) -> None:
         with lock:
             completed[qid] = t
-            if len(completed) == issued[0] and issued_all.is_set():
+            if len(completed) + len(errors) == issued[0] and issued_all.is_set():
+                done.set()
+
+    def on_error(qid: int, reason: str) -> None:
+        with lock:
+            errors[qid] = reason
+            if len(completed) + len(errors) == issued[0] and issued_all.is_set():
                 done.set()
 
     def on_start(qid: int) -> None:
         started[0] += 1
 
     issued_all = threading.Event()
-    pool.on_complete, pool.on_start = on_complete, on_start
+    pool.on_complete, pool.on_start, pool.on_error = on_complete, on_start, on_error
     _batch_counts(pool)  # what ran before this step is not this step's
     t0 = clock() + 20_000_000
     lag: list[int] = []
@@ -109,16 +124,19 @@ def run_server(pool: Pool, qps: float, arrivals: str, *, duration_s: float,
         pool.submit(i)
     with lock:
         issued_all.set()
-        if len(completed) == issued[0]:
+        if len(completed) + len(errors) == issued[0]:
             done.set()
     done.wait()
     k = issued[0]
-    lat = [completed[i] - (t0 + offsets[i]) for i in range(k)]
+    lat = [completed[i] - (t0 + offsets[i]) for i in range(k) if i in completed]
     span = (max(completed.values()) - t0) if completed else 0
+    if errors:
+        aborted.insert(0, _failed(errors, k))
     verdict = judge(lat, lag, target_ns=target_ns, percentile=pct, needed=needed,
-                    max_issue_lag_ns=max_issue_lag_ns, aborted=aborted[0] if aborted else None)
+                    max_issue_lag_ns=max_issue_lag_ns,
+                    aborted="; ".join(aborted) if aborted else None)
     res = _summarize("server", arrivals, qps, lat, lag, span, verdict, target_ns)
-    return replace(res, batch_sizes=_batch_counts(pool)), lat
+    return replace(res, batch_sizes=_batch_counts(pool), errors=len(errors)), lat
 
 
 def run_offline(pool: Pool, queries: int, batch: int,
@@ -126,26 +144,34 @@ def run_offline(pool: Pool, queries: int, batch: int,
     """All queries at once, in batches: throughput is what counts (items/s)."""
     done = threading.Event()
     completed: dict[int, int] = {}
+    errors: dict[int, str] = {}
     lock = threading.Lock()
     nb = math.ceil(queries / batch)
 
     def on_complete(qid: int, t: int) -> None:
         with lock:
             completed[qid] = t
-            if len(completed) == nb:
+            if len(completed) + len(errors) == nb:
                 done.set()
 
-    pool.on_complete, pool.on_start = on_complete, lambda qid: None
+    def on_error(qid: int, reason: str) -> None:
+        with lock:
+            errors[qid] = reason
+            if len(completed) + len(errors) == nb:
+                done.set()
+
+    pool.on_complete, pool.on_start, pool.on_error = on_complete, lambda qid: None, on_error
     t0 = clock()
     for i in range(nb):
         pool.submit(i, batch)
     done.wait()
-    span = max(completed.values()) - t0
-    lat = [completed[i] - t0 for i in range(nb)]
-    res = _summarize("offline", "all-at-once", 0.0, lat, [], span,
-                     Verdict(True, ()), None)
-    items_per_s = nb * batch / (span / 1e9)
-    return replace(res, achieved_qps=items_per_s, queries=nb * batch), lat
+    span = max(completed.values(), default=t0) - t0
+    lat = [completed[i] - t0 for i in range(nb) if i in completed]
+    verdict = Verdict(False, (_failed(errors, nb),)) if errors else Verdict(True, ())
+    res = _summarize("offline", "all-at-once", 0.0, lat, [], span, verdict, None)
+    items_per_s = len(lat) * batch / (span / 1e9) if span > 0 else 0.0
+    return replace(res, achieved_qps=items_per_s, queries=len(lat) * batch,
+                   errors=len(errors)), lat
 
 
 def run_single_stream(pool: Pool, *, duration_s: float, min_count: int,
@@ -153,25 +179,134 @@ def run_single_stream(pool: Pool, *, duration_s: float, min_count: int,
     """Closed loop: the next query is issued when the previous one completes."""
     done = threading.Event()
     finished = [0]
+    errors: dict[int, str] = {}
 
     def on_complete(qid: int, t: int) -> None:
         finished[0] = t
         done.set()
 
-    pool.on_complete, pool.on_start = on_complete, lambda qid: None
+    def on_error(qid: int, reason: str) -> None:
+        errors[qid] = reason
+        done.set()
+
+    pool.on_complete, pool.on_start, pool.on_error = on_complete, lambda qid: None, on_error
     lat: list[int] = []
     t0 = clock()
     end = t0 + int(duration_s * 1e9)
-    while len(lat) < min_count or clock() < end:
+    while (len(lat) < min_count or clock() < end) and not errors:
         done.clear()
         start = clock()
         pool.submit(len(lat))
         done.wait()
-        lat.append(finished[0] - start)
+        if not errors:
+            lat.append(finished[0] - start)
     span = clock() - t0
-    res = _summarize("single-stream", "closed-loop", 0.0, lat, [], span, Verdict(True, ()),
-                     None)
-    return res, lat
+    verdict = Verdict(False, (_failed(errors, len(lat) + 1),)) if errors else Verdict(True, ())
+    res = _summarize("single-stream", "closed-loop", 0.0, lat, [], span, verdict, None)
+    return replace(res, errors=len(errors)), lat
+
+
+def _window_stable(windows: Sequence[tuple[float, float]], bound: float) -> bool:
+    """perf_analyzer's rule: the last 3 windows' throughput and mean latency each within
+    `bound` of their mean."""
+    if len(windows) < 3:
+        return False
+    for k in (0, 1):
+        vals = [w[k] for w in windows[-3:]]
+        mean = sum(vals) / 3
+        if mean <= 0 or any(abs(v - mean) > bound * mean for v in vals):
+            return False
+    return True
+
+
+def run_concurrency(pool: Pool, concurrency: int, *, window_s: float = 5.0,
+                    window_requests: int = 50, stability: float = 0.10, max_windows: int = 10,
+                    clock: Clock = time.monotonic_ns) -> tuple[StepResult, list[int]]:
+    """perf_analyzer's concurrency mode: `concurrency` requests always in flight (each
+    answered one is replaced at once), measured in windows of at least `window_s` and
+    `window_requests` answers; the step is stable when the last 3 windows agree within
+    `stability` (throughput and mean latency), and its figures are those 3 windows'.  Not
+    stable after `max_windows`, or any failed request: INVALID, with the reason."""
+    lock = threading.Lock()
+    sent: dict[int, int] = {}
+    done_at: list[tuple[int, int]] = []  # (completion ns, latency ns)
+    errors: dict[int, str] = {}
+    stopping = threading.Event()
+    drained = threading.Event()
+    ids = iter(range(1 << 62))
+    outstanding = [0]
+
+    def issue() -> None:
+        with lock:
+            qid = next(ids)
+            sent[qid] = clock()
+            outstanding[0] += 1
+        pool.submit(qid)
+
+    def finish(qid: int, t: int | None, reason: str | None) -> None:
+        with lock:
+            t0 = sent.pop(qid)
+            outstanding[0] -= 1
+            if reason is None:
+                done_at.append((t, t - t0))  # type: ignore[operator]
+            else:
+                errors[qid] = reason
+            last = outstanding[0] == 0
+        if reason is not None:
+            stopping.set()
+        if not stopping.is_set():
+            issue()
+        elif last:
+            drained.set()
+
+    pool.on_complete = lambda qid, t: finish(qid, t, None)
+    pool.on_error = lambda qid, reason: finish(qid, None, reason)
+    pool.on_start = lambda qid: None
+    for _ in range(concurrency):
+        issue()
+    windows: list[tuple[float, float]] = []
+    bounds: list[tuple[int, int]] = []
+    start = clock()
+    while len(windows) < max_windows and not stopping.is_set():
+        w0 = start
+        while not stopping.is_set():
+            time.sleep(min(window_s, 0.05))
+            now = clock()
+            with lock:
+                n = sum(1 for t, _ in done_at if t >= w0)
+            if now - w0 >= window_s * 1e9 and n >= window_requests:
+                break
+            if now - w0 > 20 * window_s * 1e9:  # too slow for the request count: take it
+                break
+        start = clock()
+        with lock:
+            inside = [lat for t, lat in done_at if w0 <= t < start]
+        span = (start - w0) / 1e9
+        windows.append((len(inside) / span if span > 0 else 0.0,
+                        sum(inside) / len(inside) if inside else 0.0))
+        bounds.append((w0, start))
+        if _window_stable(windows, stability):
+            break
+    stopping.set()
+    with lock:
+        if outstanding[0] == 0:
+            drained.set()
+    drained.wait(timeout=120)
+    stable = _window_stable(windows, stability)
+    lo, hi = (bounds[-3][0], bounds[-1][1]) if len(bounds) >= 3 else (
+        (bounds[0][0], bounds[-1][1]) if bounds else (0, 0))
+    with lock:
+        lat = [x for t, x in done_at if lo <= t < hi]
+    reasons = []
+    if errors:
+        reasons.append(_failed(errors, len(done_at) + len(errors)))
+    if not stable and not errors:
+        reasons.append(f"not stable: the last 3 of {len(windows)} windows differ by more than "
+                       f"{stability:.0%} in throughput or latency")
+    verdict = Verdict(not reasons, tuple(reasons))
+    res = _summarize("concurrency", "closed-loop", 0.0, lat, [], hi - lo, verdict, None)
+    return replace(res, errors=len(errors), concurrency=concurrency,
+                   windows=len(windows)), lat
 
 
 def scan_target(test: Callable[[float], StepResult], start_qps: float, *,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import RuntimeUnavailable, UsageError
@@ -107,7 +108,13 @@ def _start(lg, pool: Pool, settings, arrivals: str, qps: float, target_ns: int |
         count[0] += len(chunk)
         lg.QuerySamplesComplete([lg.QuerySampleResponse(q, 0, 0) for q in chunk])
 
-    pool.on_complete, pool.on_start = complete, lambda qid: None
+    failures: list[str] = []
+
+    def failed(qid: int, reason: str) -> None:  # answered, so LoadGen never waits on it
+        failures.append(reason)
+        complete(qid, 0)
+
+    pool.on_complete, pool.on_start, pool.on_error = complete, lambda qid: None, failed
     sut = lg.ConstructSUT(issue, lambda: None)
     qsl = lg.ConstructQSL(1024, 1024, lambda idx: None, lambda idx: None)
     out = Path(log_dir or tempfile.mkdtemp(prefix="loadgen-"))
@@ -124,4 +131,8 @@ def _start(lg, pool: Pool, settings, arrivals: str, qps: float, target_ns: int |
     summary = parse_summary(text)
     m = re.search(r"Scheduled samples per second\s*:\s*([\d.]+)", text)
     step = _step(summary, arrivals, float(m.group(1)) if m else qps, target_ns, count[0])
+    if failures:
+        reason = f"{len(failures)} requests failed (first: {failures[0]})"
+        step = replace(step, valid=False, reasons=(reason, *step.reasons),
+                       errors=len(failures))
     return step

@@ -6,6 +6,11 @@ query while busy and the queue is the only place where queries wait: "run multip
 in parallel, each with fewer threads" becomes a measured configuration.  With dynamic batching
 (`PoolSpec.batching`) a free instance takes the oldest query and the ones queued behind it,
 up to the batch's size (load.batching), and runs them as one call.
+
+A load test's queries run the instance's own fixed inputs; a served request (`submit(...,
+data=...)`) carries its inputs, which travel to the instance and whose outputs come back
+(`on_served`).  An instance that dies is replaced; the queries it held fail (`on_error`,
+`Served.error`) and are never left waiting.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from .._wire import pack, unpack
 from ..childenv import worker_env
 from ..errors import InferometerError
 from ..measure.memory import process_peak_mb
@@ -30,6 +38,18 @@ from ..results.codec import to_dict
 from .batching import Batching, Item, collect
 
 Completion = Callable[[int, int], None]  # (query id, completion time ns)
+Arrays = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Served:
+    """What became of a served request: its outputs or its error, and where its time went."""
+
+    outputs: Arrays | None
+    error: str | None
+    queue_ns: int  # enqueued -> handed to an instance
+    compute_ns: int  # handed to an instance -> outputs back (the whole batch's call)
+    batch: int  # items in the call that ran it
 
 
 @dataclass(frozen=True)
@@ -65,23 +85,34 @@ class _Instance:
             allowed = sorted(os.sched_getaffinity(0))
             cpus = [allowed[(index * spec.threads + k) % len(allowed)]
                     for k in range(spec.threads)]
-        with open(log, "w") as f:
+        with open(log, "a") as f:
             self.proc = subprocess.Popen([python, "-m", "inferometer._serve"],
                                          stdin=subprocess.PIPE, stdout=f, stderr=subprocess.STDOUT,
-                                         text=True, env=worker_env(spec.threads), pass_fds=(w,),
-                                         start_new_session=True, bufsize=1)
+                                         env=worker_env(spec.threads), pass_fds=(w,),
+                                         start_new_session=True)
         os.close(w)
-        self.responses = os.fdopen(r, "r")
+        self.responses = os.fdopen(r, "rb")
         job = {"model": to_dict(spec.model), "runtime": spec.runtime, "variant": spec.variant,
                "threads": spec.threads, "batch": spec.instance_batch, "response_fd": w,
                "cpus": cpus, "preprocess_timed": spec.preprocess_timed,
                "dynamic_batch": spec.batching is not None or spec.dynamic_batch}
+        self._send((json.dumps(job) + "\n").encode())
+
+    def _send(self, data: bytes) -> None:
         assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.write(data)
         self.proc.stdin.flush()
 
+    def _answer(self) -> list[str]:
+        line = self.responses.readline()
+        if not line:
+            code = self.proc.poll()
+            raise PoolError(f"instance {self.proc.pid} exited"
+                            + (f" (code {code})" if code is not None else ""))
+        return line.decode().split()
+
     def ready(self) -> tuple[float, str]:
-        line = self.responses.readline().strip()
+        line = self.responses.readline().decode().strip()
         if not line.startswith("READY"):
             tail = self.log.read_text(errors="replace").strip().splitlines()[-1:]
             raise PoolError(f"instance failed to start: {line or 'no answer'}"
@@ -90,11 +121,24 @@ class _Instance:
         return float(load_s), version
 
     def ask(self, qid: int, n: int) -> int:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(f"{qid} {n}\n")
-        self.proc.stdin.flush()
-        _, t_done = self.responses.readline().split()
-        return int(t_done)
+        """Run a batch of n of the instance's own inputs; the completion time (ns)."""
+        self._send(f"{qid} {n}\n".encode())
+        return int(self._answer()[1])
+
+    def ask_data(self, qid: int, n: int, inputs: Arrays) -> tuple[int, Arrays | str]:
+        """Run these inputs; the completion time and the outputs (or the error's text)."""
+        payload = pack(inputs)
+        self._send(f"{qid} {n} {len(payload)}\n".encode() + payload)
+        _, t_done, size = self._answer()
+        k = int(size)
+        body = self.responses.read(abs(k))
+        if len(body) < abs(k):
+            raise PoolError(f"instance {self.proc.pid} exited mid-answer")
+        return int(t_done), (unpack(body) if k >= 0 else body.decode(errors="replace"))
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def peak_mb(self) -> float:
         """The instance's resident high-water mark (VmHWM), while it is alive."""
@@ -106,9 +150,13 @@ class _Instance:
             self.proc.stdin.close()
             self.proc.wait(timeout=30)
         except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
+            self.kill()
         self.responses.close()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
 
 
 class InstancePool:
@@ -116,11 +164,18 @@ class InstancePool:
         self.spec = spec
         self.queue: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
         self._counts: Counter[int] = Counter()
+        self.executions: Counter[int] = Counter()  # calls per batch size since start
         self._lock = threading.Lock()
         self.on_complete: Completion = lambda qid, t: None
         self.on_start: Callable[[int], None] = lambda qid: None
-        self._instances = [_Instance(spec, i, python, log_dir / f"instance{i}.log")
-                           for i in range(spec.instances)]
+        self.on_error: Callable[[int, str], None] = lambda qid, reason: None
+        self.on_served: Callable[[int, Served], None] = lambda qid, served: None
+        self.restarts = 0  # instances replaced after they died
+        self._data: dict[int, Arrays] = {}
+        self._python, self._log_dir = python, log_dir
+        self._closing = False
+        self._live = spec.instances
+        self._instances = [self._start(i) for i in range(spec.instances)]
         self._threads: list[threading.Thread] = []
         try:
             starts = [inst.ready() for inst in self._instances]
@@ -129,12 +184,20 @@ class InstancePool:
             raise
         self.load_s = max(s[0] for s in starts)
         self.version = starts[0][1]
-        for inst in self._instances:
-            t = threading.Thread(target=self._dispatch, args=(inst,), daemon=True)
+        for i in range(spec.instances):
+            t = threading.Thread(target=self._dispatch, args=(i,), daemon=True)
             t.start()
             self._threads.append(t)
 
-    def _dispatch(self, inst: _Instance) -> None:
+    def _start(self, index: int) -> _Instance:
+        return _Instance(self.spec, index, self._python, self._log_dir / f"instance{index}.log")
+
+    @property
+    def live(self) -> int:
+        """Instances able to take queries now."""
+        return self._live
+
+    def _dispatch(self, index: int) -> None:
         policy = self.spec.batching
         pending: Item | None = None
         stop = False
@@ -149,13 +212,89 @@ class InstancePool:
             size = sum(b[1] for b in batch)
             with self._lock:
                 self._counts[size] += 1
+                self.executions[size] += 1
             for qid, _, _ in batch:
                 self.on_start(qid)
+            try:
+                self._call(self._instances[index], batch, size)
+            except (PoolError, OSError, ValueError) as exc:
+                if not self._replace(index, batch, f"instance {index} failed: {exc}"):
+                    return
+
+    def _call(self, inst: _Instance, batch: list[Item], size: int) -> None:
+        data = [self._data.pop(qid, None) for qid, _, _ in batch]
+        if data[0] is None:
             done = inst.ask(batch[0][0], size)
             for qid, _, _ in batch:
                 self.on_complete(qid, done)
+            return
+        t_sent = time.monotonic_ns()
+        inputs = data[0] if len(batch) == 1 else {
+            name: np.concatenate([d[name] for d in data if d is not None])
+            for name in data[0]}
+        try:
+            done, result = inst.ask_data(batch[0][0], size, inputs)
+        except BaseException:
+            for (qid, _, _), d in zip(batch, data, strict=True):
+                if d is not None:
+                    self._data[qid] = d  # failed with the batch, reported by _replace
+            raise
+        start = 0
+        for qid, n, t_enq in batch:
+            outs = None
+            if isinstance(result, dict):  # the batch's rows of every output, in query order
+                outs = {k: v[start:start + n] if v.ndim and v.shape[0] == size else v
+                        for k, v in result.items()}
+            start += n
+            self.on_served(qid, Served(outs, result if isinstance(result, str) else None,
+                                       t_sent - t_enq, done - t_sent, size))
 
-    def submit(self, qid: int, n: int = 1) -> None:
+    def _fail(self, items: list[Item], reason: str) -> None:
+        for qid, _, t_enq in items:
+            data = self._data.pop(qid, None)
+            if data is None:
+                self.on_error(qid, reason)
+            else:
+                self.on_served(qid, Served(None, reason, time.monotonic_ns() - t_enq, 0, 0))
+
+    def _replace(self, index: int, batch: list[Item], reason: str) -> bool:
+        """The instance died holding `batch`: fail those queries (never leave them waiting)
+        and start a new instance in its place.  False when none could start: this dispatcher
+        stops, and the last one to stop fails whatever is still queued."""
+        self._fail(batch, reason)
+        old = self._instances[index]
+        old.kill()
+        if not self._closing:
+            try:
+                new = self._start(index)
+                new.ready()
+                self._instances[index] = new
+                with self._lock:
+                    self.restarts += 1
+                return True
+            except (PoolError, OSError, ValueError):
+                pass
+        with self._lock:
+            self._live -= 1
+            last = self._live == 0
+        if last:  # nobody is left to take what is queued
+            while True:
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    self._fail([item], "no live instance")
+        return False
+
+    def submit(self, qid: int, n: int = 1, data: Arrays | None = None) -> None:
+        """Queue a query of n items: the instance's own inputs, or `data` (a served request,
+        answered through `on_served`)."""
+        if data is not None:
+            self._data[qid] = data
+        if self._live == 0:
+            self._fail([(qid, n, time.monotonic_ns())], "no live instance")
+            return
         self.queue.put((qid, n, time.monotonic_ns()))
 
     def take_batch_counts(self) -> dict[int, int]:
@@ -173,6 +312,7 @@ class InstancePool:
         return sum(inst.peak_mb() for inst in self._instances)
 
     def close(self) -> None:
+        self._closing = True
         for _ in self._threads:
             self.queue.put(None)
         for t in self._threads:

@@ -26,6 +26,12 @@ class StepResult:
     # dynamic batching: how many calls ran each batch size ("3": 41 calls of 3 queries)
     batch_sizes: dict[str, int] = field(default_factory=dict)
     peak_memory_mb: float | None = None  # the instances' VmHWM, summed
+    errors: int = 0  # failed requests (a step with any is INVALID)
+    concurrency: int | None = None  # the concurrency mode's requests in flight
+    windows: int = 0  # measurement windows the concurrency mode took
+    # a remote server's own view of the step (statistics extension), mean ms per request:
+    # queue_ms, compute_ms, request_ms, and the requests it counted
+    server: dict[str, float] = field(default_factory=dict)
 
     def batch_text(self) -> str:
         """'1:40 2:31 3:9' (calls per batch size), and the mean batch."""
@@ -42,9 +48,15 @@ class StepResult:
         head = f"{self.arrivals}/{target_label or '-'}/{self.offered_qps:g}"
         verdict = "VALID" if self.valid else "INVALID (" + "; ".join(self.reasons) + ")"
         batches = f", batches={self.batch_text()}" if self.batch_sizes else ""
+        if self.concurrency is not None:
+            head = f"concurrency/{target_label or '-'}/{self.concurrency}"
+        server = (", server=" + ",".join(f"{k}:{v:g}" for k, v in self.server.items())
+                  if self.server else "")
+        errors = f", errors={self.errors}" if self.errors else ""
         return (f"{head} qps={self.achieved_qps:.2f}, mean={self.mean_s:.4f}, "
                 f"time={self.duration_s:.2f}, queries={self.queries}, tiles={tiles}, "
-                f"issue_lag_p99={self.issue_lag_p99_us:.0f}us{batches} {verdict}")
+                f"issue_lag_p99={self.issue_lag_p99_us:.0f}us{batches}{server}{errors} "
+                f"{verdict}")
 
 
 @dataclass(frozen=True)
@@ -66,3 +78,4 @@ class LoadRun(RunHeader):
     scan: tuple[LoadStep, ...] = ()
     percentile: float = 99.0  # the latency percentile the targets bound
     batching: str = ""  # dynamic batching in the pool ("max=8,delay=2ms"), "" for none
+    target: str = ""  # the remote server's URL; "" for the in-process pool
