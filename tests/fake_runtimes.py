@@ -210,3 +210,42 @@ class CostModel(Null):
                     pass
             return max(n, 1)
         return _CostSession(options.threads or 2, live)
+
+
+class _EchoSession:
+    def __init__(self, sleep_s: float) -> None:
+        self.sleep_s = sleep_s
+
+    def prepare(self, inputs: Any) -> Any:
+        return inputs
+
+    def run(self, feed: Any) -> Any:
+        (x,) = feed.values()
+        if self.sleep_s:
+            time.sleep(self.sleep_s)
+        return (echo(x),)
+
+    def info(self) -> dict[str, str]:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+def echo(x: Any) -> Any:
+    """Echo's output for a batch: each item's sum, then 0..9 added, as [n, 10] float32, so
+    a served answer can be checked row by row against the request it belongs to."""
+    import numpy as np
+
+    sums = x.reshape(len(x), -1).astype(np.float64).sum(axis=1)
+    return (sums[:, None] + np.arange(10)).astype(np.float32)
+
+
+class Echo(Null):
+    """A one-input model's outputs computed from its inputs (see `echo`), after sleeping
+    $ECHO_SLEEP_MS: a served request's answer is checkable and its time controllable."""
+
+    name: ClassVar[str] = "echo"
+
+    def load(self, model: Any, options: Any) -> Any:
+        return _EchoSession(float(os.environ.get("ECHO_SLEEP_MS", "0")) / 1e3)

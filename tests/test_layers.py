@@ -28,10 +28,14 @@ FORBIDDEN = {
                "envs", "training"},
     "_train": {"cli", "plan", "runner", "progress", "report", "load", "envs", "runtimes",
                "training"},
-    "_serve": {"cli", "plan", "runner", "progress", "report", "load", "envs", "tune"},
+    "_serve": {"cli", "plan", "runner", "progress", "report", "load", "envs", "tune", "serve"},
     # The advisor sits above load tests and below the CLI; nothing below may reach up to it.
-    "load": {"cli", "tune", "report"},
-    "tune": {"cli"},
+    "load": {"cli", "tune", "report", "serve"},
+    "tune": {"cli", "serve"},
+    # The server sits on the load tests' pool; the protocol's codec is a leaf both share.
+    "serve": {"cli", "tune", "report", "runner", "plan"},
+    "oip": {"cli", "plan", "runner", "progress", "report", "_worker", "runtimes", "models",
+            "measure", "results", "load", "serve", "tune", "envs"},
 }
 for _lower in ("_worker", "scenarios", "runtimes", "models", "measure", "stats", "results",
                "report", "_train"):

@@ -15,6 +15,7 @@ from ..report.compare import NOISE
 from ._measure import cmd_env, cmd_models, cmd_run, cmd_runtimes, cmd_show
 from ._models import add_model_args, cmd_inspect
 from ._reports import cmd_compare, cmd_export, cmd_history, cmd_report
+from ._serve import add_serve_parser
 from ._tune import add_tune_parser
 from ._workloads import cmd_accuracy, cmd_load, cmd_train
 
@@ -104,9 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     er = esub.add_parser("remove", help="delete an environment")
     er.add_argument("name")
     def load_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("model", help="zoo name, .onnx or .pt2 path")
+        p.add_argument("model", nargs="?", help="zoo name, .onnx or .pt2 path (none with a "
+                       "remote --target URL)")
         add_model_args(p, sweep=False)
-        p.add_argument("--runtime", required=True, help="one runtime (name or name:variant)")
+        p.add_argument("--runtime", help="one runtime (name or name:variant)")
         p.add_argument("--variant", help="the runtime's variant (default: its default)")
         p.add_argument("--engine", default="native", help="native (ours) or mlperf (LoadGen)")
         p.add_argument("--instances", default="1", help="runtime instances (processes)")
@@ -118,24 +120,39 @@ def _parser() -> argparse.ArgumentParser:
                        help="group queued queries into batches of up to N, holding a batch "
                        "open up to T for more (Triton's dynamic batcher), e.g. max=8,delay=2ms")
         p.add_argument("--output", help="run directory (default: runs/<ts>-<kind>-<model>)")
+        p.add_argument("--concurrency", help="perf_analyzer's concurrency mode: this many "
+                       "requests always in flight, e.g. 1,2,4,8 (one stable step each)")
+        p.add_argument("--window", default="5s", help="concurrency mode: measurement window "
+                       "(5s, and at least 50 answers)")
+        p.add_argument("--stability", type=float, default=0.10,
+                       help="concurrency mode: stable when the last 3 windows agree within "
+                       "this fraction (0.10)")
 
     lt = sub.add_parser("loadtest", help="one server or offline load test")
     lt.set_defaults(handler=cmd_load)
     load_args(lt)
-    lt.add_argument("--scenario", choices=("server", "offline", "single-stream"),
-                    default="server")
+    lt.add_argument("--scenario", choices=("server", "offline", "single-stream",
+                                           "concurrency"),
+                    help="server (default), offline, single-stream, or concurrency (implied "
+                    "by --concurrency)")
     lt.add_argument("--qps", type=float, help="offered queries per second (server)")
     lt.add_argument("--arrivals", default="exponential", help="linear or exponential")
-    lt.add_argument("--target", help="latency bound for VALID, e.g. 100ms (server)")
+    lt.add_argument("--target", help="a remote v2 server: http://HOST:PORT/v2/models/NAME or "
+                    "grpc://HOST:PORT/NAME (a latency such as 100ms is read as --targets)")
+    lt.add_argument("--targets", dest="latency_target",
+                    help="latency bound for VALID, e.g. 100ms (server)")
     lt.add_argument("--queries", type=int, default=256, help="items (offline; 256)")
     lt.add_argument("--batch", type=int, default=8, help="batch size (offline; 8)")
     sc = sub.add_parser("scan", help="max QPS whose p99 meets each latency target")
     sc.set_defaults(handler=cmd_load)
     load_args(sc)
     sc.add_argument("--targets", default="10ms,50ms,100ms,200ms", help="latency bounds")
+    sc.add_argument("--target", help="a remote v2 server: http://HOST:PORT/v2/models/NAME or "
+                    "grpc://HOST:PORT/NAME")
     sc.add_argument("--arrivals", default="linear,exponential", help="arrival processes")
     sc.add_argument("--precision", type=float, default=0.1,
                     help="stop bisecting when the QPS bracket is within this fraction (0.1)")
+    add_serve_parser(sub)
     a = sub.add_parser("accuracy", help="top-1 per runtime x precision on labelled data")
     a.set_defaults(handler=cmd_accuracy)
     a.add_argument("model", help="zoo name, .onnx or .pt2 path (digits: the built-in trained "

@@ -17,36 +17,107 @@ from ._common import out_dir, seconds
 from ._models import resolve_one
 
 
+def _remote_model(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The model a remote server describes, with --shape/--value-range applied."""
+    from ..load.remote import Remote, parse_target, remote_model
+    from ..models.shapes import (
+        apply_shapes,
+        apply_value_ranges,
+        check_generable,
+        parse_inputs,
+        parse_shapes,
+        parse_value_ranges,
+    )
+
+    if args.model or args.runtime:
+        raise UsageError("--target URL: the server says the model and runtime; give neither "
+                         "MODEL nor --runtime")
+    target = parse_target(args.target)
+    print(f"asking {target.url} for its model metadata...", file=sys.stderr)
+    with Remote(target, connections=1) as remote:
+        model = remote_model(target, remote.meta)
+        platform = str(remote.meta.get("platform", "")) or "v2-server"
+    model = apply_value_ranges(apply_shapes(model, parse_shapes(args.shape)),
+                               parse_value_ranges(args.value_range))
+    data = parse_inputs(args.inputs)
+    if not data:
+        check_generable(model)
+    return model, platform, data
+
+
 def _load_config(args: argparse.Namespace, targets: str | None, arrivals: str):  # type: ignore[no-untyped-def]
     from ..load.arrivals import ARRIVALS
     from ..load.batching import parse_batching
     from ..load.run import LoadConfig, validate
 
-    choice = select_runtimes(args.runtime, args.variant)
-    if len(choice) != 1 or len(choice[0].variants) != 1:
-        raise UsageError("--runtime: name exactly one runtime (and at most one --variant)")
+    remote = bool(getattr(args, "target", None))
+    if remote:
+        model, runtime, data = _remote_model(args)
+        variant = ""
+    else:
+        if not args.model or not args.runtime:
+            raise UsageError(f"{args.command} needs a MODEL and --runtime, or a remote "
+                             "--target URL")
+        choice = select_runtimes(args.runtime, args.variant)
+        if len(choice) != 1 or len(choice[0].variants) != 1:
+            raise UsageError("--runtime: name exactly one runtime (and at most one --variant)")
+        runtime, variant, data = choice[0].name, choice[0].variants[0], ()
     arr = tuple(split_list(arrivals))
     for a in arr:
         if a not in ARRIVALS:
             raise UsageError(f"--arrivals: unknown '{a}'; valid: {', '.join(ARRIVALS)}")
     try:
         instances = tuple(int(i) for i in split_list(args.instances))
+        concurrency = tuple(int(c) for c in split_list(args.concurrency or ""))
     except ValueError:
-        raise UsageError(f"--instances: '{args.instances}' is not a list of numbers") from None
+        raise UsageError(f"--instances/--concurrency: '{args.instances}' / "
+                         f"'{args.concurrency}' is not a list of numbers") from None
     threads = parse_threads(args.threads_per_instance) if args.threads_per_instance else (None,)
-    print(f"preparing {args.model}...", file=sys.stderr)
-    cfg = LoadConfig(model=resolve_one(args.model, args), runtime=choice[0].name,
-                     variant=choice[0].variants[0], instances=instances, threads=threads,
-                     engine=args.engine, arrivals=arr,
+    if not remote:
+        print(f"preparing {args.model}...", file=sys.stderr)
+        model = resolve_one(args.model, args)
+    cfg = LoadConfig(model=model, runtime=runtime, variant=variant, instances=instances,
+                     threads=threads, engine=args.engine, arrivals=arr,
                      targets_s=tuple(seconds(t, "--targets") for t in split_list(targets or "")),
                      percentile=args.percentile,
                      duration_s=seconds(args.duration, "--duration"),
                      qps=getattr(args, "qps", None), precision=getattr(args, "precision", 0.1),
                      pin=args.pin,
                      batching=parse_batching(args.dynamic_batching) if args.dynamic_batching
-                     else None)
+                     else None,
+                     target=args.target if remote else "", concurrency=concurrency,
+                     window_s=seconds(args.window, "--window"), stability=args.stability,
+                     data=data)
     validate(cfg)
     return cfg
+
+
+def _split_target(args: argparse.Namespace) -> None:
+    """loadtest's --target is the server's URL; a latency there is the older spelling of
+    --targets, still read as one."""
+    t = getattr(args, "target", None)
+    if t and "://" not in t:
+        if getattr(args, "latency_target", None):
+            raise UsageError("--target is the server's URL; the latency bound is --targets")
+        print(f"note: --target {t} is read as --targets {t} (the latency bound); --target "
+              "now names a remote server's URL", file=sys.stderr)
+        args.latency_target, args.target = t, None
+
+
+def _concurrency_table(steps) -> str:  # type: ignore[no-untyped-def]
+    from ..report.table import render
+
+    rows = []
+    for s in steps:
+        st = s.step
+        server = st.server
+        rows.append([str(st.concurrency), f"{st.achieved_qps:.2f}",
+                     *(f"{st.tiles_s.get(k, 0.0) * 1e3:.2f}" for k in ("50", "90", "95", "99")),
+                     f"{server['queue_ms']:.2f}" if "queue_ms" in server else "-",
+                     f"{server['compute_ms']:.2f}" if "compute_ms" in server else "-",
+                     str(st.errors), "VALID" if st.valid else "INVALID"])
+    return render(("concurrency", "infer/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms",
+                   "server queue ms", "server compute ms", "errors", "verdict"), rows)
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -57,12 +128,22 @@ def cmd_load(args: argparse.Namespace) -> int:
     if kind == "scan":
         cfg = _load_config(args, args.targets, args.arrivals)
     else:
-        cfg = _load_config(args, args.target, args.arrivals)
+        _split_target(args)
+        cfg = _load_config(args, args.latency_target, args.arrivals)
+        if cfg.concurrency:
+            if args.scenario not in (None, "concurrency"):
+                raise UsageError("--concurrency is the concurrency scenario; drop --scenario "
+                                 f"{args.scenario}")
+            args.scenario = "concurrency"
+        args.scenario = args.scenario or "server"
+        if args.scenario == "concurrency" and not cfg.concurrency:
+            raise UsageError("--scenario concurrency needs --concurrency N[,N...]")
         if args.scenario == "server" and cfg.qps is None:
             raise UsageError("--qps is required for the server scenario")
-    out = out_dir(args.output, f"{kind}-{args.model}")
+    out = out_dir(args.output, f"{kind}-{cfg.model.name}")
     (out / "logs").mkdir(parents=True, exist_ok=True)
-    accuracy = load.check_accuracy(cfg.model)
+    accuracy = ("not checked: a remote server's outputs" if cfg.target
+                else load.check_accuracy(cfg.model))
     print(f"check_accuracy {accuracy}")
     if kind == "scan":
         results, steps, version = load.scan(cfg, out / "logs", print)
@@ -73,11 +154,13 @@ def cmd_load(args: argparse.Namespace) -> int:
         steps, version = load.loadtest(cfg, args.scenario, args.queries, args.batch,
                                        out / "logs", print)
         results = {}
+        if args.scenario == "concurrency":
+            print(_concurrency_table(steps))
     run = load.new_run(kind, cfg, args.command_line, machine_info(), version, accuracy,
                        results, steps)
     load.save(out, run)
     print(f"results: {out / 'results.json'}")
-    return 0
+    return 0 if all(s.step.errors == 0 for s in steps) else 1
 
 
 def cmd_accuracy(args: argparse.Namespace) -> int:

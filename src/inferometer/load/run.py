@@ -19,6 +19,7 @@ from . import engine, mlperf
 from .arrivals import min_queries
 from .batching import Batching
 from .pool import InstancePool, PoolSpec
+from .remote import Remote, parse_target, request_feeds, server_delta
 
 ENGINES = ("native", "mlperf")
 
@@ -40,6 +41,11 @@ class LoadConfig:
     pin: bool = False
     seed: int = 0
     batching: Batching | None = None  # dynamic batching in the pool
+    target: str = ""  # a remote v2 server's URL: the system under test instead of our pool
+    concurrency: tuple[int, ...] = ()  # the concurrency mode's requests in flight
+    window_s: float = 5.0  # the concurrency mode's measurement window
+    stability: float = 0.10  # ... and its stability bound (last 3 windows)
+    data: tuple[tuple[str, str], ...] = ()  # --inputs for a remote target's requests
 
 
 def check_accuracy(model: ModelRef) -> str:
@@ -51,6 +57,16 @@ def check_accuracy(model: ModelRef) -> str:
 
 
 def validate(cfg: LoadConfig) -> None:
+    if cfg.target and cfg.batching is not None:
+        raise UsageError("--dynamic-batching belongs to the server: a remote target batches "
+                         "as it is configured (inferometer serve --dynamic-batching ...)")
+    if cfg.target and cfg.engine != "native":
+        raise UsageError("--engine mlperf drives our pool only; a remote target runs with "
+                         "--engine native")
+    if any(c < 1 for c in cfg.concurrency):
+        raise UsageError("--concurrency values must be >= 1")
+    if cfg.window_s <= 0 or not 0 < cfg.stability < 1:
+        raise UsageError("--window must be > 0 and --stability in (0, 1)")
     if cfg.batching is not None:
         if cfg.engine == "mlperf":
             raise UsageError("--dynamic-batching runs in our pool's dispatchers: use "
@@ -86,20 +102,39 @@ def validate(cfg: LoadConfig) -> None:
                              "only: use --arrivals exponential")
 
 
-def _label(instances: int, threads: int | None) -> str:
+def _label(cfg: LoadConfig, instances: int, threads: int | None) -> str:
+    if cfg.target:
+        return "remote"
     return f"{instances}x{'auto' if threads is None else threads}"
 
 
 def _pool(cfg: LoadConfig, instances: int, threads: int | None, batch: int,
-          log_dir: Path) -> InstancePool:
-    d = log_dir / _label(instances, threads)
+          log_dir: Path) -> InstancePool | Remote:
+    """The system under test: our instance pool, or the remote server (its requests built
+    here, before any timing)."""
+    if cfg.target:
+        remote = Remote(parse_target(cfg.target),
+                        connections=max(64, *cfg.concurrency) if cfg.concurrency else 64)
+        remote.prepare(request_feeds(cfg.model, batch, cfg.data))
+        return remote
+    d = log_dir / _label(cfg, instances, threads)
     d.mkdir(parents=True, exist_ok=True)
     spec = PoolSpec(cfg.model, cfg.runtime, cfg.variant, instances, threads, batch, cfg.pin,
                     batching=cfg.batching)
     return InstancePool(spec, d, envs.python_for(cfg.runtime))
 
 
-def _service_ms(pool: InstancePool, n: int = 10) -> float:
+def _with_server_view(pool: engine.Pool, run: Callable[[], StepResult]) -> StepResult:
+    """A step, with the remote server's own queue/compute times when it has statistics."""
+    stats = getattr(pool, "stats", None)
+    if stats is None:
+        return run()
+    before = stats()
+    step = run()
+    return replace(step, server=server_delta(before, stats()))
+
+
+def _service_ms(pool: engine.Pool, n: int = 10) -> float:
     """Median closed-loop latency of one query: where a scan starts looking."""
     out = sorted(engine.run_offline(pool, 1, 1)[1][0] for _ in range(n))
     return out[len(out) // 2] / 1e6
@@ -117,8 +152,14 @@ def server_step(pool: engine.Pool, qps: float, arrivals: str, target_s: float | 
                              pct=percentile, seed=seed, max_issue_lag_ns=max_lag)[0]
 
 
-def _server(cfg: LoadConfig, pool: InstancePool, qps: float, arrivals: str,
+def _server(cfg: LoadConfig, pool: engine.Pool, qps: float, arrivals: str,
             target_s: float | None, log_dir: Path) -> StepResult:
+    return _with_server_view(pool, lambda: _server_step(cfg, pool, qps, arrivals, target_s,
+                                                        log_dir))
+
+
+def _server_step(cfg: LoadConfig, pool: engine.Pool, qps: float, arrivals: str,
+                 target_s: float | None, log_dir: Path) -> StepResult:
     if cfg.engine == "mlperf":
         target_ns = None if target_s is None else int(target_s * 1e9)
         duration = max(cfg.duration_s, min_queries(cfg.percentile) / qps)
@@ -136,12 +177,13 @@ def scan(cfg: LoadConfig, log_dir: Path, on_line: Callable[[str], None]) -> tupl
     version = ""
     for inst in cfg.instances:
         for thr in cfg.threads:
-            label = _label(inst, thr)
+            label = _label(cfg, inst, thr)
             with _pool(cfg, inst, thr, 1, log_dir) as pool:
-                version = pool.version
+                version = _version(pool)
                 service = _service_ms(pool)
-                on_line(f"# {label}: {inst} instance(s) x {thr or 'auto'} thread(s), "
-                        f"closed-loop latency {service:.2f} ms")
+                on_line(f"# {label}: " + (f"{cfg.target}" if cfg.target else
+                                          f"{inst} instance(s) x {thr or 'auto'} thread(s)")
+                        + f", closed-loop latency {service:.2f} ms")
                 for arrivals in cfg.arrivals:
                     best = -1.0
                     # tightest target first: its answer is a floor for every looser one
@@ -169,11 +211,35 @@ def scan(cfg: LoadConfig, log_dir: Path, on_line: Callable[[str], None]) -> tupl
     return results, steps, version
 
 
+def _version(pool: InstancePool | Remote) -> str:
+    if isinstance(pool, Remote):
+        return str(pool.meta.get("platform", ""))
+    return pool.version
+
+
+def concurrency_steps(cfg: LoadConfig, pool: engine.Pool, label: str,
+                      on_line: Callable[[str], None]) -> list[LoadStep]:
+    """perf_analyzer's concurrency sweep: one stable step per level."""
+    steps = []
+    for c in cfg.concurrency:
+        step = _with_server_view(pool, lambda c=c: engine.run_concurrency(
+            pool, c, window_s=cfg.window_s, stability=cfg.stability)[0])
+        on_line(step.line())
+        steps.append(LoadStep(label, step))
+    return steps
+
+
 def loadtest(cfg: LoadConfig, scenario: str, queries: int, batch: int, log_dir: Path,
              on_line: Callable[[str], None]) -> tuple[list[LoadStep], str]:
     inst, thr = cfg.instances[0], cfg.threads[0]
-    label = _label(inst, thr)
-    with _pool(cfg, inst, thr, batch, log_dir) as pool:
+    label = _label(cfg, inst, thr)
+    with _pool(cfg, inst, thr, batch if scenario == "offline" else 1, log_dir) as pool:
+        if scenario == "concurrency":
+            steps = concurrency_steps(cfg, pool, label, on_line)
+            if isinstance(pool, InstancePool):
+                steps = [LoadStep(s.config, replace(s.step, peak_memory_mb=round(
+                    pool.peak_mb(), 1))) for s in steps]
+            return steps, _version(pool)
         if scenario == "offline" and cfg.engine == "mlperf":
             step = mlperf.run_offline(pool, queries, batch, log_dir / "loadgen-offline")
         elif scenario == "offline":
@@ -185,11 +251,12 @@ def loadtest(cfg: LoadConfig, scenario: str, queries: int, batch: int, log_dir: 
             qps = cfg.qps or 1.0
             target = cfg.targets_s[0] if cfg.targets_s else None
             step = _server(cfg, pool, qps, cfg.arrivals[0], target, log_dir)
-        step = replace(step, peak_memory_mb=round(pool.peak_mb(), 1))
+        if isinstance(pool, InstancePool):
+            step = replace(step, peak_memory_mb=round(pool.peak_mb(), 1))
         on_line(step.line(f"{cfg.targets_s[0]:g}" if cfg.targets_s else ""))
         if step.batch_sizes:
             on_line(f"batch sizes (calls per size): {step.batch_text()}")
-        return [LoadStep(label, step)], pool.version
+        return [LoadStep(label, step)], _version(pool)
 
 
 def save(path: Path, run: LoadRun) -> None:
@@ -207,4 +274,4 @@ def new_run(kind: str, cfg: LoadConfig, command: tuple[str, ...], machine: dict[
                    runtime=cfg.runtime, runtime_version=version, variant=cfg.variant,
                    engine=cfg.engine, check_accuracy=accuracy, results=results,
                    scan=tuple(steps), percentile=cfg.percentile,
-                   batching=cfg.batching.label() if cfg.batching else "")
+                   batching=cfg.batching.label() if cfg.batching else "", target=cfg.target)

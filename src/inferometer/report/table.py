@@ -271,22 +271,30 @@ def _footer(run: RunResult) -> str:
 
 
 LOAD_HEADERS = ("instances x threads", "arrivals", "target s", "offered qps", "qps", "queries",
-                "p50 ms", "p99 ms", "verdict")
+                "p50 ms", "p99 ms", "errors", "server queue/compute ms", "verdict")
 
 
 def load_rows(run: LoadRun) -> list[list[str]]:
     rows = []
     for ls in run.scan:
         st = ls.step
-        rows.append([ls.config, st.arrivals, "-" if st.target_s is None else f"{st.target_s:g}",
+        sv = st.server
+        server = (f"{sv.get('queue_ms', 0):.2f} / {sv.get('compute_ms', 0):.2f}" if sv
+                  else "-")
+        arrivals = (f"concurrency {st.concurrency}" if st.concurrency is not None
+                    else st.arrivals)
+        rows.append([ls.config, arrivals, "-" if st.target_s is None else f"{st.target_s:g}",
                      f"{st.offered_qps:g}", f"{st.achieved_qps:.2f}", str(st.queries),
                      f"{st.tiles_s.get('50', 0) * 1000:.2f}",
-                     f"{st.tiles_s.get('99', 0) * 1000:.2f}",
+                     f"{st.tiles_s.get('99', 0) * 1000:.2f}", str(st.errors), server,
                      "VALID" if st.valid else "INVALID: " + "; ".join(st.reasons)])
     return rows
 
 
 def load_title(run: LoadRun) -> str:
+    if run.target:
+        return (f"{run.kind}: {run.model.name} at {run.target} (server: "
+                f"{run.runtime or 'unnamed'}), our client")
     return (f"{run.kind}: {run.model.name} on {run.runtime} {run.runtime_version} "
             f"({run.variant}), engine {run.engine}"
             + (f", dynamic batching {run.batching}" if run.batching else ""))

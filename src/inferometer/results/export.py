@@ -103,7 +103,10 @@ def rows(run: RunResult | LoadRun | AccuracyRun | TrainRun | TuneRun) -> list[di
                  "issue_lag_p99_us": ls.step.issue_lag_p99_us, "valid": ls.step.valid,
                  "reasons": "; ".join(ls.step.reasons), "model": run.model.name,
                  "batching": run.batching, "batch_sizes": ls.step.batch_text(),
-                 "runtime": run.runtime, "variant": run.variant, "engine": run.engine}
+                 "runtime": run.runtime, "variant": run.variant, "engine": run.engine,
+                 "target": run.target, "concurrency": ls.step.concurrency,
+                 "errors": ls.step.errors,
+                 **{f"server_{k}": v for k, v in ls.step.server.items()}}
                 for ls in run.scan]
     if isinstance(run, AccuracyRun):
         return [{"model": run.model.name, "dataset": run.dataset, **to_dict(r)}

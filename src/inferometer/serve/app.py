@@ -1,0 +1,151 @@
+"""The HTTP side of the Open Inference Protocol (KServe v2) as an ASGI app: health, server and
+model metadata, infer (JSON and binary tensors), Triton's statistics extension and Prometheus
+metrics.  Every failure answers {"error": "..."} with its status and the server goes on: a
+request can fail, the server does not."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from .. import __version__
+from ..oip import HEADER_LENGTH, ProtocolError, decode_request, encode_response
+from .model import VERSION, ServedModel
+
+SERVER = "inferometer"
+EXTENSIONS = ("binary_tensor_data", "statistics")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _error(status: int, text: str) -> JSONResponse:
+    return JSONResponse({"error": text}, status_code=status)
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def build_app(models: dict[str, ServedModel], lifespan: Any = None) -> Starlette:
+    def lookup(request: Request) -> ServedModel | JSONResponse:
+        name = request.path_params["name"]
+        version = request.path_params.get("version", VERSION)
+        m = models.get(name)
+        if m is None or version != VERSION:
+            # the name is only ever a key of this dict: nothing is read from disk by it
+            return _error(404, f"unknown model '{name}'"
+                          + (f" version '{version}'" if m is not None else "")
+                          + f"; served: {', '.join(models)}")
+        return m
+
+    async def live(request: Request) -> Response:
+        return JSONResponse({"live": True})
+
+    async def ready(request: Request) -> Response:
+        ok = all(m.ready for m in models.values())
+        return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
+
+    async def server_meta(request: Request) -> Response:
+        return JSONResponse({"name": SERVER, "version": __version__,
+                             "extensions": list(EXTENSIONS)})
+
+    async def model_meta(request: Request) -> Response:
+        m = lookup(request)
+        return m if isinstance(m, JSONResponse) else JSONResponse(m.metadata())
+
+    async def model_ready(request: Request) -> Response:
+        m = lookup(request)
+        if isinstance(m, JSONResponse):
+            return m
+        return JSONResponse({"name": m.name, "ready": m.ready},
+                            status_code=200 if m.ready else 503)
+
+    async def stats(request: Request) -> Response:
+        if "name" in request.path_params:
+            m = lookup(request)
+            if isinstance(m, JSONResponse):
+                return m
+            return JSONResponse({"model_stats": [m.stats()]})
+        return JSONResponse({"model_stats": [m.stats() for m in models.values()]})
+
+    async def metrics(request: Request) -> Response:
+        lines = [line for m in models.values() for line in m.metrics()]
+        return PlainTextResponse("\n".join(lines) + "\n",
+                                 media_type="text/plain; version=0.0.4")
+
+    async def infer(request: Request) -> Response:
+        t0 = time.monotonic_ns()
+        m = lookup(request)
+        if isinstance(m, JSONResponse):
+            return m
+        try:
+            body = await _body(request, m.max_body)
+        except _TooLarge:
+            m.fail(time.monotonic_ns() - t0)
+            return _error(413, f"request body over {m.max_body} bytes (the server's "
+                          "--max-body)")
+        try:
+            hl = request.headers.get(HEADER_LENGTH)
+            if hl is not None and not hl.isdigit():
+                raise ProtocolError(f"{HEADER_LENGTH} '{hl}' is not a byte count")
+            req = decode_request(body, int(hl) if hl is not None else None)
+            names = [t.name for t in m.outputs]
+            unknown = [o for o in req.outputs if o not in names]
+            if unknown:
+                raise ProtocolError(f"unknown output(s) {', '.join(unknown)}; model "
+                                    f"'{m.name}' gives {', '.join(names)}")
+            m.check(req.inputs)
+        except ProtocolError as exc:
+            m.fail(time.monotonic_ns() - t0)
+            return _error(400, str(exc))
+        served = await m.infer(req.inputs)
+        if served.error is not None or served.outputs is None:
+            return _error(500, f"inference failed: {served.error}")
+        wanted = req.outputs or tuple(names)
+        out, hlen = encode_response(m.name, VERSION, [(n, served.outputs[n]) for n in wanted],
+                                    req.binary, req.id)
+        headers: dict[str, Any] = {} if hlen is None else {HEADER_LENGTH: str(hlen)}
+        return Response(out, headers=headers, media_type="application/octet-stream"
+                        if hlen is not None else "application/json")
+
+    routes = [
+        Route("/v2/health/live", live), Route("/v2/health/ready", ready),
+        Route("/v2", server_meta), Route("/metrics", metrics),
+        Route("/v2/models/stats", stats),
+        Route("/v2/models/{name}", model_meta),
+        Route("/v2/models/{name}/versions/{version}", model_meta),
+        Route("/v2/models/{name}/ready", model_ready),
+        Route("/v2/models/{name}/versions/{version}/ready", model_ready),
+        Route("/v2/models/{name}/stats", stats),
+        Route("/v2/models/{name}/versions/{version}/stats", stats),
+        Route("/v2/models/{name}/infer", infer, methods=["POST"]),
+        Route("/v2/models/{name}/versions/{version}/infer", infer, methods=["POST"]),
+    ]
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _error(404, f"no such endpoint: {request.method} {request.url.path}")
+
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        return _error(405, f"{request.method} is not allowed on {request.url.path}")
+
+    async def internal(request: Request, exc: Exception) -> Response:
+        return _error(500, f"{type(exc).__name__}: {exc}")
+
+    return Starlette(routes=routes, lifespan=lifespan,
+                     exception_handlers={404: not_found, 405: not_allowed, Exception: internal})

@@ -1,0 +1,207 @@
+"""One served model: its Open Inference Protocol metadata (from the any-model I/O description,
+in the host form a session's `prepare` takes: an image is uint8 NHWC), request checks, the
+instance pool that runs it, and the statistics extension's counters."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from itertools import count
+from typing import Any
+
+import numpy as np
+
+from ..load.pool import InstancePool, Served
+from ..models.io import host_shape
+from ..models.ref import ModelRef
+from ..oip import ProtocolError, datatype
+
+VERSION = "1"
+
+
+@dataclass(frozen=True)
+class TensorMeta:
+    name: str
+    datatype: str
+    shape: tuple[int, ...]  # -1: the batch dim
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
+
+
+class UnknownModel(LookupError):
+    """A model name this server does not serve (a 404)."""
+
+
+def describe(model: ModelRef, max_batch: int) -> tuple[tuple[TensorMeta, ...],
+                                                       tuple[TensorMeta, ...]]:
+    """Inputs and outputs as a client must send and will receive them."""
+    io = model.io
+    shapes = io.bind(max_batch, {})
+    free = io.batch_dim is not None
+
+    def lead(shape: tuple[int, ...]) -> tuple[int, ...]:
+        return ((-1, *shape[1:]) if free and shape else shape)
+
+    ins = tuple(TensorMeta(i.name, "UINT8" if i.is_image else datatype(i.tensor.dtype),
+                           lead(host_shape(i, shapes[i.name]))) for i in io.inputs)
+    outs = []
+    for o in io.outputs:
+        dims = tuple(-1 if isinstance(d, str) else d for d in o.shape)
+        if free and dims and o.shape[0] == io.batch_dim:
+            dims = (-1, *dims[1:])
+        outs.append(TensorMeta(o.name, datatype(o.dtype), dims))
+    return ins, tuple(outs)
+
+
+@dataclass
+class Counters:
+    """Triton's statistics extension, cumulative since start (ns and counts)."""
+
+    success: list[int] = field(default_factory=lambda: [0, 0])  # count, ns
+    fail: list[int] = field(default_factory=lambda: [0, 0])
+    queue: list[int] = field(default_factory=lambda: [0, 0])
+    compute: list[int] = field(default_factory=lambda: [0, 0])
+    inferences: int = 0  # items (a request of batch 4 is 4)
+    last_ms: int = 0
+    batches: Counter[int] = field(default_factory=Counter)  # executions per batch size
+
+
+class ServedModel:
+    def __init__(self, name: str, model: ModelRef, pool: InstancePool, max_batch: int,
+                 platform: str, max_body: int) -> None:
+        self.name, self.model, self.pool = name, model, pool
+        self.max_batch, self.platform, self.max_body = max_batch, platform, max_body
+        self.inputs, self.outputs = describe(model, max_batch)
+        self.counters = Counters()
+        self._lock = threading.Lock()
+        self._pending: dict[int, Future[Served]] = {}
+        self._ids = count()
+        pool.on_served = self._served
+
+    # metadata -----------------------------------------------------------------------------
+    def metadata(self) -> dict[str, Any]:
+        return {"name": self.name, "versions": [VERSION], "platform": self.platform,
+                "inputs": [t.as_json() for t in self.inputs],
+                "outputs": [t.as_json() for t in self.outputs]}
+
+    @property
+    def ready(self) -> bool:
+        return self.pool.live > 0
+
+    def check(self, inputs: Mapping[str, np.ndarray]) -> int:
+        """The request's batch; a ProtocolError naming what is wrong otherwise."""
+        want = {t.name: t for t in self.inputs}
+        extra = sorted(set(inputs) - set(want))
+        missing = sorted(set(want) - set(inputs))
+        if extra or missing:
+            raise ProtocolError(
+                (f"unknown input(s) {', '.join(extra)}; " if extra else "")
+                + (f"missing input(s) {', '.join(missing)}; " if missing else "")
+                + f"model '{self.name}' takes {', '.join(want)}")
+        batch = None
+        for name, arr in inputs.items():
+            t = want[name]
+            if datatype(arr.dtype) != t.datatype:
+                raise ProtocolError(f"input '{name}': datatype {datatype(arr.dtype)}, the model "
+                                    f"takes {t.datatype}")
+            ok = len(arr.shape) == len(t.shape) and all(
+                w in (-1, g) for w, g in zip(t.shape, arr.shape, strict=True))
+            if not ok:
+                raise ProtocolError(f"input '{name}': shape {list(arr.shape)}, the model takes "
+                                    f"{list(t.shape)} (-1: any batch)")
+            if t.shape and t.shape[0] == -1:
+                if batch is not None and arr.shape[0] != batch:
+                    raise ProtocolError("inputs disagree on the batch size")
+                batch = arr.shape[0]
+        n = batch if batch is not None else 1
+        if not 1 <= n <= self.max_batch:
+            raise ProtocolError(f"batch {n} is outside 1..{self.max_batch} (the server's "
+                                "--max-batch)")
+        return n
+
+    # inference ----------------------------------------------------------------------------
+    def submit(self, inputs: dict[str, np.ndarray]) -> Future[Served]:
+        n = self.check(inputs)
+        fut: Future[Served] = Future()
+        qid = next(self._ids)
+        with self._lock:
+            self._pending[qid] = fut
+        self.pool.submit(qid, n, data=inputs)
+        return fut
+
+    async def infer(self, inputs: dict[str, np.ndarray]) -> Served:
+        t0 = time.monotonic_ns()
+        served = await asyncio.wrap_future(self.submit(inputs))
+        self.record(served, time.monotonic_ns() - t0)
+        return served
+
+    def _served(self, qid: int, served: Served) -> None:
+        with self._lock:
+            fut = self._pending.pop(qid, None)
+        if fut is not None:
+            fut.set_result(served)
+
+    def record(self, served: Served, total_ns: int) -> None:
+        c = self.counters
+        with self._lock:
+            if served.error is None:
+                c.success[0] += 1
+                c.success[1] += total_ns
+                c.queue[0] += 1
+                c.queue[1] += served.queue_ns
+                c.compute[0] += 1
+                c.compute[1] += served.compute_ns
+                c.inferences += next(iter(served.outputs.values())).shape[0] \
+                    if served.outputs else 1
+                c.batches[served.batch] += 1
+                c.last_ms = int(time.time() * 1000)
+            else:
+                c.fail[0] += 1
+                c.fail[1] += total_ns
+
+    def fail(self, total_ns: int) -> None:
+        """A request refused before it reached the pool (bad input): Triton counts those too."""
+        with self._lock:
+            self.counters.fail[0] += 1
+            self.counters.fail[1] += total_ns
+
+    # statistics extension and metrics -----------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        c = self.counters
+        with self._lock:
+            def d(pair: list[int]) -> dict[str, int]:
+                return {"count": pair[0], "ns": pair[1]}
+            return {"name": self.name, "version": VERSION, "last_inference": c.last_ms,
+                    "inference_count": c.inferences, "execution_count": self.executions(),
+                    "inference_stats": {"success": d(c.success), "fail": d(c.fail),
+                                        "queue": d(c.queue), "compute_input": d([0, 0]),
+                                        "compute_infer": d(c.compute),
+                                        "compute_output": d([0, 0])},
+                    "batch_stats": [{"batch_size": b, "compute_infer": {"count": k, "ns": 0}}
+                                    for b, k in sorted(self.pool.executions.items())]}
+
+    def executions(self) -> int:
+        return sum(self.pool.executions.values())
+
+    def metrics(self) -> list[str]:
+        c, lab = self.counters, f'model="{self.name}",version="{VERSION}"'
+        with self._lock:
+            rows = [("nv_inference_request_success", "counter", c.success[0]),
+                    ("nv_inference_request_failure", "counter", c.fail[0]),
+                    ("nv_inference_count", "counter", c.inferences),
+                    ("nv_inference_exec_count", "counter", self.executions()),
+                    ("nv_inference_request_duration_us", "counter", c.success[1] // 1000),
+                    ("nv_inference_queue_duration_us", "counter", c.queue[1] // 1000),
+                    ("nv_inference_compute_infer_duration_us", "counter", c.compute[1] // 1000),
+                    ("inferometer_instances_live", "gauge", self.pool.live),
+                    ("inferometer_instance_restarts", "counter", self.pool.restarts)]
+        out = []
+        for name, kind, value in rows:
+            out += [f"# TYPE {name} {kind}", f"{name}{{{lab}}} {value}"]
+        return out

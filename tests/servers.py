@@ -1,0 +1,110 @@
+"""`inferometer serve` started as a user starts it, on free loopback ports, for the tests."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+TESTS = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen
+    http: int
+    grpc: int
+    model: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http}/v2/models/{self.model}"
+
+    def get(self, path: str) -> tuple[int, dict]:
+        c = http.client.HTTPConnection("127.0.0.1", self.http, timeout=30)
+        try:
+            c.request("GET", path)
+            r = c.getresponse()
+            body = r.read()
+            ctype = r.getheader("content-type", "")
+            return r.status, (json.loads(body) if "json" in ctype else {"text": body.decode()})
+        finally:
+            c.close()
+
+    def post(self, path: str, body: bytes, headers: dict[str, str] | None = None
+             ) -> tuple[int, dict[str, str], bytes]:
+        c = http.client.HTTPConnection("127.0.0.1", self.http, timeout=60)
+        try:
+            c.request("POST", path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            c.close()
+
+    def instances(self) -> list[psutil.Process]:
+        return [p for p in psutil.Process(self.proc.pid).children(recursive=True)
+                if "inferometer._serve" in " ".join(p.cmdline())]
+
+
+def env(**extra: str) -> dict[str, str]:
+    from conftest import FAKES
+
+    return {**os.environ, "INFEROMETER_RUNTIMES": FAKES,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS),
+                                                        os.environ.get("PYTHONPATH")])),
+            **extra}
+
+
+@contextmanager
+def serving(logs: Path, *args: str, model: str = "tinynet", runtime: str = "echo",
+            extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+    hp, gp = free_port(), free_port()
+    cmd = [sys.executable, "-m", "inferometer", "serve", model, "--runtime", runtime,
+           "--port", str(hp), "--grpc-port", str(gp), "--logs", str(logs), *args]
+    proc = subprocess.Popen(cmd, env=env(**(extra_env or {})), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    server = Server(proc, hp, gp, model)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"serve exited {proc.returncode}: {proc.stderr.read()}")
+            try:
+                if server.get("/v2/health/ready")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("serve did not become ready in 180 s")
+            time.sleep(0.2)
+        yield server
+    finally:
+        kids = psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None else []
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        psutil.wait_procs(kids, timeout=30)
+        for k in kids:
+            if k.is_running() and k.status() != psutil.STATUS_ZOMBIE:
+                k.kill()

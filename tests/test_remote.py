@@ -1,0 +1,213 @@
+"""Remote v2 targets: the engine's error accounting and concurrency mode (fake pools with
+known latencies), then `loadtest`/`scan --target` against a real `inferometer serve`, and the
+client-side faults: refused, not a v2 server, 5xx."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from conftest import cli
+from servers import env, free_port, serving
+
+from inferometer.errors import UsageError
+from inferometer.load import engine
+from inferometer.load.remote import parse_target
+
+
+def test_parse_target_forms_and_refusals() -> None:
+    t = parse_target("http://127.0.0.1:8000/v2/models/resnet50")
+    assert (t.scheme, t.host, t.port, t.model, t.version) == ("http", "127.0.0.1", 8000,
+                                                              "resnet50", "")
+    assert parse_target("http://h:1/v2/models/m/versions/2").version == "2"
+    g = parse_target("grpc://127.0.0.1:8001/resnet50")
+    assert (g.scheme, g.port, g.model) == ("grpc", 8001, "resnet50")
+    assert g.url == "grpc://127.0.0.1:8001/resnet50"
+    for bad in ("127.0.0.1:8000", "http://h/v2/models/m", "ftp://h:1/m",
+                "http://h:1/models/m"):
+        with pytest.raises(UsageError, match="HOST:PORT"):
+            parse_target(bad)
+
+
+class FakePool:
+    """Answers each query after `latency(qid)` seconds, in parallel (a server with unbounded
+    capacity); queries in `fail` end in an error."""
+
+    def __init__(self, latency: float = 0.005, fail: set[int] = frozenset(),  # type: ignore[assignment]
+                 grow: float = 0.0) -> None:
+        self.latency, self.fail, self.grow = latency, fail, grow
+        self.t0 = time.monotonic()
+        self.on_complete = self.on_start = self.on_error = None
+
+    def submit(self, qid: int, n: int = 1) -> None:
+        lat = self.latency * (1 + self.grow * (time.monotonic() - self.t0))
+
+        def done() -> None:
+            if qid in self.fail:
+                self.on_error(qid, "HTTP 500: boom")  # type: ignore[misc]
+            else:
+                self.on_complete(qid, time.monotonic_ns())  # type: ignore[misc]
+        threading.Timer(lat, done).start()
+
+
+def test_server_step_counts_failed_requests_and_is_invalid() -> None:
+    step, lat = engine.run_server(FakePool(fail={3, 7}), 200, "linear", duration_s=0.3,
+                                  min_count=50)
+    assert step.errors == 2 and not step.valid
+    assert any("2 of" in r and "HTTP 500" in r for r in step.reasons)
+    assert len(lat) == step.queries == 60 - 2
+
+
+def test_concurrency_mode_keeps_n_in_flight_and_needs_stable_windows() -> None:
+    one, _ = engine.run_concurrency(FakePool(0.01), 1, window_s=0.3, window_requests=10)
+    four, _ = engine.run_concurrency(FakePool(0.01), 4, window_s=0.3, window_requests=10)
+    assert one.valid and four.valid and one.windows >= 3
+    assert one.concurrency == 1 and four.concurrency == 4
+    # unbounded capacity: 4 in flight carry about 4x the throughput at the same latency
+    assert 2.5 < four.achieved_qps / one.achieved_qps < 5.5
+    assert 0.5 < four.mean_s / one.mean_s < 2.0
+
+
+def test_concurrency_mode_says_when_it_never_settled() -> None:
+    # latency that doubles every 0.3 s never gives 3 windows within 10%
+    step, _ = engine.run_concurrency(FakePool(0.005, grow=3.0), 2, window_s=0.2,
+                                     window_requests=5, max_windows=5)
+    assert not step.valid and step.windows == 5
+    assert any("not stable" in r for r in step.reasons)
+
+
+def test_concurrency_mode_stops_on_errors() -> None:
+    step, _ = engine.run_concurrency(FakePool(0.005, fail={20}), 2, window_s=0.2,
+                                     window_requests=5)
+    assert not step.valid and step.errors >= 1
+    assert any("failed" in r for r in step.reasons)
+
+
+# --- against a real `inferometer serve` -----------------------------------------------------
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    with serving(tmp_path_factory.mktemp("serve"), "--instances", "2",
+                 extra_env={"ECHO_SLEEP_MS": "10"}) as s:
+        yield s
+
+
+def _run(*args: str, timeout: float = 600):  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "inferometer", *args], capture_output=True,
+                          text=True, env=env(), timeout=timeout)
+
+
+def test_loadtest_concurrency_against_serve_over_http(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "lt"
+    r = _run("loadtest", "--target", server.url, "--concurrency", "1,2", "--window", "1s",
+             "--output", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "infer/s" in r.stdout and "server compute ms" in r.stdout
+    data = json.loads((out / "results.json").read_text())
+    assert data["kind"] == "loadtest" and data["target"] == server.url
+    steps = [s["step"] for s in data["scan"]]
+    assert [s["concurrency"] for s in steps] == [1, 2]
+    assert all(s["valid"] and s["errors"] == 0 and s["windows"] >= 3 for s in steps)
+    # the server's own statistics sit beside the client's figures, and agree on the order
+    for s in steps:
+        assert s["server"]["requests"] > 0
+        assert s["server"]["request_ms"] <= s["mean_s"] * 1e3 * 1.5
+    # two instances: concurrency 2 carries more than concurrency 1 (wide margin)
+    assert steps[1]["achieved_qps"] > 1.3 * steps[0]["achieved_qps"]
+    shown = cli("show", str(out))
+    assert shown.returncode == 0 and server.url in shown.stdout
+    assert "concurrency 2" in shown.stdout
+    exported = cli("export", str(out), "--format", "csv")
+    assert exported.returncode == 0
+    assert "server_compute_ms" in (out / "export.csv").read_text()
+
+
+def test_server_scenario_and_scan_over_grpc(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    grpc_url = f"grpc://127.0.0.1:{server.grpc}/tinynet"
+    r = _run("loadtest", "--target", grpc_url, "--qps", "40", "--arrivals", "exponential",
+             "--duration", "2s", "--percentile", "90", "--targets", "500ms",
+             "--output", str(tmp_path / "lt"))
+    assert r.returncode == 0, r.stderr
+    assert "VALID" in r.stdout and "INVALID" not in r.stdout
+    r = _run("scan", "--target", server.url, "--targets", "200ms", "--arrivals", "linear",
+             "--duration", "1s", "--percentile", "90", "--precision", "0.3",
+             "--output", str(tmp_path / "scan"))
+    assert r.returncode == 0, r.stderr
+    final = [ln for ln in r.stdout.splitlines() if ln.startswith("===FINAL_RESULT:")]
+    assert final, r.stdout
+    answer = eval(final[0].split(":", 1)[1])  # the in-process scan's shape: {arrivals: {t: q}}
+    assert answer["linear"]["0.2"] > 10
+
+
+# --- client-side faults -------------------------------------------------------------------
+def test_refused_connection_is_one_line() -> None:
+    r = _run("loadtest", "--target", f"http://127.0.0.1:{free_port()}/v2/models/m",
+             "--concurrency", "1")
+    assert r.returncode == 2
+    assert "connection refused" in r.stderr and "Traceback" not in r.stderr
+
+
+class _Fake(BaseHTTPRequestHandler):
+    """Either not a v2 server at all (HTML), or a v2 server whose inference fails."""
+
+    mode = "html"
+
+    def log_message(self, *a: object) -> None:
+        pass
+
+    def _send(self, code: int, body: bytes, ctype: str) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        if self.mode == "html":
+            self._send(200, b"<html>hello</html>", "text/html")
+        else:
+            self._send(200, json.dumps({"name": "m", "platform": "fake", "inputs": [
+                {"name": "x", "datatype": "FP32", "shape": [-1, 4]}], "outputs": [
+                {"name": "y", "datatype": "FP32", "shape": [-1, 4]}]}).encode(),
+                "application/json")
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self._send(500, b'{"error": "the model crashed"}', "application/json")
+
+
+@contextmanager
+def fake_server(mode: str) -> Iterator[int]:
+    handler = type("H", (_Fake,), {"mode": mode})
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield srv.server_address[1]
+    finally:
+        srv.shutdown()
+
+
+def test_a_target_that_is_not_a_v2_server_says_what_answered() -> None:
+    with fake_server("html") as port:
+        r = _run("loadtest", "--target", f"http://127.0.0.1:{port}/v2/models/m",
+                 "--concurrency", "1")
+    assert r.returncode == 2
+    assert "not a v2 server" in r.stderr and "text/html" in r.stderr
+
+
+def test_server_errors_are_counted_and_make_the_run_invalid(tmp_path) -> None:
+    with fake_server("v2-failing") as port:
+        r = _run("loadtest", "--target", f"http://127.0.0.1:{port}/v2/models/m",
+                 "--concurrency", "2", "--window", "0.5s", "--output", str(tmp_path / "x"))
+    assert r.returncode == 1
+    data = json.loads((tmp_path / "x" / "results.json").read_text())
+    step = data["scan"][0]["step"]
+    assert not step["valid"] and step["errors"] >= 1
+    assert any("HTTP 500" in s and "the model crashed" in s for s in step["reasons"])
