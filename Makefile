@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 # Runtimes that need their own environment (see inferometer env --help).  Created once and
 # reused; the contract suite runs every runtime whose environment exists.
-ENVS := mxnet ncnn onnxruntime-openvino tensorflow tvm paddle jax onnxruntime==1.20.1
+ENVS := mxnet ncnn onnxruntime-openvino tensorflow tvm paddle jax onnxruntime==1.20.1 triton
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)

@@ -272,3 +272,36 @@ def test_serve_refuses_conflicting_flags(tmp_path) -> None:  # type: ignore[no-u
     assert r.returncode == 2 and "give neither" in r.stderr
     r = cli("serve", "--from", str(tmp_path))
     assert r.returncode == 2 and "no deploy.json" in r.stderr
+
+
+def test_from_reads_what_tune_recommended(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+    from pathlib import Path
+
+    from inferometer.results.store import load_result
+    from inferometer.serve.server import from_deploy
+    from inferometer.tune.advise import deploy
+
+    run_dir = tmp_path / "tune"
+    run_dir.mkdir()
+    shutil.copy(Path(__file__).parent / "golden" / "tune-v4.json", run_dir / "results.json")
+    d = deploy(load_result(run_dir))
+    (run_dir / "deploy.json").write_text(json.dumps(d))
+    got = from_deploy(run_dir)
+    c = load_result(run_dir).recommendation.candidate
+    assert (got["model"], got["runtime"], got["variant"], got["instances"], got["threads"]) == \
+        (d["model"], c.runtime, c.variant, c.instances, c.threads)
+    assert got["batching"] is None if c.max_batch == 1 else got["batching"].max_batch == \
+        c.max_batch
+    # a layout with processes, pinned threads and batching, served as tune wrote it
+    d.update(model="tinynet", runtime="echo", variant="default", instances=2,
+             threads_per_instance=1, pin=True,
+             dynamic_batching={"max_batch": 2, "delay_ms": 1.0})
+    (run_dir / "deploy.json").write_text(json.dumps(d))
+    (run_dir / "results.json").unlink()  # a zoo model: the name is enough
+    with serving(tmp_path / "logs", model="tinynet", runtime="", from_run=run_dir) as s:
+        assert len(s.instances()) == 2
+        assert all(len(p.cpu_affinity()) == 1 for p in s.instances())
+        body, hl = encode_request([("input", images(2))])
+        assert s.post("/v2/models/tinynet/infer", body, {HEADER_LENGTH: str(hl)})[0] == 200
+        assert s.get("/v2/models/tinynet")[1]["inputs"][0]["shape"][0] == -1

@@ -47,7 +47,14 @@ RECIPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "paddle": ("paddle", ("paddlepaddle==3.3.1", "x2paddle==1.6.0", "onnx==1.16.2", "six",
                           "requests")),
     "jax": ("jax", ("jax", "onnx")),
+    # serve --engine triton: PyTriton's bundled tritonserver hosting ONNX Runtime or OpenVINO
+    # sessions (probed with onnxruntime); see BASES for its interpreter.
+    "triton": ("onnxruntime", ("nvidia-pytriton", "onnxruntime", "openvino")),
 }
+# Environments that must be made from another interpreter than this one: Triton's Python-backend
+# stub, which PyTriton runs inside tritonserver, fails under the pyenv build of 3.11.7
+# ('_thread.RLock' has no '_recursion_count') and works under the system's own python3.
+BASES = {"triton": "/usr/bin/python3"}
 # pip distribution -> runtime, for version environments such as onnxruntime==1.20.1
 DISTS = {"onnxruntime": "onnxruntime", "openvino": "openvino", "torch": "torch",
          "onnxruntime-openvino": "onnxruntime_openvino", "mxnet": "mxnet", "ncnn": "ncnn"}
@@ -129,7 +136,11 @@ def create(spec: str, log=print) -> EnvInfo:  # type: ignore[no-untyped-def]
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         log(f"creating environment {name} in {path} ...")
-        r = _run([sys.executable, "-m", "venv", str(path)])
+        base = BASES.get(name, sys.executable)
+        if not Path(base).is_file():
+            raise EnvError(f"environment {name} is made from {base}, which is missing: "
+                           "install the system's python3 (apt-get install python3 python3-venv)")
+        r = _run([base, "-m", "venv", str(path)])
         if r.returncode != 0:
             raise EnvError(f"python -m venv failed: {r.stderr.strip()[-500:]}")
         python = str(path / "bin" / "python")

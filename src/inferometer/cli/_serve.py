@@ -34,6 +34,11 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     s.add_argument("--port", type=int, default=8000, help="HTTP port (8000)")
     s.add_argument("--grpc-port", type=int, default=8001, help="gRPC port (8001; 0: none)")
+    s.add_argument("--engine", choices=("native", "triton"), default="native",
+                   help="native (ours) or triton (the same sessions in PyTriton's real Triton "
+                   "server; inferometer env create triton)")
+    s.add_argument("--metrics-port", type=int, default=8002,
+                   help="Triton's metrics port (8002; ours serves /metrics on --port)")
     s.add_argument("--max-body", type=int,
                    help="largest request body in bytes (default: the max batch in JSON)")
     s.add_argument("--logs", help="directory for the instances' logs "
@@ -71,5 +76,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
                       max_batch=max_batch, host=args.host, port=args.port,
                       grpc_port=args.grpc_port or None, max_body=args.max_body)
     logs = Path(args.logs) if args.logs else out_dir(None, f"serve-{model.name}")
-    serve(cfg, logs, lambda s: print(s, file=sys.stderr, flush=True))
+    say = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    if args.engine == "triton":
+        from ..serve.triton import serve_triton
+
+        serve_triton(cfg, args.metrics_port, logs, say)
+    else:
+        serve(cfg, logs, say)
     return 0

@@ -142,10 +142,18 @@ class _Http:
 
 
 def _error_text(data: bytes) -> str:
+    """The server's error message, in one line of at most 300 characters (a server may send a
+    whole traceback)."""
     try:
-        return str(json.loads(data).get("error", data[:200].decode(errors="replace")))
+        text = str(json.loads(data).get("error", data[:300].decode(errors="replace")))
     except (ValueError, AttributeError):
-        return data[:200].decode(errors="replace").strip() or "(empty body)"
+        text = data[:300].decode(errors="replace").strip() or "(empty body)"
+    return _short(text)
+
+
+def _short(text: str, limit: int = 300) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= limit else one[:limit - 3] + "..."
 
 
 def _meta_json(t: Target, status: int, headers: dict[str, str], body: bytes) -> dict[str, Any]:
@@ -205,7 +213,8 @@ class _Grpc:
         try:
             resp = self.stub.ModelInfer(req, timeout=self.timeout_s)
         except self.grpc.RpcError as exc:
-            raise RemoteError(f"gRPC {exc.code().name}: {exc.details()}") from None
+            raise RemoteError(f"gRPC {exc.code().name}: {_short(exc.details() or '')}") \
+                from None
         if not resp.outputs:
             raise RemoteError("an answer without outputs")
 

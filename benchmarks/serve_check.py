@@ -1,0 +1,240 @@
+"""The serving benchmarks, on this machine, against servers this script starts on loopback:
+
+    python benchmarks/serve_check.py [--model resnet50] [--runtime onnxruntime] [--out DIR]
+        [--only client,overhead,triton] [--slo 100ms] [--rounds 3]
+
+1. client:   at concurrency 1 and 4 against one `serve`, our client's concurrency mode (mean
+             latency, throughput) against a closed loop of tritonclient with as many threads,
+             over HTTP and gRPC, interleaved; the ratio ours/theirs (pass: within 5%).
+2. overhead: `serve` at concurrency 1 (binary tensors) against the in-process single stream of
+             the same runtime and layout: the p50 the server adds per request (pass: <= 1 ms),
+             and the server's own split (client latency - server request time).
+3. triton:   `serve` against `serve --engine triton` on the same runtime and layout: p50 at
+             concurrency 1 and the max QPS whose p99 meets --slo (a scan of each), side by side.
+
+Each comparison is run --rounds times, the variants interleaved inside a round, and medians
+and ranges are printed: this machine is shared and noisy.  Results go to DIR/serve_check.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CLI = [sys.executable, "-m", "inferometer"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def served(model: str, runtime: str, logs: Path, *extra: str):  # type: ignore[no-untyped-def]
+    import http.client
+
+    hp, gp = free_port(), free_port()
+    cmd = [*CLI, "serve", model, "--runtime", runtime, "--port", str(hp), "--grpc-port",
+           str(gp), "--logs", str(logs), *extra]
+    if "triton" in extra:
+        cmd += ["--metrics-port", str(free_port())]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 300
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"serve exited: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", hp, timeout=5)
+            c.request("GET", f"/v2/models/{model}/ready")
+            if c.getresponse().status == 200:
+                break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit("serve did not become ready in 300 s")
+        time.sleep(0.5)
+    try:
+        yield hp, gp
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def ours(target: str, concurrency: int, out: Path, window: str = "5s") -> dict[str, float]:
+    r = subprocess.run([*CLI, "loadtest", "--target", target, "--concurrency", str(concurrency),
+                        "--window", window, "--output", str(out)], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"loadtest failed: {r.stderr[-800:]}")
+    st = json.loads((out / "results.json").read_text())["scan"][0]["step"]
+    return {"mean_ms": st["mean_s"] * 1e3, "qps": st["achieved_qps"],
+            "p50_ms": st["tiles_s"]["50"] * 1e3, "server": st["server"], "valid": st["valid"]}
+
+
+def tritonclient_loop(proto: str, port: int, model: str, concurrency: int, seconds: float
+                      ) -> dict[str, float]:
+    """N threads, each its own tritonclient, each sending the next request when the last is
+    answered: the field's client in a closed loop."""
+    if proto == "http":
+        import tritonclient.http as tc
+    else:
+        import tritonclient.grpc as tc  # type: ignore[no-redef]
+    meta_client = tc.InferenceServerClient(f"127.0.0.1:{port}")
+    meta = meta_client.get_model_metadata(model)
+    inputs_meta = meta["inputs"] if isinstance(meta, dict) else [
+        {"name": i.name, "datatype": i.datatype, "shape": list(i.shape)} for i in meta.inputs]
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for i in inputs_meta:
+        shape = [1 if d == -1 else int(d) for d in i["shape"]]
+        arrays[i["name"]] = (rng.integers(0, 256, shape, dtype=np.uint8)
+                             if i["datatype"] == "UINT8" else
+                             rng.standard_normal(shape).astype(np.float32))
+    lat: list[float] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds + 2.0
+    warm_until = time.monotonic() + 2.0
+
+    def loop() -> None:
+        client = tc.InferenceServerClient(f"127.0.0.1:{port}")
+        ins = []
+        for name, a in arrays.items():
+            x = tc.InferInput(name, list(a.shape), "UINT8" if a.dtype == np.uint8 else "FP32")
+            x.set_data_from_numpy(a)
+            ins.append(x)
+        while time.monotonic() < stop:
+            t = time.perf_counter()
+            client.infer(model, ins)
+            d = time.perf_counter() - t
+            if time.monotonic() > warm_until:
+                with lock:
+                    lat.append(d)
+        client.close()
+    threads = [threading.Thread(target=loop) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"mean_ms": statistics.fmean(lat) * 1e3, "qps": len(lat) / seconds,
+            "p50_ms": statistics.median(lat) * 1e3}
+
+
+def single_stream(model: str, runtime: str, out: Path) -> float:
+    r = subprocess.run([*CLI, "loadtest", model, "--runtime", runtime, "--scenario",
+                        "single-stream", "--duration", "15s", "--output", str(out)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"single-stream failed: {r.stderr[-800:]}")
+    return json.loads((out / "results.json").read_text())["scan"][0]["step"]["tiles_s"]["50"] \
+        * 1e3
+
+
+def scan(target: str, slo: str, out: Path) -> float:
+    r = subprocess.run([*CLI, "scan", "--target", target, "--targets", slo, "--arrivals",
+                        "exponential", "--output", str(out)], capture_output=True, text=True)
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("===FINAL_RESULT:")]
+    if r.returncode != 0 or not line:
+        raise SystemExit(f"scan failed: {r.stderr[-800:]}")
+    final = ast.literal_eval(line[0].split(":", 1)[1].strip())
+    return float(next(iter(final["exponential"].values())))
+
+
+def spread(xs: list[float]) -> str:
+    return f"{statistics.median(xs):.3f} (range {min(xs):.3f}-{max(xs):.3f}, n={len(xs)})"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="resnet50")
+    ap.add_argument("--runtime", default="onnxruntime")
+    ap.add_argument("--out", default="runs/serve-check")
+    ap.add_argument("--only", default="client,overhead,triton")
+    ap.add_argument("--slo", default="100ms")
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    parts = set(args.only.split(","))
+    report: dict[str, Any] = {"model": args.model, "runtime": args.runtime,
+                              "rounds": args.rounds}
+    n = [0]
+
+    def fresh(tag: str) -> Path:
+        n[0] += 1
+        return out / f"{n[0]:03d}-{tag}"
+
+    with served(args.model, args.runtime, out / "serve-logs") as (hp, gp):
+        http_url = f"http://127.0.0.1:{hp}/v2/models/{args.model}"
+        grpc_url = f"grpc://127.0.0.1:{gp}/{args.model}"
+        if "client" in parts:
+            rows = []
+            for c in (1, 4):
+                for proto, url, port in (("http", http_url, hp), ("grpc", grpc_url, gp)):
+                    qr, lr = [], []
+                    for _ in range(args.rounds):
+                        a = ours(url, c, fresh(f"ours-{proto}-{c}"))
+                        b = tritonclient_loop(proto, port, args.model, c, 15.0)
+                        qr.append(a["qps"] / b["qps"])
+                        lr.append(a["mean_ms"] / b["mean_ms"])
+                    rows.append({"concurrency": c, "protocol": proto, "qps_ratio": qr,
+                                 "mean_latency_ratio": lr})
+                    print(f"client c={c} {proto}: ours/tritonclient throughput {spread(qr)}, "
+                          f"mean latency {spread(lr)}", flush=True)
+            report["client"] = rows
+        if "overhead" in parts:
+            added, split = [], []
+            for _ in range(args.rounds):
+                inproc = single_stream(args.model, args.runtime, fresh("inprocess"))
+                s = ours(http_url, 1, fresh("serve-c1"))
+                added.append(s["p50_ms"] - inproc)
+                if s["server"].get("request_ms"):
+                    split.append(s["mean_ms"] - s["server"]["request_ms"])
+            report["overhead"] = {"added_p50_ms": added, "client_minus_server_ms": split}
+            print(f"overhead: serve p50 - in-process p50 {spread(added)} ms; client mean - "
+                  f"server request mean {spread(split) if split else '-'} ms", flush=True)
+        if "triton" in parts:
+            ours_c1, ours_qps = [], []
+            for _ in range(args.rounds):
+                ours_c1.append(ours(http_url, 1, fresh("serve-c1"))["p50_ms"])
+                ours_qps.append(scan(http_url, args.slo, fresh("serve-scan")))
+            report["serve"] = {"p50_c1_ms": ours_c1, "max_qps": ours_qps}
+    if "triton" in parts:
+        with served(args.model, args.runtime, out / "triton-logs", "--engine", "triton") as (
+                hp, gp):
+            url = f"http://127.0.0.1:{hp}/v2/models/{args.model}"
+            tr_c1, tr_qps = [], []
+            for _ in range(args.rounds):
+                tr_c1.append(ours(url, 1, fresh("triton-c1"))["p50_ms"])
+                tr_qps.append(scan(url, args.slo, fresh("triton-scan")))
+            report["triton"] = {"p50_c1_ms": tr_c1, "max_qps": tr_qps}
+        print(f"serve:  p50 at c=1 {spread(report['serve']['p50_c1_ms'])} ms, max QPS under "
+              f"p99 {args.slo} {spread(report['serve']['max_qps'])}")
+        print(f"triton: p50 at c=1 {spread(report['triton']['p50_c1_ms'])} ms, max QPS under "
+              f"p99 {args.slo} {spread(report['triton']['max_qps'])}")
+    (out / "serve_check.json").write_text(json.dumps(report, indent=1))
+    print(f"wrote {out / 'serve_check.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
