@@ -1,7 +1,7 @@
 """The serving benchmarks, on this machine, against servers this script starts on loopback:
 
     python benchmarks/serve_check.py [--model resnet50] [--runtime onnxruntime] [--out DIR]
-        [--only client,overhead,triton] [--slo 100ms] [--rounds 3]
+        [--only client,overhead,triton] [--slo 100ms] [--rounds 3] [--scan-rounds 1]
 
 1. client:   at concurrency 1 and 4 against one `serve`, our client's concurrency mode (mean
              latency, throughput) against a closed loop of tritonclient with as many threads,
@@ -171,6 +171,8 @@ def main() -> int:
     ap.add_argument("--only", default="client,overhead,triton")
     ap.add_argument("--slo", default="100ms")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--scan-rounds", type=int, default=1,
+                    help="scans per server (each takes minutes)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -213,24 +215,24 @@ def main() -> int:
             print(f"overhead: serve p50 - in-process p50 {spread(added)} ms; client mean - "
                   f"server request mean {spread(split) if split else '-'} ms", flush=True)
         if "triton" in parts:
-            ours_c1, ours_qps = [], []
-            for _ in range(args.rounds):
-                ours_c1.append(ours(http_url, 1, fresh("serve-c1"))["p50_ms"])
-                ours_qps.append(scan(http_url, args.slo, fresh("serve-scan")))
-            report["serve"] = {"p50_c1_ms": ours_c1, "max_qps": ours_qps}
-    if "triton" in parts:
-        with served(args.model, args.runtime, out / "triton-logs", "--engine", "triton") as (
-                hp, gp):
-            url = f"http://127.0.0.1:{hp}/v2/models/{args.model}"
-            tr_c1, tr_qps = [], []
-            for _ in range(args.rounds):
-                tr_c1.append(ours(url, 1, fresh("triton-c1"))["p50_ms"])
-                tr_qps.append(scan(url, args.slo, fresh("triton-scan")))
-            report["triton"] = {"p50_c1_ms": tr_c1, "max_qps": tr_qps}
-        print(f"serve:  p50 at c=1 {spread(report['serve']['p50_c1_ms'])} ms, max QPS under "
-              f"p99 {args.slo} {spread(report['serve']['max_qps'])}")
-        print(f"triton: p50 at c=1 {spread(report['triton']['p50_c1_ms'])} ms, max QPS under "
-              f"p99 {args.slo} {spread(report['triton']['max_qps'])}")
+            # both servers up at once (an idle one costs nothing), measured interleaved
+            with served(args.model, args.runtime, out / "triton-logs", "--engine",
+                        "triton") as (thp, _):
+                turl = f"http://127.0.0.1:{thp}/v2/models/{args.model}"
+                res: dict[str, dict[str, list[float]]] = {
+                    k: {"p50_c1_ms": [], "max_qps": []} for k in ("serve", "triton")}
+                for r in range(args.rounds):
+                    for name, url in (("serve", http_url), ("triton", turl)):
+                        res[name]["p50_c1_ms"].append(ours(url, 1, fresh(f"{name}-c1"))[
+                            "p50_ms"])
+                    for name, url in (("serve", http_url), ("triton", turl)):
+                        if r < args.scan_rounds:
+                            res[name]["max_qps"].append(scan(url, args.slo,
+                                                             fresh(f"{name}-scan")))
+                report.update(res)
+            for name in ("serve", "triton"):
+                print(f"{name}: p50 at c=1 {spread(res[name]['p50_c1_ms'])} ms, max QPS under "
+                      f"p99 {args.slo} {spread(res[name]['max_qps'])}", flush=True)
     (out / "serve_check.json").write_text(json.dumps(report, indent=1))
     print(f"wrote {out / 'serve_check.json'}")
     return 0

@@ -45,7 +45,7 @@ def test_the_readme_shows_every_command() -> None:
     shown = {argv[0] for argv in _commands()}
     assert shown == {"runtimes", "models", "run", "show", "report", "compare", "export",
                      "history", "env", "loadtest", "scan", "accuracy", "train", "inspect",
-                     "tune"}
+                     "tune", "serve"}
 
 
 @pytest.mark.parametrize("argv", _commands(), ids=" ".join)

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 from ..results.loadrun import StepResult
 from ..stats import percentile
@@ -221,7 +222,9 @@ def _window_stable(windows: Sequence[tuple[float, float]], bound: float) -> bool
 
 def run_concurrency(pool: Pool, concurrency: int, *, window_s: float = 5.0,
                     window_requests: int = 50, stability: float = 0.10, max_windows: int = 10,
-                    clock: Clock = time.monotonic_ns) -> tuple[StepResult, list[int]]:
+                    clock: Clock = time.monotonic_ns,
+                    snapshot: Callable[[], Any] | None = None
+                    ) -> tuple[StepResult, list[int]]:
     """perf_analyzer's concurrency mode: `concurrency` requests always in flight (each
     answered one is replaced at once), measured in windows of at least `window_s` and
     `window_requests` answers; the step is stable when the last 3 windows agree within
@@ -266,6 +269,7 @@ def run_concurrency(pool: Pool, concurrency: int, *, window_s: float = 5.0,
         issue()
     windows: list[tuple[float, float]] = []
     bounds: list[tuple[int, int]] = []
+    snaps = [snapshot()] if snapshot else []
     start = clock()
     while len(windows) < max_windows and not stopping.is_set():
         w0 = start
@@ -279,6 +283,8 @@ def run_concurrency(pool: Pool, concurrency: int, *, window_s: float = 5.0,
             if now - w0 > 20 * window_s * 1e9:  # too slow for the request count: take it
                 break
         start = clock()
+        if snapshot:
+            snaps.append(snapshot())
         with lock:
             inside = [lat for t, lat in done_at if w0 <= t < start]
         span = (start - w0) / 1e9
@@ -305,8 +311,30 @@ def run_concurrency(pool: Pool, concurrency: int, *, window_s: float = 5.0,
                        f"{stability:.0%} in throughput or latency")
     verdict = Verdict(not reasons, tuple(reasons))
     res = _summarize("concurrency", "closed-loop", 0.0, lat, [], hi - lo, verdict, None)
+    server = server_delta(snaps[-4] if len(snaps) >= 4 else snaps[0], snaps[-1]) \
+        if len(snaps) >= 2 else {}
     return replace(res, errors=len(errors), concurrency=concurrency,
-                   windows=len(windows)), lat
+                   windows=len(windows), server=server), lat
+
+
+def server_delta(before: dict[str, Any] | None, after: dict[str, Any] | None
+                 ) -> dict[str, float]:
+    """Mean server-side time per request between two statistics snapshots (the statistics
+    extension's cumulative counts and ns), in ms: queue, compute and the whole request as
+    the server saw it, and the requests it counted."""
+    if not before or not after:
+        return {}
+    n = after["success"]["count"] - before["success"]["count"]
+    if n <= 0:
+        return {}
+    out: dict[str, float] = {"requests": float(n)}
+    for key, label in (("queue", "queue_ms"), ("compute_infer", "compute_ms"),
+                       ("success", "request_ms")):
+        ns = after[key]["ns"] - before[key]["ns"]
+        count = after[key]["count"] - before[key]["count"]
+        if count > 0:
+            out[label] = round(ns / count / 1e6, 3)
+    return out
 
 
 def scan_target(test: Callable[[float], StepResult], start_qps: float, *,

@@ -19,7 +19,7 @@ from . import engine, mlperf
 from .arrivals import min_queries
 from .batching import Batching
 from .pool import InstancePool, PoolSpec
-from .remote import Remote, parse_target, request_feeds, server_delta
+from .remote import Remote, parse_target, request_feeds
 
 ENGINES = ("native", "mlperf")
 
@@ -131,7 +131,7 @@ def _with_server_view(pool: engine.Pool, run: Callable[[], StepResult]) -> StepR
         return run()
     before = stats()
     step = run()
-    return replace(step, server=server_delta(before, stats()))
+    return replace(step, server=engine.server_delta(before, stats()))
 
 
 def _service_ms(pool: engine.Pool, n: int = 10) -> float:
@@ -222,8 +222,9 @@ def concurrency_steps(cfg: LoadConfig, pool: engine.Pool, label: str,
     """perf_analyzer's concurrency sweep: one stable step per level."""
     steps = []
     for c in cfg.concurrency:
-        step = _with_server_view(pool, lambda c=c: engine.run_concurrency(
-            pool, c, window_s=cfg.window_s, stability=cfg.stability)[0])
+        step, _ = engine.run_concurrency(pool, c, window_s=cfg.window_s,
+                                         stability=cfg.stability,
+                                         snapshot=getattr(pool, "stats", None))
         on_line(step.line())
         steps.append(LoadStep(label, step))
     return steps
