@@ -11,6 +11,9 @@
              and the server's own split (client latency - server request time).
 3. triton:   `serve` against `serve --engine triton` on the same runtime and layout: p50 at
              concurrency 1 and the max QPS whose p99 meets --slo (a scan of each), side by side.
+4. soak:     a 60 s run at concurrency 8 against `serve` (--soak-seconds): every request
+             answered (the client's count equals the server's success count, no errors), and
+             after SIGTERM no process of the server is left.
 
 Each comparison is run --rounds times, the variants interleaved inside a round, and medians
 and ranges are printed: this machine is shared and noisy.  Results go to DIR/serve_check.json.
@@ -34,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from inferometer.load.engine import server_delta
 
 CLI = [sys.executable, "-m", "inferometer"]
 
@@ -91,8 +96,8 @@ def ours(target: str, concurrency: int, out: Path, window: str = "5s") -> dict[s
             "p50_ms": st["tiles_s"]["50"] * 1e3, "server": st["server"], "valid": st["valid"]}
 
 
-def tritonclient_loop(proto: str, port: int, model: str, concurrency: int, seconds: float
-                      ) -> dict[str, float]:
+def tritonclient_loop(proto: str, port: int, model: str, concurrency: int, seconds: float,
+                      http_port: int | None = None) -> dict[str, Any]:
     """N threads, each its own tritonclient, each sending the next request when the last is
     answered: the field's client in a closed loop."""
     if proto == "http":
@@ -133,10 +138,25 @@ def tritonclient_loop(proto: str, port: int, model: str, concurrency: int, secon
     threads = [threading.Thread(target=loop) for _ in range(concurrency)]
     for t in threads:
         t.start()
+    time.sleep(max(0.0, warm_until - time.monotonic()))
+    before = server_stats(http_port, model)
     for t in threads:
         t.join()
+    after = server_stats(http_port, model)
+    server = server_delta(before, after)
     return {"mean_ms": statistics.fmean(lat) * 1e3, "qps": len(lat) / seconds,
-            "p50_ms": statistics.median(lat) * 1e3}
+            "p50_ms": statistics.median(lat) * 1e3, "server": server}
+
+
+def server_stats(http_port: int | None, model: str) -> dict[str, Any] | None:
+    """The server's statistics, read over HTTP whichever protocol the load uses."""
+    import http.client
+
+    if http_port is None:
+        return None
+    c = http.client.HTTPConnection("127.0.0.1", http_port)
+    c.request("GET", f"/v2/models/{model}/stats")
+    return json.loads(c.getresponse().read())["model_stats"][0]["inference_stats"]
 
 
 def single_stream(model: str, runtime: str, out: Path) -> float:
@@ -159,6 +179,31 @@ def scan(target: str, slo: str, out: Path) -> float:
     return float(next(iter(final["exponential"].values())))
 
 
+def soak(model: str, runtime: str, out: Path, seconds: float) -> dict[str, Any]:
+    import psutil
+
+    with served(model, runtime, out / "soak-logs") as (hp, _):
+        server = next(p for p in psutil.process_iter(["cmdline"])
+                      if f"--port {hp}" in " ".join(p.info["cmdline"] or []))
+        family = [server, *server.children(recursive=True)]
+        url = f"http://127.0.0.1:{hp}/v2/models/{model}"
+        window = f"{seconds / 3:g}s"
+        d = out / "soak"
+        r = subprocess.run([*CLI, "loadtest", "--target", url, "--concurrency", "8", "--window",
+                            window, "--stability", "0.5", "--output", str(d)],
+                           capture_output=True, text=True)
+        step = json.loads((d / "results.json").read_text())["scan"][0]["step"]
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", hp)
+        c.request("GET", f"/v2/models/{model}/stats")
+        stats = json.loads(c.getresponse().read())["model_stats"][0]["inference_stats"]
+    time.sleep(2)
+    left = [p.pid for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    return {"exit": r.returncode, "client_errors": step["errors"], "windows": step["windows"],
+            "measured_s": step["duration_s"], "server_success": stats["success"]["count"],
+            "server_fail": stats["fail"]["count"], "processes_left": left}
+
+
 def spread(xs: list[float]) -> str:
     return f"{statistics.median(xs):.3f} (range {min(xs):.3f}-{max(xs):.3f}, n={len(xs)})"
 
@@ -168,7 +213,8 @@ def main() -> int:
     ap.add_argument("--model", default="resnet50")
     ap.add_argument("--runtime", default="onnxruntime")
     ap.add_argument("--out", default="runs/serve-check")
-    ap.add_argument("--only", default="client,overhead,triton")
+    ap.add_argument("--only", default="client,overhead,triton,soak")
+    ap.add_argument("--soak-seconds", type=float, default=60.0)
     ap.add_argument("--slo", default="100ms")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--scan-rounds", type=int, default=1,
@@ -192,16 +238,25 @@ def main() -> int:
             rows = []
             for c in (1, 4):
                 for proto, url, port in (("http", http_url, hp), ("grpc", grpc_url, gp)):
-                    qr, lr = [], []
+                    qr, lr, oa, ob = [], [], [], []
                     for _ in range(args.rounds):
                         a = ours(url, c, fresh(f"ours-{proto}-{c}"))
-                        b = tritonclient_loop(proto, port, args.model, c, 15.0)
+                        b = tritonclient_loop(proto, port, args.model, c, 15.0,
+                                              http_port=hp)
                         qr.append(a["qps"] / b["qps"])
                         lr.append(a["mean_ms"] / b["mean_ms"])
+                        # each client's own cost: its mean latency over the server's mean
+                        # request time in the same period (drift cancels out)
+                        if a["server"].get("request_ms") and b["server"].get("request_ms"):
+                            oa.append(a["mean_ms"] - a["server"]["request_ms"])
+                            ob.append(b["mean_ms"] - b["server"]["request_ms"])
                     rows.append({"concurrency": c, "protocol": proto, "qps_ratio": qr,
-                                 "mean_latency_ratio": lr})
+                                 "mean_latency_ratio": lr, "ours_client_ms": oa,
+                                 "tritonclient_client_ms": ob})
                     print(f"client c={c} {proto}: ours/tritonclient throughput {spread(qr)}, "
-                          f"mean latency {spread(lr)}", flush=True)
+                          f"mean latency {spread(lr)}; client's own ms over the server's "
+                          f"request time: ours {spread(oa) if oa else '-'}, tritonclient "
+                          f"{spread(ob) if ob else '-'}", flush=True)
             report["client"] = rows
         if "overhead" in parts:
             added, split = [], []
@@ -233,6 +288,9 @@ def main() -> int:
             for name in ("serve", "triton"):
                 print(f"{name}: p50 at c=1 {spread(res[name]['p50_c1_ms'])} ms, max QPS under "
                       f"p99 {args.slo} {spread(res[name]['max_qps'])}", flush=True)
+    if "soak" in parts:
+        report["soak"] = soak(args.model, args.runtime, out, args.soak_seconds)
+        print(f"soak: {report['soak']}", flush=True)
     (out / "serve_check.json").write_text(json.dumps(report, indent=1))
     print(f"wrote {out / 'serve_check.json'}")
     return 0

@@ -126,6 +126,40 @@ def test_loadtest_concurrency_against_serve_over_http(server, tmp_path) -> None:
     exported = cli("export", str(out), "--format", "csv")
     assert exported.returncode == 0
     assert "server_compute_ms" in (out / "export.csv").read_text()
+    same = cli("compare", str(out), str(out))  # a run against itself: nothing is called
+    assert same.returncode == 0, same.stderr
+    assert "concurrency 2: throughput" in same.stdout
+    assert "better in B" not in same.stdout and "worse in B" not in same.stdout
+
+
+def _load_run(qps: dict[int, float], results: dict | None = None):  # type: ignore[no-untyped-def]
+    from inferometer.results.loadrun import LoadRun, LoadStep, StepResult
+    from inferometer.results.schema import ModelInfo
+
+    steps = tuple(LoadStep("remote", StepResult(
+        "concurrency", "closed-loop", 0.0, q, 100, 3.0, c / q, {"50": c / q, "99": 2 * c / q},
+        0.0, None, True, (), concurrency=c)) for c, q in qps.items())
+    return LoadRun(schema_version=4, kind="scan" if results else "loadtest", tool_version="x",
+                   created="2026-12-02T00:00:00+00:00", command=(), machine={},
+                   model=ModelInfo("m", "zoo", ""), runtime="triton", runtime_version="",
+                   variant="", engine="native", check_accuracy="", results=results or {},
+                   scan=steps, target="http://127.0.0.1:1/v2/models/m")
+
+
+def test_load_compare_marks_only_what_exceeds_the_resolution() -> None:
+    from inferometer.report.loadcompare import load_comparison_text
+
+    a = _load_run({1: 100.0, 4: 300.0})
+    b = _load_run({1: 104.0, 4: 400.0})
+    text = load_comparison_text(a, b, "A", "B")
+    lines = {ln.split("  ")[0]: ln for ln in text.splitlines()}
+    assert "within resolution" in lines["concurrency 1: throughput"]
+    assert "better in B" in lines["concurrency 4: throughput"]
+    assert "better in B" in lines["concurrency 4: p50 ms"]  # 4/400 < 4/300: lower latency
+    scans = load_comparison_text(_load_run({}, {"remote": {"exponential": {"0.1": 20.0}}}),
+                                 _load_run({}, {"remote": {"exponential": {"0.1": 15.0}}}),
+                                 "A", "B")
+    assert "worse in B" in scans and "0.75" in scans
 
 
 def test_server_scenario_and_scan_over_grpc(server, tmp_path) -> None:  # type: ignore[no-untyped-def]

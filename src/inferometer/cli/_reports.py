@@ -37,7 +37,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not 0 <= args.noise < 100:
         raise UsageError("--noise: a percentage in [0, 100)")
     thresholds = parse_fail_on(args.fail_on)
-    if _tune_pair(args):
+    if _tune_pair(args) or _load_pair(args):
         return 0
     cmp = compare_runs(args.run_a, args.run_b, noise=args.noise / 100.0)
     bad = regressions(cmp, thresholds)
@@ -67,6 +67,27 @@ def _tune_pair(args: argparse.Namespace) -> bool:
     if any(a.startswith("--fail-on") for a in args.command_line):
         raise UsageError("--fail-on gates speed runs (p50/p99/memory per cell), not tune runs")
     print(tune_comparison_text(runs[0], runs[1], args.run_a, args.run_b))
+    return True
+
+
+def _load_pair(args: argparse.Namespace) -> bool:
+    """Two load runs (loadtest or scan, in-process or remote): steps side by side."""
+    from ..report.loadcompare import load_comparison_text
+    from ..results.loadrun import LoadRun
+    from ..results.store import RunDirError, load_result
+
+    try:
+        runs = [load_result(Path(p)) for p in (args.run_a, args.run_b)]
+    except RunDirError:
+        return False
+    kinds = [isinstance(r, LoadRun) for r in runs]
+    if not any(kinds):
+        return False
+    if not all(kinds):
+        raise UsageError("compare: a load run compares only with another load run")
+    if any(a.startswith("--fail-on") for a in args.command_line):
+        raise UsageError("--fail-on gates speed runs (p50/p99/memory per cell), not load runs")
+    print(load_comparison_text(runs[0], runs[1], args.run_a, args.run_b))
     return True
 
 

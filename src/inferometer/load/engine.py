@@ -298,12 +298,16 @@ def run_concurrency(pool: Pool, concurrency: int, *, window_s: float = 5.0,
         if outstanding[0] == 0:
             drained.set()
     drained.wait(timeout=120)
+    with lock:
+        lost = outstanding[0]
     stable = _window_stable(windows, stability)
     lo, hi = (bounds[-3][0], bounds[-1][1]) if len(bounds) >= 3 else (
         (bounds[0][0], bounds[-1][1]) if bounds else (0, 0))
     with lock:
         lat = [x for t, x in done_at if lo <= t < hi]
     reasons = []
+    if lost:
+        reasons.append(f"{lost} requests never answered (waited 120 s after the last window)")
     if errors:
         reasons.append(_failed(errors, len(done_at) + len(errors)))
     if not stable and not errors:
@@ -313,7 +317,7 @@ def run_concurrency(pool: Pool, concurrency: int, *, window_s: float = 5.0,
     res = _summarize("concurrency", "closed-loop", 0.0, lat, [], hi - lo, verdict, None)
     server = server_delta(snaps[-4] if len(snaps) >= 4 else snaps[0], snaps[-1]) \
         if len(snaps) >= 2 else {}
-    return replace(res, errors=len(errors), concurrency=concurrency,
+    return replace(res, errors=len(errors) + lost, concurrency=concurrency,
                    windows=len(windows), server=server), lat
 
 
