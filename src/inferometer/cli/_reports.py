@@ -49,46 +49,46 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def _tune_pair(args: argparse.Namespace) -> bool:
-    """Two tune runs: their own comparison (True when done)."""
-    from ..report.tunecompare import tune_comparison_text
+def _kind_pair(args: argparse.Namespace, kind: type, what: str) -> list | None:
+    """Both runs of `kind` (tune or load runs compare only with their own kind), or None when
+    neither is; --fail-on gates speed runs only."""
     from ..results.store import RunDirError, load_result
-    from ..results.tunerun import TuneRun
 
     try:
         runs = [load_result(Path(p)) for p in (args.run_a, args.run_b)]
     except RunDirError:
-        return False  # several runs a side, or not runs: the speed-run path says why
-    kinds = [isinstance(r, TuneRun) for r in runs]
+        return None  # several runs a side, or not runs: the speed-run path says why
+    kinds = [isinstance(r, kind) for r in runs]
     if not any(kinds):
-        return False
+        return None
     if not all(kinds):
-        raise UsageError("compare: a tune run compares only with another tune run")
+        raise UsageError(f"compare: a {what} run compares only with another {what} run")
     if any(a.startswith("--fail-on") for a in args.command_line):
-        raise UsageError("--fail-on gates speed runs (p50/p99/memory per cell), not tune runs")
-    print(tune_comparison_text(runs[0], runs[1], args.run_a, args.run_b))
-    return True
+        raise UsageError(f"--fail-on gates speed runs (p50/p99/memory per cell), not {what} "
+                         "runs")
+    return runs
+
+
+def _tune_pair(args: argparse.Namespace) -> bool:
+    """Two tune runs: their own comparison (True when done)."""
+    from ..report.tunecompare import tune_comparison_text
+    from ..results.tunerun import TuneRun
+
+    runs = _kind_pair(args, TuneRun, "tune")
+    if runs:
+        print(tune_comparison_text(runs[0], runs[1], args.run_a, args.run_b))
+    return runs is not None
 
 
 def _load_pair(args: argparse.Namespace) -> bool:
     """Two load runs (loadtest or scan, in-process or remote): steps side by side."""
     from ..report.loadcompare import load_comparison_text
     from ..results.loadrun import LoadRun
-    from ..results.store import RunDirError, load_result
 
-    try:
-        runs = [load_result(Path(p)) for p in (args.run_a, args.run_b)]
-    except RunDirError:
-        return False
-    kinds = [isinstance(r, LoadRun) for r in runs]
-    if not any(kinds):
-        return False
-    if not all(kinds):
-        raise UsageError("compare: a load run compares only with another load run")
-    if any(a.startswith("--fail-on") for a in args.command_line):
-        raise UsageError("--fail-on gates speed runs (p50/p99/memory per cell), not load runs")
-    print(load_comparison_text(runs[0], runs[1], args.run_a, args.run_b))
-    return True
+    runs = _kind_pair(args, LoadRun, "load")
+    if runs:
+        print(load_comparison_text(runs[0], runs[1], args.run_a, args.run_b))
+    return runs is not None
 
 
 def cmd_export(args: argparse.Namespace) -> int:
