@@ -74,22 +74,23 @@ def env(**extra: str) -> dict[str, str]:
 
 @contextmanager
 def serving(logs: Path, *args: str, model: str = "tinynet", runtime: str = "echo",
-            extra_env: dict[str, str] | None = None, from_run: Path | None = None
-            ) -> Iterator[Server]:
+            extra_env: dict[str, str] | None = None, from_run: Path | None = None,
+            name: str | None = None) -> Iterator[Server]:
+    """`name`: the served model's name when `model` is a file path (its stem)."""
     hp, gp = free_port(), free_port()
     what = ["--from", str(from_run)] if from_run else [model, "--runtime", runtime]
     cmd = [sys.executable, "-m", "inferometer", "serve", *what,
            "--port", str(hp), "--grpc-port", str(gp), "--logs", str(logs), *args]
     proc = subprocess.Popen(cmd, env=env(**(extra_env or {})), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
-    server = Server(proc, hp, gp, model)
+    server = Server(proc, hp, gp, name or model)
     try:
         deadline = time.monotonic() + 180
         while True:
             if proc.poll() is not None:
                 raise AssertionError(f"serve exited {proc.returncode}: {proc.stderr.read()}")
             try:
-                if server.get(f"/v2/models/{model}/ready")[0] == 200:
+                if server.get(f"/v2/models/{server.model}/ready")[0] == 200:
                     break
             except OSError:
                 pass

@@ -213,6 +213,8 @@ class _Fake(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.mode == "v2-slow":
+            time.sleep(2.0)
         self._send(500, b'{"error": "the model crashed"}', "application/json")
 
 
@@ -245,3 +247,61 @@ def test_server_errors_are_counted_and_make_the_run_invalid(tmp_path) -> None:
     step = data["scan"][0]["step"]
     assert not step["valid"] and step["errors"] >= 1
     assert any("HTTP 500" in s and "the model crashed" in s for s in step["reasons"])
+
+
+def test_a_request_past_its_timeout_is_counted(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with fake_server("v2-slow") as port:
+        r = _run("loadtest", "--target", f"http://127.0.0.1:{port}/v2/models/m",
+                 "--concurrency", "1", "--window", "0.5s", "--request-timeout", "0.3s",
+                 "--output", str(tmp_path / "x"))
+    assert r.returncode == 1
+    step = json.loads((tmp_path / "x" / "results.json").read_text())["scan"][0]["step"]
+    assert step["errors"] >= 1 and any("timed out" in s for s in step["reasons"])
+
+
+def test_real_inputs_from_a_file_feed_the_requests(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    np.savez(tmp_path / "x.npz", input=np.zeros((3, 1, 32, 32, 3), np.uint8))
+    r = _run("loadtest", "--target", server.url, "--concurrency", "1", "--window", "0.5s",
+             "--inputs", str(tmp_path / "x.npz"), "--output", str(tmp_path / "lt"))
+    assert r.returncode == 0, r.stderr
+    np.savez(tmp_path / "bad.npz", input=np.zeros((3, 1, 16, 16, 3), np.uint8))
+    r = _run("loadtest", "--target", server.url, "--concurrency", "1",
+             "--inputs", str(tmp_path / "bad.npz"))
+    assert r.returncode == 2 and "shape" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_two_input_model_is_served_and_load_tested(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Any model: float and token inputs, two outputs, answers checked against ONNX Runtime
+    in this process, then a load test built from the server's own metadata."""
+    import numpy as np
+    import onnxruntime as ort
+    import tritonclient.http as th
+    from onnx_models import VOCAB, two_input_model
+
+    from inferometer.oip import decode_response, encode_request
+
+    path = two_input_model(tmp_path / "two.onnx")
+    with serving(tmp_path / "logs", "--dim", "seq=5", "--max-batch", "4", model=str(path),
+                 runtime="onnxruntime", name="two") as s:
+        status, meta = s.get("/v2/models/two")
+        assert status == 200, meta
+        assert {i["name"]: i["datatype"] for i in meta["inputs"]} == {"x": "FP32",
+                                                                      "ids": "INT64"}
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((2, 8)).astype(np.float32)
+        ids = rng.integers(0, VOCAB, (2, 5)).astype(np.int64)
+        body, hl = encode_request([("x", x), ("ids", ids)])
+        code, headers, data = s.post("/v2/models/two/infer", body,
+                                     {"Inference-Header-Content-Length": str(hl)})
+        assert code == 200, data
+        got = decode_response(data, int(headers["inference-header-content-length"]))
+        want = ort.InferenceSession(str(path)).run(None, {"x": x, "ids": ids})
+        assert np.allclose(got["logits"], want[0], atol=1e-5)
+        assert np.allclose(got["embedded"], want[1], atol=1e-5)
+        client = th.InferenceServerClient(f"127.0.0.1:{s.http}")
+        assert client.is_model_ready("two")
+        r = _run("loadtest", "--target", s.url, "--concurrency", "2", "--window", "0.5s",
+                 "--value-range", f"ids:0,{VOCAB}", "--output", str(tmp_path / "lt"))
+        assert r.returncode == 0, r.stderr

@@ -124,6 +124,8 @@ def _parser() -> argparse.ArgumentParser:
                        "requests always in flight, e.g. 1,2,4,8 (one stable step each)")
         p.add_argument("--window", default="5s", help="concurrency mode: measurement window "
                        "(5s, and at least 50 answers)")
+        p.add_argument("--request-timeout", default="30s",
+                       help="a remote target's request unanswered this long failed (30s)")
         p.add_argument("--stability", type=float, default=0.10,
                        help="concurrency mode: stable when the last 3 windows agree within "
                        "this fraction (0.10)")

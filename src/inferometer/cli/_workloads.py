@@ -87,7 +87,8 @@ def _load_config(args: argparse.Namespace, targets: str | None, arrivals: str): 
                      else None,
                      target=args.target if remote else "", concurrency=concurrency,
                      window_s=seconds(args.window, "--window"), stability=args.stability,
-                     data=data)
+                     data=data,
+                     request_timeout_s=seconds(args.request_timeout, "--request-timeout"))
     validate(cfg)
     return cfg
 

@@ -46,6 +46,7 @@ class LoadConfig:
     window_s: float = 5.0  # the concurrency mode's measurement window
     stability: float = 0.10  # ... and its stability bound (last 3 windows)
     data: tuple[tuple[str, str], ...] = ()  # --inputs for a remote target's requests
+    request_timeout_s: float = 30.0  # a remote request unanswered this long has failed
 
 
 def check_accuracy(model: ModelRef) -> str:
@@ -65,6 +66,8 @@ def validate(cfg: LoadConfig) -> None:
                          "--engine native")
     if any(c < 1 for c in cfg.concurrency):
         raise UsageError("--concurrency values must be >= 1")
+    if cfg.request_timeout_s <= 0:
+        raise UsageError("--request-timeout must be > 0")
     if cfg.window_s <= 0 or not 0 < cfg.stability < 1:
         raise UsageError("--window must be > 0 and --stability in (0, 1)")
     if cfg.batching is not None:
@@ -114,7 +117,8 @@ def _pool(cfg: LoadConfig, instances: int, threads: int | None, batch: int,
     here, before any timing)."""
     if cfg.target:
         remote = Remote(parse_target(cfg.target),
-                        connections=max(64, *cfg.concurrency) if cfg.concurrency else 64)
+                        connections=max(64, *cfg.concurrency) if cfg.concurrency else 64,
+                        timeout_s=cfg.request_timeout_s)
         remote.prepare(request_feeds(cfg.model, batch, cfg.data))
         return remote
     d = log_dir / _label(cfg, instances, threads)
