@@ -74,7 +74,12 @@ def test_int8_flavours(tiny, own_cache) -> None:  # type: ignore[no-untyped-def]
     assert zps and all(z.dtype == np.int8 and not z.any() for z in zps)
     assert all(z.dtype == np.uint8 for z in zero_points(cpu))
     ref, got = _outputs(tiny.onnx_path, tiny), _outputs(trt, tiny)
-    assert (got.argmax(1) == ref.argmax(1)).mean() >= 0.75
+    # Close to fp32, item by item.  Not top-1: the seeded tiny net's logits are near each
+    # other, and onnxruntime 1.32's entropy calibration (cosine 0.93-0.96 to fp32 here) flips
+    # the argmax of 3 of these 8 images where earlier releases flipped at most 2; a broken
+    # scale or zero point gives a cosine far below 0.9.
+    cos = (ref * got).sum(1) / np.linalg.norm(ref, axis=1) / np.linalg.norm(got, axis=1)
+    assert cos.min() > 0.9, cos
 
 
 def test_topological_sort() -> None:
