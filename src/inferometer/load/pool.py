@@ -164,7 +164,7 @@ class InstancePool:
         self.spec = spec
         self.queue: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
         self._counts: Counter[int] = Counter()
-        self.executions: Counter[int] = Counter()  # calls per batch size since start
+        self._executions: Counter[int] = Counter()  # calls per batch size since start
         self._lock = threading.Lock()
         self.on_complete: Completion = lambda qid, t: None
         self.on_start: Callable[[int], None] = lambda qid: None
@@ -212,7 +212,7 @@ class InstancePool:
             size = sum(b[1] for b in batch)
             with self._lock:
                 self._counts[size] += 1
-                self.executions[size] += 1
+                self._executions[size] += 1
             for qid, _, _ in batch:
                 self.on_start(qid)
             try:
@@ -296,6 +296,11 @@ class InstancePool:
             self._fail([(qid, n, time.monotonic_ns())], "no live instance")
             return
         self.queue.put((qid, n, time.monotonic_ns()))
+
+    def execution_counts(self) -> dict[int, int]:
+        """Calls per batch size since the pool started (a copy: dispatchers add to it)."""
+        with self._lock:
+            return dict(sorted(self._executions.items()))
 
     def take_batch_counts(self) -> dict[int, int]:
         """Calls per batch size since the last take (a step's histogram; none without

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -69,7 +68,6 @@ class Counters:
     compute: list[int] = field(default_factory=lambda: [0, 0])
     inferences: int = 0  # items (a request of batch 4 is 4)
     last_ms: int = 0
-    batches: Counter[int] = field(default_factory=Counter)  # executions per batch size
 
 
 class ServedModel:
@@ -159,7 +157,6 @@ class ServedModel:
                 c.compute[1] += served.compute_ns
                 c.inferences += next(iter(served.outputs.values())).shape[0] \
                     if served.outputs else 1
-                c.batches[served.batch] += 1
                 c.last_ms = int(time.time() * 1000)
             else:
                 c.fail[0] += 1
@@ -174,28 +171,27 @@ class ServedModel:
     # statistics extension and metrics -----------------------------------------------------
     def stats(self) -> dict[str, Any]:
         c = self.counters
+        calls = self.pool.execution_counts()
         with self._lock:
             def d(pair: list[int]) -> dict[str, int]:
                 return {"count": pair[0], "ns": pair[1]}
             return {"name": self.name, "version": VERSION, "last_inference": c.last_ms,
-                    "inference_count": c.inferences, "execution_count": self.executions(),
+                    "inference_count": c.inferences, "execution_count": sum(calls.values()),
                     "inference_stats": {"success": d(c.success), "fail": d(c.fail),
                                         "queue": d(c.queue), "compute_input": d([0, 0]),
                                         "compute_infer": d(c.compute),
                                         "compute_output": d([0, 0])},
                     "batch_stats": [{"batch_size": b, "compute_infer": {"count": k, "ns": 0}}
-                                    for b, k in sorted(self.pool.executions.items())]}
-
-    def executions(self) -> int:
-        return sum(self.pool.executions.values())
+                                    for b, k in calls.items()]}
 
     def metrics(self) -> list[str]:
         c, lab = self.counters, f'model="{self.name}",version="{VERSION}"'
+        executions = sum(self.pool.execution_counts().values())
         with self._lock:
             rows = [("nv_inference_request_success", "counter", c.success[0]),
                     ("nv_inference_request_failure", "counter", c.fail[0]),
                     ("nv_inference_count", "counter", c.inferences),
-                    ("nv_inference_exec_count", "counter", self.executions()),
+                    ("nv_inference_exec_count", "counter", executions),
                     ("nv_inference_request_duration_us", "counter", c.success[1] // 1000),
                     ("nv_inference_queue_duration_us", "counter", c.queue[1] // 1000),
                     ("nv_inference_compute_infer_duration_us", "counter", c.compute[1] // 1000),
