@@ -90,11 +90,10 @@ class _Infer:
             if unknown:
                 raise ProtocolError(f"unknown output(s) {', '.join(unknown)}; model "
                                     f"'{m.name}' gives {', '.join(names)}")
-            m.check(req.inputs)
+            served = await m.infer(req.inputs)  # submit checks names, shapes, the batch
         except ProtocolError as exc:
             m.fail(time.monotonic_ns() - t0)
             return _error_answer(400, str(exc))
-        served = await m.infer(req.inputs)
         if served.error is not None or served.outputs is None:
             return _error_answer(500, f"inference failed: {served.error}")
         wanted = req.outputs or tuple(names)
