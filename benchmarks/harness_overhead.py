@@ -29,8 +29,8 @@ from inferometer.models.resolve import resolve
 from inferometer.models.shapes import parse_dims
 from inferometer.results.codec import to_dict
 from inferometer.results.schema import CellSpec
-from inferometer.runner import spawn_worker
 from inferometer.scenarios import RunLength
+from inferometer.spawn import spawn_worker
 
 _BARE_ORT = r"""
 import json, sys, time

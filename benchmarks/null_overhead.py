@@ -17,8 +17,8 @@ from pathlib import Path
 from inferometer.jobs import Job
 from inferometer.models.resolve import resolve
 from inferometer.results.schema import CellSpec
-from inferometer.runner import spawn_worker
 from inferometer.scenarios import RunLength, single_stream
+from inferometer.spawn import spawn_worker
 
 
 def main() -> None:

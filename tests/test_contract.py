@@ -15,9 +15,9 @@ from inferometer.jobs import Job
 from inferometer.measure.gpu import cuda_devices
 from inferometer.plan import device_reason
 from inferometer.results.schema import CellSpec
-from inferometer.runner import spawn_worker
 from inferometer.runtimes.base import needs_conversion
 from inferometer.scenarios import RunLength
+from inferometer.spawn import spawn_worker
 
 LENGTH = RunLength(warmup=1, min_time_s=0.02, min_count=3, max_time_s=0.2)
 

@@ -14,7 +14,7 @@ PKG = Path(inferometer.__file__).parent
 
 # Lower layers may never import these upper ones.
 FORBIDDEN = {
-    "_worker": {"cli", "plan", "runner", "progress", "report"},
+    "_worker": {"cli", "plan", "runner", "progress", "report", "cluster", "executor", "spawn"},
     "scenarios": {"cli", "plan", "runner", "progress", "report", "_worker", "runtimes"},
     "runtimes": {"cli", "plan", "runner", "progress", "report", "_worker", "stats", "results"},
     "models": {"cli", "plan", "runner", "progress", "report", "_worker", "runtimes"},
@@ -36,6 +36,12 @@ FORBIDDEN = {
     "serve": {"cli", "tune", "report", "runner", "plan"},
     "oip": {"cli", "plan", "runner", "progress", "report", "_worker", "runtimes", "models",
             "measure", "results", "load", "serve", "tune", "envs"},
+    # Executors run work and know nothing of runs: the runner drives them, Ray sits behind one.
+    "spawn": {"cli", "plan", "runner", "progress", "report", "executor", "cluster", "tune",
+              "serve", "load"},
+    "executor": {"cli", "plan", "runner", "progress", "report", "cluster", "tune", "serve",
+                 "load"},
+    "cluster": {"cli", "plan", "runner", "progress", "report", "tune", "serve", "load"},
 }
 for _lower in ("_worker", "scenarios", "runtimes", "models", "measure", "stats", "results",
                "report", "_train"):

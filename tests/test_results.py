@@ -56,6 +56,13 @@ def test_golden_run_loads_with_typed_fields(tmp_path: Path, version: int) -> Non
         assert [i.name for i in model.inputs][:1] == ["input_ids"]
         assert {c.spec.dims for c in run.cells} == {(("seq", 8),), (("seq", 16),)}
         assert len(cell.integrity.outputs) == 2
+    nodes = {p.node for c in run.cells for p in c.processes}
+    assert nodes and nodes <= set(run.machines)
+    if version < 5:  # one machine: the header's, as the one node
+        assert set(run.machines) == {"local"} and run.settings.cluster is None
+        assert run.machines["local"]["cpu_model"] == run.machine["cpu_model"]
+    else:  # ran on a 2-node local Ray cluster: processes on both nodes
+        assert run.settings.cluster == "local:2" and len(nodes) == 2 == len(run.machines)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -138,7 +145,7 @@ def test_a_stored_tune_run_loads_shows_and_round_trips(tmp_path: Path) -> None:
     from inferometer.report.tunetable import tune_text
     from inferometer.results.tunerun import TuneRun
 
-    run = load_result(_golden_run(tmp_path, SCHEMA_VERSION, "tune").path)
+    run = load_result(_golden_run(tmp_path, 4, "tune").path)  # unchanged in v5: migrated
     assert isinstance(run, TuneRun) and run.status == "done"
     assert len(run.space) == 24 and len(run.verdicts) == 24
     rec = run.recommendation

@@ -20,9 +20,9 @@ from .models.ref import ModelRef
 from .plan import precision_variant
 from .results.accuracyrun import AccuracyRun, PrecisionRow
 from .results.schema import SCHEMA_VERSION, CellSpec
-from .runner import spawn_worker
 from .runtimes.base import needs_conversion
 from .scenarios import RunLength
+from .spawn import spawn_worker
 
 
 def _job(model: ModelRef, spec: CellSpec, out: Path, mode: str, data: Path) -> Job:

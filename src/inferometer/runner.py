@@ -1,33 +1,24 @@
 """The orchestrator: each cell measured in `repeat` fresh worker processes, scheduled
 interleaved across the cells (or as asked), a timeout per process, results saved as each
-process finishes, resume down to the process.  The parent blocks on the child (no
-busy-waiting) and never imports a runtime itself."""
+process finishes, resume down to the process.  The processes run through an executor (this
+machine, or a Ray cluster's nodes, as many at once as it has free slots); the parent blocks
+on them (no busy-waiting) and never imports a runtime itself."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
 
 import numpy as np
 
 from . import __version__, envs, runtimes
-from .childenv import worker_env
+from .executor import Done, Executor, Local, Work
 from .integrity import compare_outputs
 from .jobs import Job
-from .measure.speed import speed_probe
 from .models.ref import ModelRef
 from .plan import Plan
-from .results.codec import from_dict, to_dict
 from .results.export import to_csv
 from .results.pooling import pool
 from .results.schema import (
@@ -44,7 +35,6 @@ from .results.store import ProcessSamples, RunDir, atomic_write
 from .runtimes.base import needs_conversion, variant
 from .stats import summarize
 
-R = TypeVar("R")
 
 @dataclass(frozen=True)
 class Event:
@@ -56,6 +46,7 @@ class Event:
     rep: int = 0  # which of the cell's processes
     repeat: int = 1  # processes per cell
     process: ProcessResult | None = None  # "done": the process that just finished
+    node: str = ""  # "start", "done": the node it runs on (with a cluster)
 
 
 def schedule(cells: Sequence[CellSpec], repeat: int, order: str,
@@ -81,55 +72,12 @@ def schedule(cells: Sequence[CellSpec], repeat: int, order: str,
     return jobs
 
 
-def spawn_worker(job: Job, log_path: Path, timeout_s: float,
-                 python: str = sys.executable) -> WorkerReport:
-    """Run one job in a fresh process; any way it can fail becomes a failed report."""
-    return spawn("inferometer._worker", job, Path(job.report_path), WorkerReport,
-                 job.spec.threads, log_path, timeout_s, python)
-
-
-def spawn(module: str, job: Any, report_path: Path, report_cls: type[R], threads: int | None,
-          log_path: Path, timeout_s: float, python: str = sys.executable) -> R:
-    """`python -m module` with `job` as JSON on stdin; its report is read from `report_path`.
-    A timeout kills the whole process group; a death without a report becomes a failed report
-    (report_cls(status="failed", error=...)) that says how it died."""
-    report_path.unlink(missing_ok=True)
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([python, "-m", module], stdin=subprocess.PIPE,
-                                stdout=log, stderr=subprocess.STDOUT, text=True,
-                                env=worker_env(threads), start_new_session=True)
-        try:
-            proc.communicate(json.dumps(to_dict(job)), timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            return report_cls(status="failed", error=f"timed out after {timeout_s:g} s")
-        except BaseException:
-            _kill(proc)
-            raise
-    if report_path.exists():
-        report = from_dict(report_cls, json.loads(report_path.read_text()))
-        report_path.unlink()
-        return report
-    rc = proc.returncode
-    how = (f"killed by signal {signal.Signals(-rc).name}" if rc < 0
-           else f"exited with code {rc}")
-    if rc == -signal.SIGKILL:  # not our timeout (that returned above): most likely the kernel
-        how += " (the kernel's OOM killer sends SIGKILL: did the batch fit in memory?)"
-    tail = [ln for ln in log_path.read_text(errors="replace").splitlines() if ln.strip()][-1:]
-    return report_cls(status="failed",
-                      error=f"worker {how} without a report" + (f": {tail[0]}" if tail else ""))
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # the whole group: runtimes spawn helpers
-    proc.wait()
-
-
 class Runner:
     def __init__(self, plan: Plan, rundir: RunDir, machine: dict[str, object], created: str,
-                 on_event: Callable[[Event], None] | None = None) -> None:
+                 on_event: Callable[[Event], None] | None = None,
+                 executor: Executor | None = None) -> None:
         self.plan = plan
+        self.executor = executor or Local(machine)
         self.rundir = rundir
         self.machine = machine
         self.created = created
@@ -153,7 +101,9 @@ class Runner:
                          cells=tuple(self.cells[c.id] for c in self.plan.cells
                                      if c.id in self.cells),
                          references=dict(self.references),
-                         conversions=dict(self.conversions))
+                         conversions=dict(self.conversions),
+                         machines={n.id: {"machine_type": n.machine_type, "slots": n.slots,
+                                          **n.machine} for n in self.executor.nodes})
 
     def _save(self, status: str) -> RunResult:
         run = self.result(status)
@@ -194,26 +144,72 @@ class Runner:
         try:
             self._references(pending)
             self._conversions(pending)
-            failed_now: set[str] = set()
-            for i, (spec, rep) in enumerate(jobs, 1):
+            self._measure(jobs)
+        except BaseException:
+            self._save("interrupted")
+            raise
+        finally:
+            self.executor.close()
+        return self._save("complete")
+
+    def _measure(self, jobs: list[tuple[CellSpec, int]]) -> None:
+        """Start the jobs in their scheduled order as slots free up (one at a time on this
+        machine); a job waits for a slot of its cell's machine type without holding back a
+        later job another type could take now."""
+        s = self.plan.settings
+        queue = list(enumerate(jobs, 1))
+        failed_now: set[str] = set()
+        running = 0
+        while queue or running:
+            for item in list(queue):
+                i, (spec, rep) = item
                 ev = {"index": i, "total": len(jobs), "spec": spec, "rep": rep,
                       "repeat": s.repeat}
                 done = {p.rep for p in self.procs.get(spec.id, ())}
                 if rep in done or spec.id in failed_now:
                     # finished earlier, or the cell failed in this run: a failure in one
                     # process (a crash, a missing op) would repeat in the next
+                    queue.remove(item)
                     self.on_event(Event("skip", cell=self.cells.get(spec.id), **ev))
                     continue
-                self.on_event(Event("start", **ev))
-                cell, proc = self._run_process(spec, rep)
+                failed = self.failed_conversions.get(
+                    f"{spec.model}.{spec.runtime}.{spec.variant}")
+                if failed:
+                    queue.remove(item)
+                    self.on_event(Event("start", **ev))
+                    cell, proc = self._finish(spec, rep, WorkerReport("failed", failed), None)
+                    failed_now.add(spec.id)
+                    self._save("running")
+                    self.on_event(Event("done", cell=cell, process=proc, **ev))
+                    continue
+                if not self.executor.free(spec.machine):
+                    continue
+                queue.remove(item)
+                node = self.executor.submit(self._process_work(spec, rep), (spec, rep, ev))
+                running += 1
+                self.on_event(Event("start", node=node, **ev))
+            if not running:
+                # nothing could start and nothing runs: no live node can take these jobs
+                for i, (spec, rep) in queue:
+                    ev = {"index": i, "total": len(jobs), "spec": spec, "rep": rep,
+                          "repeat": s.repeat}
+                    reason = self.executor.why_not(spec.machine)
+                    cell, proc = self._finish(spec, rep, WorkerReport("failed", reason), None)
+                    self.on_event(Event("done", cell=cell, process=proc, **ev))
+                self._save("running")
+                return
+            for (spec, rep, ev), result in self.executor.wait():
+                running -= 1
+                cell, proc = self._finish(spec, rep, result.report, result)
                 if cell.status != "ok":
                     failed_now.add(spec.id)
                 self._save("running")
-                self.on_event(Event("done", cell=cell, process=proc, **ev))
-        except BaseException:
-            self._save("interrupted")
-            raise
-        return self._save("complete")
+                self.on_event(Event("done", cell=cell, process=proc, node=result.node, **ev))
+
+    def _run(self, work: Work) -> Done:
+        """One work through the executor, nothing else in flight (references, conversions)."""
+        self.executor.submit(work, None)
+        return self.executor.wait()[0][1]
 
     def _ref_key(self, spec: CellSpec) -> str:
         return f"{spec.model}.{spec.shape_key}"
@@ -239,7 +235,8 @@ class Runner:
                 continue
             spec = CellSpec(c.model, name, rt.default_variants[0], None, c.batch, dims=c.dims)
             self.on_event(Event("reference", i, len(seen), spec))
-            report = self._spawn(spec, f"reference.{key}", str(out), mode="reference")
+            report = self._run(self._work(spec, f"reference.{key}", str(out),
+                                          mode="reference", probe=False)).report
             self.references[key] = (f"{name} {report.runtime_version} {spec.variant}"
                                     if report.status == "ok" else f"none: {report.error}")
 
@@ -253,40 +250,41 @@ class Runner:
         for i, (key, c) in enumerate(todo.items(), 1):
             spec = CellSpec(c.model, c.runtime, c.variant, None, 1, dims=c.dims)
             self.on_event(Event("convert", i, len(todo), spec))
-            report = self._spawn(spec, f"convert.{key}", None, mode="convert")
-            if report.status == "ok":
+            # each node converts into its own cache (a hit where nodes share a disk), one node
+            # after the other so no two write the same cache at once
+            for node in self.executor.nodes:
+                report = self._run(self._work(spec, f"convert.{key}", None, mode="convert",
+                                              node=node.id, probe=False)).report
+                if report.status != "ok":
+                    where = f" on node {node.id}" if len(self.executor.nodes) > 1 else ""
+                    self.conversions[key] = f"failed{where}: {report.error}"
+                    self.failed_conversions[key] = f"conversion failed{where}: {report.error}"
+                    break
                 self.conversions[key] = report.settings.get("conversion", "done")
-            else:
-                self.conversions[key] = f"failed: {report.error}"
-                self.failed_conversions[key] = f"conversion failed: {report.error}"
 
-    def _spawn(self, spec: CellSpec, stem: str, outputs: str | None,
-               mode: str = "measure") -> WorkerReport:
+    def _work(self, spec: CellSpec, stem: str, outputs: str | None, mode: str = "measure",
+              node: str | None = None, probe: bool = True) -> Work:
         s = self.plan.settings
         job = Job(spec=spec, model=self.models[spec.model], length=self.plan.length,
                   preprocess_timed=s.preprocess_timed, pin=s.pin,
                   report_path=str(self.rundir.path / "logs" / f"{stem}.report.json"),
                   outputs_path=outputs, mode=mode)
-        try:
-            python = envs.python_for(spec.runtime)
-        except envs.EnvError as exc:  # removed since the plan was made
-            return WorkerReport(status="failed", error=str(exc))
-        return spawn_worker(job, self.rundir.path / "logs" / f"{stem}.log", s.timeout_s, python)
+        return Work(job, str(self.rundir.path / "logs" / f"{stem}.log"), s.timeout_s,
+                    machine_type=spec.machine, node=node, probe=probe)
 
-    def _run_process(self, spec: CellSpec, rep: int) -> tuple[CellResult, ProcessResult | None]:
-        """One fresh worker process of a cell; the cell is pooled again from every process it
-        has and saved (samples first), so a kill loses at most the process in flight."""
+    def _process_work(self, spec: CellSpec, rep: int) -> Work:
         out = self.rundir.file("outputs", spec.id, ".npz")
-        failed = self.failed_conversions.get(f"{spec.model}.{spec.runtime}.{spec.variant}")
         # the integrity outputs come from the cell's first process that succeeds
         outputs = None if out.exists() else str(out)
         stem = spec.id if self.plan.settings.repeat == 1 else f"{spec.id}.p{rep}"
-        # timed here, where no runtime thread spins, and only when a process will run
-        probe = None if failed else speed_probe()
-        t0 = time.monotonic()
-        report = (WorkerReport(status="failed", error=failed) if failed
-                  else self._spawn(spec, stem, outputs))
-        wall = time.monotonic() - t0
+        return self._work(spec, stem, outputs)
+
+    def _finish(self, spec: CellSpec, rep: int, report: WorkerReport,
+                done: Done | None) -> tuple[CellResult, ProcessResult | None]:
+        """A finished process of a cell: the cell is pooled again from every process it has
+        and saved (samples first), so a kill loses at most the processes in flight."""
+        out = self.rundir.file("outputs", spec.id, ".npz")
+        wall = done.wall_s if done else 0.0
         cid = spec.id
         proc = None
         if report.status != "ok":
@@ -296,7 +294,8 @@ class Runner:
             cell = replace(base, status="failed", error=report.error,
                            wall_s=(base.wall_s or 0.0) + wall)
         else:
-            proc = _process(rep, report, wall, probe)
+            assert done is not None
+            proc = _process(rep, report, wall, done.probe_ms, done.node)
             self.procs.setdefault(cid, []).append(proc)
             self.raw.setdefault(cid, []).append(
                 {"rep": rep, "first": report.first_ns, "warmup": list(report.warmup_ns),
@@ -355,11 +354,12 @@ def _arrays(path: Path) -> list[np.ndarray]:
         return [f[f"arr_{k}"] for k in range(len(f.files))]
 
 
-def _process(rep: int, r: WorkerReport, wall: float, probe: float | None) -> ProcessResult:
+def _process(rep: int, r: WorkerReport, wall: float, probe: float | None,
+             node: str) -> ProcessResult:
     return ProcessResult(
         rep=rep, summary=summarize(r.samples_ns), first_ms=(r.first_ns or 0) / 1e6,
         load_s=r.load_s, stop_reason=r.stop_reason, other_load=r.other_load,
         rss_after_load_mb=r.rss_after_load_mb, peak_rss_after_load_mb=r.peak_rss_after_load_mb,
         peak_rss_mb=r.peak_rss_mb, wall_s=wall, cpu_affinity=r.cpu_affinity,
         device_summary=summarize(r.device_samples_ns) if r.device_samples_ns else None,
-        probe_ms=probe)
+        probe_ms=probe, node=node)

@@ -14,7 +14,7 @@ from .models.ref import ModelRef
 from .plan import require_device
 from .results.schema import SCHEMA_VERSION
 from .results.trainrun import TrainReport, TrainRow, TrainRun
-from .runner import spawn
+from .spawn import spawn
 from .stats import summarize
 
 PRECISIONS = ("fp32", "amp")

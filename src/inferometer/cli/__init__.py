@@ -95,6 +95,17 @@ def _parser() -> argparse.ArgumentParser:
                    help="also write report.html, report.md and plots/ (inferometer report)")
     r.add_argument("--dry-run", action="store_true",
                    help="print the cells, conversions and time bounds; run nothing")
+    r.add_argument("--cluster", metavar="WHERE",
+                   help="run the processes on a Ray cluster: ray://HEAD:10001, auto (RAY_ADDRESS "
+                   "or the cluster this runs in), or local:N (N nodes on this machine, "
+                   "loopback, for trying it out); cells run on each machine type it has")
+    r.add_argument("--slots-per-node", type=int, default=1,
+                   help="processes a node runs at once, each on its own CPUs (1)")
+    r.add_argument("--cost-per-hour", metavar="PRICES",
+                   help="TYPE=PRICE,... (or one PRICE for every machine): adds the cost per "
+                   "million inferences to each cell and a cheapest line")
+    r.add_argument("--cluster-timeout", type=float, default=60.0,
+                   help="seconds to wait for the cluster and its nodes (60)")
     e = sub.add_parser("env", help="managed per-runtime environments")
     e.set_defaults(handler=cmd_env)
     esub = e.add_subparsers(dest="env_command", required=True, parser_class=_Parser)
@@ -201,7 +212,12 @@ def _parser() -> argparse.ArgumentParser:
     c.set_defaults(handler=cmd_compare)
     c.add_argument("run_a", help="baseline run directory (A1,A2,...: several runs pooled as "
                    "processes)")
-    c.add_argument("run_b", help="candidate run directory (B1,B2,...)")
+    c.add_argument("run_b", nargs="?", help="candidate run directory (B1,B2,...)")
+    c.add_argument("--by", choices=("machine",),
+                   help="machine: one run's cells on each machine type of its cluster, B/A "
+                   "against the baseline type")
+    c.add_argument("--baseline", help="--by machine: the machine type that is A (default: the "
+                   "first by name)")
     c.add_argument("--fail-on", default="p50",
                    help="METRIC[:PERCENT],...: exit 1 when a metric is significantly worse by "
                    "more than PERCENT (p50, p90, p99, mean, items_per_s, peak_rss, load_s; "

@@ -6,7 +6,9 @@ import argparse
 import datetime as dt
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import envs, runtimes
 from ..errors import UsageError
@@ -30,6 +32,10 @@ from ..results.store import RunDir
 from ..scenarios import RunLength
 from ._common import out_dir
 from ._models import batch_from_dims, resolve_models
+
+if TYPE_CHECKING:
+    from ..cluster import RayExecutor
+    from ..results.schema import RunResult
 
 
 def cmd_runtimes(args: argparse.Namespace) -> int:
@@ -138,13 +144,73 @@ def _new_plan(args: argparse.Namespace) -> tuple[Plan, list[str]]:
                            warmup=length.warmup, min_time_s=length.min_time_s,
                            min_count=length.min_count, max_time_s=length.max_time_s,
                            target_rel_ci=length.target_rel_ci, noisy_threshold=args.noisy,
-                           repeat=repeat, order=order, max_spread=args.max_spread / 100.0)
+                           repeat=repeat, order=order, max_spread=args.max_spread / 100.0,
+                           cluster=_cluster_text(args), slots_per_node=args.slots_per_node)
     return Plan(tuple(models), cells, length, settings, args.command_line), notes + more
+
+
+def _cluster_text(args: argparse.Namespace) -> str | None:
+    if not args.cluster:
+        return None
+    from ..cluster import parse_cluster
+
+    if not 1 <= args.slots_per_node <= 64:
+        raise UsageError("--slots-per-node: 1 to 64 processes a node")
+    if args.cluster_timeout <= 0:
+        raise UsageError("--cluster-timeout must be > 0")
+    return parse_cluster(args.cluster).text()
+
+
+def _executor(settings: RunSettings, args: argparse.Namespace) -> RayExecutor | None:
+    """The cluster the run's processes go to (None: this machine)."""
+    if settings.cluster is None:
+        return None
+    from ..cluster import RayExecutor, parse_cluster
+
+    return RayExecutor(parse_cluster(settings.cluster), settings.slots_per_node,
+                       args.cluster_timeout)
+
+
+def parse_costs(text: str | None, types: list[str]) -> dict[str, float]:
+    """--cost-per-hour: 'c7i.2xlarge=0.357,c7a.2xlarge=0.411', or '0.34' for every type;
+    a type no node of the run has is an error naming the ones it has."""
+    if not text:
+        return {}
+    out: dict[str, float] = {}
+    for tok in split_list(text):
+        kind, eq, price = tok.rpartition("=")
+        if not eq:
+            kind, price = "", tok
+        try:
+            value = float(price)
+        except ValueError:
+            raise UsageError(f"--cost-per-hour: '{tok}': the price is not a number") from None
+        if not value > 0:
+            raise UsageError(f"--cost-per-hour: '{tok}': a price must be > 0")
+        if not kind:
+            out.update(dict.fromkeys(types, value))
+        elif kind not in types:
+            raise UsageError(f"--cost-per-hour: no node of machine type '{kind}' in this run; "
+                             f"it has {', '.join(types)}")
+        else:
+            out[kind] = value
+    return out
+
+
+def _per_machine(plan: Plan, executor: RayExecutor | None) -> Plan:
+    """On a cluster of several machine types, every cell runs on each type (its `machine`),
+    so the types compare side by side; with one type the cells are a local run's."""
+    types = sorted({n.machine_type for n in executor.nodes}) if executor else []
+    if len(types) < 2:
+        return plan
+    cells = tuple(replace(c, machine=t) for c in plan.cells for t in types)
+    print(f"note: {len(types)} machine types in the cluster ({', '.join(types)}): each cell "
+          "runs on each", file=sys.stderr)
+    return replace(plan, cells=cells)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ..measure.machine import machine_info
-    from ..runner import Runner
 
     if args.resume:
         rundir = RunDir(Path(args.resume))
@@ -153,6 +219,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         missing = [m.onnx_path for m in plan.models if not Path(m.onnx_path).exists()]
         if missing:
             raise UsageError(f"cannot resume: model file {missing[0]} is gone; start a new run")
+        if args.cluster:  # the cluster may have moved since; the cells stay the run's
+            plan = replace(plan, settings=replace(plan.settings, cluster=_cluster_text(args)))
+        executor = _executor(plan.settings, args)
     else:
         plan, notes = _new_plan(args)
         for note in notes:
@@ -160,15 +229,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.dry_run:
             print(_plan_text(plan))
             return 0
+        executor = _executor(plan.settings, args)
+        try:
+            types = sorted({n.machine_type for n in executor.nodes}) if executor else ["local"]
+            costs = parse_costs(args.cost_per_hour, types)
+        except UsageError:
+            if executor is not None:
+                executor.shutdown()
+            raise
+        plan = replace(_per_machine(plan, executor),
+                       settings=replace(plan.settings, cost_per_hour=costs))
         rundir = RunDir(Path(args.output) if args.output  # RunDir.create refuses a used one
                         else out_dir(None, "+".join(mo.name for mo in plan.models)))
         created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         machine = machine_info()
         rundir.create({"created": created, "machine": machine, "plan": to_dict(plan)})
     print(f"run directory: {rundir.path} ({len(plan.cells)} cells)", file=sys.stderr)
-    runner = Runner(plan, rundir, machine, created, Progress())
     try:
-        run = runner.execute(resume=bool(args.resume))
+        run = execute(plan, rundir, machine, created, executor, resume=bool(args.resume))
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished cells are saved; resume with: "
               f"inferometer run --resume {rundir.path}", file=sys.stderr)
@@ -182,6 +260,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         files = write_report(rundir.path)
         print(f"report: {files.html} (and report.md, plots/)")
     return 0 if all(c.status == "ok" for c in run.cells) else 1
+
+
+def execute(plan: Plan, rundir: RunDir, machine: dict[str, object], created: str,
+            executor: RayExecutor | None, resume: bool = False) -> RunResult:
+    from ..runner import Runner
+
+    try:
+        return Runner(plan, rundir, machine, created, Progress(), executor).execute(resume)
+    finally:
+        if executor is not None:
+            executor.shutdown()
 
 
 def _plan_text(plan: Plan) -> str:
@@ -212,6 +301,8 @@ def _plan_text(plan: Plan) -> str:
         f"{length.max_time_s:g} s a process), plus each process's start, load and first "
         f"inference; at most {procs * s.timeout_s / 3600:.1f} h at the {s.timeout_s:g} s "
         "timeout per process",
+        *([f"on the Ray cluster {s.cluster}: up to {s.slots_per_node} process(es) a node at "
+           "once, so the wall time divides by about the number of slots"] if s.cluster else []),
         "dry run: nothing was run; drop --dry-run to start"])
 
 

@@ -37,16 +37,29 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not 0 <= args.noise < 100:
         raise UsageError("--noise: a percentage in [0, 100)")
     thresholds = parse_fail_on(args.fail_on)
-    if _tune_pair(args) or _load_pair(args):
-        return 0
-    cmp = compare_runs(args.run_a, args.run_b, noise=args.noise / 100.0)
-    bad = regressions(cmp, thresholds)
-    if args.json:
-        print(json.dumps({**to_dict(cmp), "regressions": bad, "geomean_p50": cmp.geomean()},
-                         indent=1))
+    if args.by == "machine":
+        if args.run_b:
+            raise UsageError("compare --by machine takes one run (its machine types are the "
+                             "sides)")
+        from ..report.compare import compare_machines
+
+        cmps = compare_machines(args.run_a, args.noise / 100.0, args.baseline)
     else:
-        print(comparison_text(cmp, bad))
-    return 1 if bad else 0
+        if not args.run_b:
+            raise UsageError("compare: name two runs (A B), or one with --by machine")
+        if args.baseline:
+            raise UsageError("--baseline goes with --by machine")
+        if _tune_pair(args) or _load_pair(args):
+            return 0
+        cmps = [compare_runs(args.run_a, args.run_b, noise=args.noise / 100.0)]
+    verdicts = [(cmp, regressions(cmp, thresholds)) for cmp in cmps]
+    if args.json:
+        out = [{**to_dict(cmp), "regressions": bad, "geomean_p50": cmp.geomean()}
+               for cmp, bad in verdicts]
+        print(json.dumps(out[0] if args.by is None else out, indent=1))
+    else:
+        print("\n\n".join(comparison_text(cmp, bad) for cmp, bad in verdicts))
+    return 1 if any(bad for _, bad in verdicts) else 0
 
 
 def _kind_pair(args: argparse.Namespace, kind: type, what: str) -> list | None:

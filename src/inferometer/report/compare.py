@@ -203,15 +203,22 @@ class _Side:
 
 
 def _side(paths: Sequence[str]) -> _Side:
+    found = []
+    for path in paths:
+        rd = RunDir(Path(path))
+        found.append((rd, rd.load().cells))
+    return _side_of(found, ",".join(paths))
+
+
+def _side_of(runs: Sequence[tuple[RunDir, Sequence[CellResult]]], label: str) -> _Side:
+    """The cells of one side, from one or more runs (their processes pooled per cell)."""
     by_key: dict[Key, list[tuple[CellResult, list[list[int]] | None]]] = {}
     models: set[str] = set()
     every: list[CellResult] = []
-    for path in paths:
-        rd = RunDir(Path(path))
-        run = rd.load()
-        models |= {c.spec.model for c in run.cells}
-        every += run.cells
-        for c in run.cells:
+    for rd, run_cells in runs:
+        models |= {c.spec.model for c in run_cells}
+        every += run_cells
+        for c in run_cells:
             by_key.setdefault(cell_key(c), []).append((c, rd.samples(c.spec.id)))
     cells, samples = {}, {}
     for k, found in by_key.items():
@@ -226,11 +233,11 @@ def _side(paths: Sequence[str]) -> _Side:
         elif len(procs) == len(raw):  # several runs: their processes pooled into one cell
             cells[k] = pool(found[0][0], procs, raw)
         else:
-            raise UsageError(f"cannot pool {key_label(k)} across {', '.join(paths)}: one of "
+            raise UsageError(f"cannot pool {key_label(k)} across {label}: one of "
                              "them kept no raw samples for it")
         if raw:
             samples[k] = raw
-    return _Side(",".join(paths), cells, samples, ", ".join(sorted(models)) or "no cells",
+    return _Side(label, cells, samples, ", ".join(sorted(models)) or "no cells",
                  machine_probes(every))
 
 
@@ -264,12 +271,40 @@ def compare_runs(path_a: str | Sequence[str], path_b: str | Sequence[str],
                  noise: float = NOISE) -> Comparison:
     sa = _side(split_runs(path_a) if isinstance(path_a, str) else path_a)
     sb = _side(split_runs(path_b) if isinstance(path_b, str) else path_b)
+    return _compare_sides(sa, sb, noise)
+
+
+def compare_machines(path: str, noise: float = NOISE,
+                     baseline: str | None = None) -> list[Comparison]:
+    """One run's cells on each machine type against the same cells on the baseline type
+    (the first in name order unless named): B/A per cell with the same process-level test.
+    The machines' speed probes differ by design here (that is what is compared), so they
+    set no floor."""
+    rd = RunDir(Path(path))
+    run = rd.load()
+    types = sorted({c.spec.machine for c in run.cells if c.spec.machine})
+    if len(types) < 2:
+        found = sorted({str(m.get("machine_type")) for m in run.machines.values()})
+        raise UsageError(f"compare --by machine: {path} ran on one machine type "
+                         f"({', '.join(found) or 'this machine'}); a run on a cluster of "
+                         "several types runs every cell on each")
+    if baseline is not None and baseline not in types:
+        raise UsageError(f"--baseline: no machine type '{baseline}' in {path}; it has "
+                         f"{', '.join(types)}")
+    base = baseline or types[0]
+    sides = {t: _side_of([(rd, [c for c in run.cells if c.spec.machine == t])], t)
+             for t in types}
+    return [_compare_sides(sides[base], sides[t], noise, probes=False)
+            for t in types if t != base]
+
+
+def _compare_sides(sa: _Side, sb: _Side, noise: float, probes: bool = True) -> Comparison:
     common = [k for k in sa.cells if k in sb.cells]
     if not common:
         raise UsageError(f"no common cells: {sa.label} has {sa.models}, {sb.label} has "
                          f"{sb.models}; compare runs of the same model, runtime, variant, "
                          "threads and batch")
-    shift = machine_shift(sa.probes, sb.probes)
+    shift = machine_shift(sa.probes, sb.probes) if probes else 0.0
     cells, failed = [], []
     for k in common:
         a, b = sa.cells[k], sb.cells[k]

@@ -50,6 +50,10 @@ def _num(x: float | None, digits: int = 2) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
+def _cost(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4g}"
+
+
 def _integrity(c: CellResult) -> str:
     i = c.integrity
     if i is None:
@@ -82,7 +86,8 @@ def spread_cell(c: CellResult) -> str:
 
 
 def cell_row(c: CellResult) -> list[str]:
-    name = f"{c.spec.runtime}/{c.spec.variant}"
+    name = f"{c.spec.runtime}/{c.spec.variant}" + (f" @{c.spec.machine}" if c.spec.machine
+                                                  else "")
     head = [name, c.precision, c.spec.threads_label, str(c.spec.batch)]
     if c.status != "ok" or c.summary is None:
         return head + ["-"] * (len(HEADERS) - 5) + [f"FAILED: {c.error}"]
@@ -134,6 +139,39 @@ def _runner_up(best: CellResult, ranked: Sequence[CellResult]) -> str:
     return f"; tied with {label} ({change.ratio:.2f}x{evidence}: cannot tell them apart)"
 
 
+def _where(c: CellResult) -> str:
+    on = f" on {c.spec.machine}" if c.spec.machine else ""
+    return f"{c.spec.runtime}/{c.spec.variant}{on}"
+
+
+def machine_types(run: RunResult) -> list[str]:
+    return sorted({str(m.get("machine_type", "local")) for m in run.machines.values()}
+                  or {"local"})
+
+
+def cost_per_million(c: CellResult, run: RunResult) -> float | None:
+    """Price of a million inferences on the cell's machine type at the cell's throughput
+    (one process busy all hour), where --cost-per-hour gave that type a price."""
+    types = machine_types(run)
+    kind = c.spec.machine or (types[0] if len(types) == 1 else None)
+    price = run.settings.cost_per_hour.get(kind or "")
+    if price is None or not c.items_per_s:
+        return None
+    return price / 3600.0 / c.items_per_s * 1e6
+
+
+def cheapest_lines(cells: Sequence[CellResult], run: RunResult) -> list[str]:
+    out = []
+    for (batch, prec), ranked in sorted(_ranked(cells).items()):
+        priced = sorted((x, c) for c in ranked if (x := cost_per_million(c, run)) is not None)
+        if priced:
+            x, c = priced[0]
+            out.append(f"cheapest {prec} at batch {batch}: {_where(c)} "
+                       f"threads={c.spec.threads_label}: {x:.4g} per million inferences "
+                       f"({c.items_per_s:.1f} items/s)")
+    return out
+
+
 def fastest_lines(cells: Sequence[CellResult]) -> list[str]:
     """'fastest PRECISION at batch N: ...' for each (batch, precision), with what a reduced
     precision costs in top-1 agreement and how far ahead of the next runtime it is."""
@@ -143,7 +181,7 @@ def fastest_lines(cells: Sequence[CellResult]) -> list[str]:
         i = c.integrity
         cost = ("" if prec == "fp32" or i is None or i.top1_agreement is None
                 else f" (top-1 agrees with the fp32 reference on {i.top1_agreement:.0%})")
-        out.append(f"fastest {prec} at batch {batch}: {c.spec.runtime}/{c.spec.variant} "
+        out.append(f"fastest {prec} at batch {batch}: {_where(c)} "
                    f"threads={c.spec.threads_label}: p50 {c.summary.p50_ms:.2f} ms, "  # type: ignore[union-attr]
                    f"{c.items_per_s:.1f} items/s{cost}{_runner_up(c, ranked)}")
     return out
@@ -174,8 +212,14 @@ def run_tables(run: RunResult) -> str:
                 rows.append([""] * len(HEADERS))
             rows.append(cell_row(c))
             prev = c.spec.runtime
-        out.append(render(HEADERS, rows))
+        headers: tuple[str, ...] = HEADERS
+        if run.settings.cost_per_hour:
+            headers = (*HEADERS, "per M inf")
+            costs = iter(cost_per_million(c, run) for c in cells)
+            rows = [[*r, ""] if not r[0] else [*r, _cost(next(costs))] for r in rows]
+        out.append(render(headers, rows))
         out += fastest_lines(cells)
+        out += cheapest_lines(cells, run)
         out += [line for c in cells if (line := _device_line(c))]
         out.append(_dependencies(cells))
     if len(groups) > 1:
@@ -233,6 +277,23 @@ def _dependencies(cells: Sequence[CellResult]) -> str:
     return "\n".join(lines)
 
 
+def _nodes_lines(run: RunResult) -> list[str]:
+    """A cluster run's nodes: which machine each is and how many processes it ran."""
+    if run.settings.cluster is None:
+        return []
+    ran: dict[str, int] = {}
+    for c in run.cells:
+        for p in c.processes:
+            ran[p.node] = ran.get(p.node, 0) + 1
+    lines = [f"cluster {run.settings.cluster}: {len(run.machines)} node(s), "
+             f"{run.settings.slots_per_node} process(es) at a time on each"]
+    for nid, m in run.machines.items():
+        lines.append(f"  node {nid} {m.get('machine_type')}: {m.get('cpu_model')}, "
+                     f"{m.get('usable_cpus')} CPUs, {m.get('memory_gb')} GB, at "
+                     f"{m.get('address')}; {ran.get(nid, 0)} process(es)")
+    return lines
+
+
 def _footer(run: RunResult) -> str:
     s = run.settings
     m = run.machine
@@ -242,7 +303,8 @@ def _footer(run: RunResult) -> str:
                                                       if c.timed_region) or
                ["uint8 NHWC buffer -> runtime input + inference" if s.preprocess_timed
                 else "inference only (--no-preprocess)"]),
-             f"integrity reference: {s.reference_runtime} fp32 on the same fixed inputs"]
+             f"integrity reference: {s.reference_runtime} fp32 on the same fixed inputs",
+             *_nodes_lines(run)]
     noisy = sum(c.noisy for c in run.cells)
     unstable = sum(c.unstable for c in run.cells)
     if noisy:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ..measure.libraries import Library
 from ..stats import Summary
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,9 @@ class CellSpec:
     device: str = "cpu"  # "cpu" or "cuda"
     # the model's symbolic dims bound for this cell (--dim seq=128,384: one cell per value)
     dims: tuple[tuple[str, int], ...] = ()
+    # the machine type it runs on, when a run compares machines (a cluster of several types);
+    # None: whichever machine the run has
+    machine: str | None = None
 
     @property
     def threads_label(self) -> str:
@@ -53,8 +56,9 @@ class CellSpec:
     @property
     def id(self) -> str:
         where = "" if self.device == "cpu" else f".{self.device}"
+        on = "" if self.machine is None else f".on-{self.machine}"
         return (f"{self.model}.{self.runtime}.{self.variant}.t{self.threads_label}"
-                f".{self.shape_key}{where}")
+                f".{self.shape_key}{where}{on}")
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,7 @@ class ProcessResult:
     device_summary: Summary | None = None
     # the machine's speed just before this process started (measure.speed: ms of fixed work)
     probe_ms: float | None = None
+    node: str = ""  # the node it ran on: a key of the run's `machines`
 
 
 @dataclass(frozen=True)
@@ -226,6 +231,10 @@ class RunSettings:
     repeat: int = 1  # fresh worker processes per cell
     order: str = "sequential"  # how processes were scheduled: interleaved, sequential, random
     max_spread: float = 0.10  # a cell whose between-process spread exceeds this is unstable
+    cluster: str | None = None  # --cluster: where the processes ran (None: this machine)
+    slots_per_node: int = 1
+    # --cost-per-hour: machine type -> price an hour, for the cost per million inferences
+    cost_per_hour: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -240,3 +249,6 @@ class RunResult(RunHeader):
     references: dict[str, str] = field(default_factory=dict)
     # "model.runtime.variant" -> what the conversion step did (or why it failed)
     conversions: dict[str, str] = field(default_factory=dict)
+    # every node the run used -> its machine type, slots and description (measure.machine);
+    # a run on this machine alone has one, "local"
+    machines: dict[str, dict[str, object]] = field(default_factory=dict)

@@ -78,10 +78,24 @@ def _v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _v4_to_v5(data: dict[str, Any]) -> dict[str, Any]:
+    # v5 runs on several machines (a Ray cluster): a run lists its nodes and each process the
+    # node it ran on.  A v4 run ran on the one machine its header describes.
+    out = {**data, "schema_version": 5}
+    if data.get("kind") != "run":
+        return out
+    local = {"machine_type": "local", "slots": 1, **(data.get("machine") or {})}
+    out["machines"] = {"local": local}
+    out["cells"] = [{**c, "processes": [{**p, "node": "local"} for p in c.get("processes", [])]}
+                    for c in data.get("cells", [])]
+    return out
+
+
 # version -> function upgrading a results dict from that version to the next one.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2,
                                                                      2: _v2_to_v3,
-                                                                     3: _v3_to_v4}
+                                                                     3: _v3_to_v4,
+                                                                     4: _v4_to_v5}
 
 
 def atomic_write(path: Path, text: str) -> None:
