@@ -68,3 +68,16 @@ def test_readme_command_parses_and_names_what_exists(argv: list[str]) -> None:
     except RuntimeUnavailable as exc:  # an environment this checkout has not created
         pytest.skip(str(exc))
     assert choices and all(c.variants for c in choices)
+
+
+def test_the_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's Python API example, run as a user would paste it (in a fresh directory:
+    its run lands under runs/ there)."""
+    (code,) = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    monkeypatch.chdir(tmp_path)
+    scope: dict[str, object] = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    df, same = scope["df"], scope["same"]
+    assert list(df["threads"]) == ["1", "2"] and (df["p50_ms"] > 0).all()  # type: ignore[index]
+    assert (df["processes"] == 2).all()  # type: ignore[index]
+    assert same.kind == "run" and same.path.parent == Path("runs")  # type: ignore[attr-defined]

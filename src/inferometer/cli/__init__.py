@@ -106,6 +106,9 @@ def _parser() -> argparse.ArgumentParser:
                    "million inferences to each cell and a cheapest line")
     r.add_argument("--cluster-timeout", type=float, default=60.0,
                    help="seconds to wait for the cluster and its nodes (60)")
+    r.add_argument("--config", metavar="FILE.toml",
+                   help="any of these options from a TOML file (a run's sweep.toml reruns it); "
+                   "the command line's win")
     e = sub.add_parser("env", help="managed per-runtime environments")
     e.set_defaults(handler=cmd_env)
     esub = e.add_subparsers(dest="env_command", required=True, parser_class=_Parser)
@@ -241,6 +244,12 @@ def _parser() -> argparse.ArgumentParser:
     h.add_argument("--runs", default="runs", help="directory holding run directories (runs)")
     h.add_argument("--plot", help="also draw the trend into this .png or .svg file")
     return p
+
+
+def run_parser() -> argparse.ArgumentParser:
+    """The `run` command's own parser (what --config files and the Python API speak)."""
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices["run"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -209,9 +209,50 @@ def _per_machine(plan: Plan, executor: RayExecutor | None) -> Plan:
     return replace(plan, cells=cells)
 
 
+def _with_config(args: argparse.Namespace) -> dict[str, str]:
+    """Apply --config; where each option it gave stands in the file."""
+    from ..sweep import apply_config, given_dests
+    from . import run_parser
+
+    if not args.config:
+        return {}
+    if args.resume:
+        raise UsageError("--config starts a new run; --resume continues a stored one")
+    parser = run_parser()
+    argv = list(args.command_line[2:])
+    given = given_dests(parser, argv) | ({"models"} if args.models else set())
+    return apply_config(args, parser, args.config, given)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        started = start(args)
+    except KeyboardInterrupt as exc:
+        print(f"\ninterrupted: finished cells are saved; resume with: "
+              f"inferometer run --resume {exc.args[0] if exc.args else 'RUN_DIR'}",
+              file=sys.stderr)
+        return 130
+    if started is None:
+        return 0
+    run, rundir = started
+    print(run_tables(run))
+    print(f"\nresults: {rundir.path / 'results.json'} (raw samples in samples/, "
+          f"table in results.csv)")
+    if args.report:
+        from ..report.write import write_report
+
+        files = write_report(rundir.path)
+        print(f"report: {files.html} (and report.md, plots/)")
+    return 0 if all(c.status == "ok" for c in run.cells) else 1
+
+
+def start(args: argparse.Namespace) -> tuple[RunResult, RunDir] | None:
+    """`run`'s work, for the CLI and the Python API alike: the plan (or the stored one, to
+    resume), the cluster, the run directory, the processes.  None after --dry-run; an
+    interruption is re-raised with the run directory as its argument."""
     from ..measure.machine import machine_info
 
+    applied = _with_config(args)
     if args.resume:
         rundir = RunDir(Path(args.resume))
         data = rundir.plan()
@@ -223,12 +264,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             plan = replace(plan, settings=replace(plan.settings, cluster=_cluster_text(args)))
         executor = _executor(plan.settings, args)
     else:
-        plan, notes = _new_plan(args)
+        from ..sweep import located
+
+        try:
+            plan, notes = _new_plan(args)
+        except UsageError as exc:
+            raise located(exc, applied) from None
         for note in notes:
             print(f"note: {note}", file=sys.stderr)
         if args.dry_run:
             print(_plan_text(plan))
-            return 0
+            return None
         executor = _executor(plan.settings, args)
         try:
             types = sorted({n.machine_type for n in executor.nodes}) if executor else ["local"]
@@ -244,22 +290,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         machine = machine_info()
         rundir.create({"created": created, "machine": machine, "plan": to_dict(plan)})
+        _keep_sweep(rundir, args)
     print(f"run directory: {rundir.path} ({len(plan.cells)} cells)", file=sys.stderr)
     try:
         run = execute(plan, rundir, machine, created, executor, resume=bool(args.resume))
     except KeyboardInterrupt:
-        print(f"\ninterrupted: finished cells are saved; resume with: "
-              f"inferometer run --resume {rundir.path}", file=sys.stderr)
-        return 130
-    print(run_tables(run))
-    print(f"\nresults: {rundir.path / 'results.json'} (raw samples in samples/, "
-          f"table in results.csv)")
-    if args.report:
-        from ..report.write import write_report
+        raise KeyboardInterrupt(str(rundir.path)) from None
+    return run, rundir
 
-        files = write_report(rundir.path)
-        print(f"report: {files.html} (and report.md, plots/)")
-    return 0 if all(c.status == "ok" for c in run.cells) else 1
+
+def _keep_sweep(rundir: RunDir, args: argparse.Namespace) -> None:
+    """The run's options as sweep.toml: `inferometer run --config RUN/sweep.toml` reruns it."""
+    from ..results.store import atomic_write
+    from ..sweep import resolved
+    from . import run_parser
+
+    atomic_write(rundir.path / "sweep.toml", resolved(args, run_parser()))
 
 
 def execute(plan: Plan, rundir: RunDir, machine: dict[str, object], created: str,

@@ -20,7 +20,8 @@ from .tunerun import TuneRun
 
 FORMATS = ("csv", "json", "parquet")
 
-COLUMNS = ("model", "runtime", "variant", "precision", "threads", "batch", "dims", "status",
+COLUMNS = ("model", "runtime", "variant", "precision", "threads", "batch", "dims", "machine",
+           "status",
            "error",
            "runtime_version", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "ci_low_ms", "ci_high_ms",
            "count", "processes", "spread", "items_per_s", "load_s", "first_ms", "peak_rss_mb",
@@ -37,7 +38,8 @@ def _row(c: CellResult) -> dict[str, object]:
     return {
         "model": c.spec.model, "runtime": c.spec.runtime, "variant": c.spec.variant,
         "precision": c.precision, "threads": c.spec.threads_label, "batch": c.spec.batch,
-        "dims": c.spec.dims_label, "status": c.status, "error": c.error or "",
+        "dims": c.spec.dims_label, "machine": c.spec.machine or "", "status": c.status,
+        "error": c.error or "",
         "runtime_version": c.runtime_version,
         "mean_ms": s and s.mean_ms, "p50_ms": s and s.p50_ms, "p90_ms": s and s.p90_ms,
         "p99_ms": s and s.p99_ms, "ci_low_ms": s and s.median_ci_low_ms,
@@ -57,6 +59,26 @@ def _row(c: CellResult) -> dict[str, object]:
         "gpu_device_used_mb": c.device_memory_mb.get("nvml_device_used"),
         "gpu_process_used_mb": c.device_memory_mb.get("nvml_process_used"),
     }
+
+
+def process_rows(run: RunResult) -> list[dict[str, Any]]:
+    """One row a worker process: the cell's key, the process's own figures, its node."""
+    out = []
+    for c in run.cells:
+        for p in c.processes:
+            node = run.machines.get(p.node, {})
+            s = p.summary
+            out.append({"model": c.spec.model, "runtime": c.spec.runtime,
+                        "variant": c.spec.variant, "precision": c.precision,
+                        "threads": c.spec.threads_label, "batch": c.spec.batch,
+                        "dims": c.spec.dims_label, "machine": c.spec.machine or "",
+                        "rep": p.rep, "node": p.node,
+                        "machine_type": node.get("machine_type", ""),
+                        "mean_ms": s.mean_ms, "p50_ms": s.p50_ms, "p99_ms": s.p99_ms,
+                        "count": s.count, "first_ms": p.first_ms, "load_s": p.load_s,
+                        "peak_rss_mb": p.peak_rss_mb, "wall_s": p.wall_s,
+                        "probe_ms": p.probe_ms})
+    return out
 
 
 def _train_rows(run: TrainRun) -> list[dict[str, Any]]:
