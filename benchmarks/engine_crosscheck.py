@@ -15,8 +15,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from inferometer.load import engine, mlperf
-from inferometer.load.pool import InstancePool, PoolSpec
+from inferometer.loadgen import engine, mlperf
+from inferometer.loadgen.pool import InstancePool, PoolSpec
 from inferometer.models.resolve import resolve
 
 

@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from inferometer.load import engine, mlperf
+from inferometer.loadgen import engine, mlperf
 
 LADDER = (1000, 5000, 20000, 40000, 50000, 60000, 80000, 100000, 200000, 250000, 300000)
 

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from inferometer.load.engine import server_delta
+from inferometer.loadgen.engine import server_delta
 
 CLI = [sys.executable, "-m", "inferometer"]
 

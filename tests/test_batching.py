@@ -14,8 +14,8 @@ from conftest import cli
 from fake_runtimes import cost_ms
 
 from inferometer.errors import UsageError
-from inferometer.load.batching import Batching, collect, parse_batching
-from inferometer.load.pool import InstancePool, PoolSpec
+from inferometer.loadgen.batching import Batching, collect, parse_batching
+from inferometer.loadgen.pool import InstancePool, PoolSpec
 from inferometer.models.resolve import resolve
 
 

@@ -22,26 +22,26 @@ FORBIDDEN = {
     "stats": {"cli", "plan", "runner", "progress", "report", "_worker", "runtimes", "models",
               "measure", "results"},
     "results": {"cli", "plan", "runner", "progress", "report", "_worker", "runtimes", "models",
-                "load", "envs"},
+                "loadgen", "envs"},
     # Reports, comparisons and history read stored runs only: never a runtime or the runner.
-    "report": {"cli", "plan", "runner", "progress", "_worker", "runtimes", "scenarios", "load",
+    "report": {"cli", "plan", "runner", "progress", "_worker", "runtimes", "scenarios", "loadgen",
                "envs", "training"},
-    "_train": {"cli", "plan", "runner", "progress", "report", "load", "envs", "runtimes",
+    "_train": {"cli", "plan", "runner", "progress", "report", "loadgen", "envs", "runtimes",
                "training"},
-    "_serve": {"cli", "plan", "runner", "progress", "report", "load", "envs", "tune", "serve"},
+    "_serve": {"cli", "plan", "runner", "progress", "report", "loadgen", "envs", "tune", "serve"},
     # The advisor sits above load tests and below the CLI; nothing below may reach up to it.
-    "load": {"cli", "tune", "report", "serve"},
+    "loadgen": {"cli", "tune", "report", "serve"},
     "tune": {"cli", "serve"},
     # The server sits on the load tests' pool; the protocol's codec is a leaf both share.
     "serve": {"cli", "tune", "report", "runner", "plan"},
     "oip": {"cli", "plan", "runner", "progress", "report", "_worker", "runtimes", "models",
-            "measure", "results", "load", "serve", "tune", "envs"},
+            "measure", "results", "loadgen", "serve", "tune", "envs"},
     # Executors run work and know nothing of runs: the runner drives them, Ray sits behind one.
     "spawn": {"cli", "plan", "runner", "progress", "report", "executor", "cluster", "tune",
-              "serve", "load"},
+              "serve", "loadgen"},
     "executor": {"cli", "plan", "runner", "progress", "report", "cluster", "tune", "serve",
-                 "load"},
-    "cluster": {"cli", "plan", "runner", "progress", "report", "tune", "serve", "load"},
+                 "loadgen"},
+    "cluster": {"cli", "plan", "runner", "progress", "report", "tune", "serve", "loadgen"},
 }
 for _lower in ("_worker", "scenarios", "runtimes", "models", "measure", "stats", "results",
                "report", "_train"):

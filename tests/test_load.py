@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from inferometer.load import engine
-from inferometer.load.arrivals import judge, min_queries, schedule
+from inferometer.loadgen import engine
+from inferometer.loadgen.arrivals import judge, min_queries, schedule
 from inferometer.stats import percentile
 
 
@@ -167,7 +167,7 @@ def test_overload_is_invalid() -> None:
 def test_our_p99_agrees_with_loadgen_on_a_known_system(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Same SUT (4 ms service, one server), same offered Poisson load (~40% busy): the p99 of
     both generators must agree within 35% (different random schedules of 600 queries)."""
-    from inferometer.load import mlperf
+    from inferometer.loadgen import mlperf
 
     qps, duration = 100.0, 6.0
     ours, _ = engine.run_server(FakePool(0.004), qps, "exponential", duration_s=duration,

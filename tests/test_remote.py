@@ -16,8 +16,8 @@ from conftest import cli
 from servers import env, free_port, serving
 
 from inferometer.errors import UsageError
-from inferometer.load import engine
-from inferometer.load.remote import parse_target
+from inferometer.loadgen import engine
+from inferometer.loadgen.remote import parse_target
 
 
 def test_parse_target_forms_and_refusals() -> None:

@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 from fake_runtimes import cost_ms
 
-from inferometer.load import engine
+from inferometer.loadgen import engine
 from inferometer.results.loadrun import StepResult
 from inferometer.results.tunerun import Candidate, Probe, Scan, Trial
 from inferometer.tune.queueing import bound_qps, simulated_latencies

@@ -1,5 +1,5 @@
 """The Open Inference Protocol's (KServe v2) tensors over HTTP: JSON tensors and Triton's
-binary-tensor extension, both ways.  The server (serve.app) and our client (load.remote) share
+binary-tensor extension, both ways.  The server (serve.app) and our client (loadgen.remote) share
 this one codec, so what one writes the other reads: a leaf module, numpy and the stdlib only."""
 
 from __future__ import annotations

@@ -56,7 +56,8 @@ class Progress:
             failed = e.cell is not None and e.cell.status != "ok"
             tag = "(skipped: an earlier process of this cell failed) " if failed else \
                 "(done earlier) "
-        self._line(f"{prefix} {_label(e)}: {tag}{_outcome(e)}", final=True)
+        on = f" on node {e.node}" if e.node and e.node != "local" else ""
+        self._line(f"{prefix} {_label(e)}{on}: {tag}{_outcome(e)}", final=True)
 
     def _line(self, text: str, final: bool) -> None:
         if self.tty:

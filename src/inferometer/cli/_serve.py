@@ -46,7 +46,7 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ..load.batching import parse_batching
+    from ..loadgen.batching import parse_batching
     from ..serve.server import ServeConfig, from_deploy, serve
 
     picked: dict = {}

@@ -19,7 +19,7 @@ from ._models import resolve_one
 
 def _remote_model(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """The model a remote server describes, with --shape/--value-range applied."""
-    from ..load.remote import Remote, parse_target, remote_model
+    from ..loadgen.remote import Remote, parse_target, remote_model
     from ..models.shapes import (
         apply_shapes,
         apply_value_ranges,
@@ -46,9 +46,9 @@ def _remote_model(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _load_config(args: argparse.Namespace, targets: str | None, arrivals: str):  # type: ignore[no-untyped-def]
-    from ..load.arrivals import ARRIVALS
-    from ..load.batching import parse_batching
-    from ..load.run import LoadConfig, validate
+    from ..loadgen.arrivals import ARRIVALS
+    from ..loadgen.batching import parse_batching
+    from ..loadgen.run import LoadConfig, validate
 
     remote = bool(getattr(args, "target", None))
     if remote:
@@ -122,7 +122,7 @@ def _concurrency_table(steps) -> str:  # type: ignore[no-untyped-def]
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    from ..load import run as load
+    from ..loadgen import run as load
     from ..measure.machine import machine_info
 
     kind = args.command

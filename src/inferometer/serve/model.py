@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..load.pool import InstancePool, Served
+from ..loadgen.pool import InstancePool, Served
 from ..models.io import host_shape
 from ..models.ref import ModelRef
 from ..oip import ProtocolError, datatype

@@ -18,8 +18,8 @@ import numpy as np
 
 from .. import envs
 from ..errors import UsageError
-from ..load.batching import Batching
-from ..load.pool import InstancePool, PoolSpec
+from ..loadgen.batching import Batching
+from ..loadgen.pool import InstancePool, PoolSpec
 from ..models.ref import ModelRef
 
 GRACE_S = 30.0  # how long in-flight requests may take to finish at shutdown

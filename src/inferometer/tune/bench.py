@@ -12,11 +12,11 @@ from pathlib import Path
 
 from .. import envs
 from ..errors import InferometerError
-from ..load import engine
-from ..load.arrivals import min_queries
-from ..load.batching import Batching
-from ..load.pool import InstancePool, PoolSpec
-from ..load.run import server_step
+from ..loadgen import engine
+from ..loadgen.arrivals import min_queries
+from ..loadgen.batching import Batching
+from ..loadgen.pool import InstancePool, PoolSpec
+from ..loadgen.run import server_step
 from ..models.ref import ModelRef
 from ..results.loadrun import StepResult
 from ..results.tunerun import Candidate, Probe, Scan, Trial

@@ -17,7 +17,7 @@ import math
 import random
 from collections.abc import Mapping, Sequence
 
-from ..load.arrivals import schedule
+from ..loadgen.arrivals import schedule
 
 _QUERIES = 4000
 _FLOOR_QPS = 0.01  # below this a bound is 0: no test could run at it

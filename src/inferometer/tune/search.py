@@ -57,7 +57,7 @@ class Goal:
     precision: float = 0.1  # the scan's bisection resolution: no smaller QPS gap is called
     retests: int = 1  # head-to-head re-tests a side (on top of what the search measured)
     margin: float = 0.15  # a capacity bound may read this much low on a noisy host
-    min_queries: int = 459  # p99 at 99% confidence (load.arrivals.min_queries)
+    min_queries: int = 459  # p99 at 99% confidence (loadgen.arrivals.min_queries)
     step_floor_s: float = 3.0  # the shortest server step
     arrivals: str = "exponential"
     sim_queries: int = 4000  # queries per simulated test of the ideal-server bound
