@@ -233,18 +233,18 @@ class RayExecutor:
         ray = self._ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        alive = [n for n in ray.nodes() if n.get("Alive")]
+        alive = {n["NodeID"]: n for n in ray.nodes() if n.get("Alive")}
         describe = ray.remote(_describe)
         refs = {n["NodeID"]: describe.options(
             num_cpus=0, max_retries=0,
             scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
-        ).remote() for n in alive}
+        ).remote() for n in alive.values()}
         found: dict[str, dict[str, Any]] = {}
         for nid, ref in refs.items():
             short = nid[:8]
             try:
                 found[short] = {**ray.get(ref, timeout=timeout_s), "_id": nid,
-                                "_info": next(n for n in alive if n["NodeID"] == nid)}
+                                "_info": alive[nid]}
             except Exception as exc:
                 cause = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
                 self.refused[short] = (f"node {short} cannot run inferometer's task ({cause}); "

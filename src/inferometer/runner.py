@@ -157,14 +157,23 @@ class Runner:
         machine); a job waits for a slot of its cell's machine type without holding back a
         later job another type could take now."""
         s = self.plan.settings
-        queue = list(enumerate(jobs, 1))
+        queue = [(spec, rep, {"index": i, "total": len(jobs), "spec": spec, "rep": rep,
+                              "repeat": s.repeat})
+                 for i, (spec, rep) in enumerate(jobs, 1)]
         failed_now: set[str] = set()
+
+        def finish(spec: CellSpec, rep: int, report: WorkerReport, done: Done | None,
+                   ev: dict, node: str = "") -> None:
+            cell, proc = self._finish(spec, rep, report, done)
+            if cell.status != "ok":
+                failed_now.add(spec.id)
+            self._save("running")
+            self.on_event(Event("done", cell=cell, process=proc, node=node, **ev))
+
         running = 0
         while queue or running:
             for item in list(queue):
-                i, (spec, rep) = item
-                ev = {"index": i, "total": len(jobs), "spec": spec, "rep": rep,
-                      "repeat": s.repeat}
+                spec, rep, ev = item
                 done = {p.rep for p in self.procs.get(spec.id, ())}
                 if rep in done or spec.id in failed_now:
                     # finished earlier, or the cell failed in this run: a failure in one
@@ -177,34 +186,23 @@ class Runner:
                 if failed:
                     queue.remove(item)
                     self.on_event(Event("start", **ev))
-                    cell, proc = self._finish(spec, rep, WorkerReport("failed", failed), None)
-                    failed_now.add(spec.id)
-                    self._save("running")
-                    self.on_event(Event("done", cell=cell, process=proc, **ev))
+                    finish(spec, rep, WorkerReport("failed", failed), None, ev)
                     continue
                 if not self.executor.free(spec.machine):
                     continue
                 queue.remove(item)
-                node = self.executor.submit(self._process_work(spec, rep), (spec, rep, ev))
+                node = self.executor.submit(self._process_work(spec, rep), item)
                 running += 1
                 self.on_event(Event("start", node=node, **ev))
             if not running:
                 # nothing could start and nothing runs: no live node can take these jobs
-                for i, (spec, rep) in queue:
-                    ev = {"index": i, "total": len(jobs), "spec": spec, "rep": rep,
-                          "repeat": s.repeat}
+                for spec, rep, ev in queue:
                     reason = self.executor.why_not(spec.machine)
-                    cell, proc = self._finish(spec, rep, WorkerReport("failed", reason), None)
-                    self.on_event(Event("done", cell=cell, process=proc, **ev))
-                self._save("running")
+                    finish(spec, rep, WorkerReport("failed", reason), None, ev)
                 return
             for (spec, rep, ev), result in self.executor.wait():
                 running -= 1
-                cell, proc = self._finish(spec, rep, result.report, result)
-                if cell.status != "ok":
-                    failed_now.add(spec.id)
-                self._save("running")
-                self.on_event(Event("done", cell=cell, process=proc, node=result.node, **ev))
+                finish(spec, rep, result.report, result, ev, result.node)
 
     def _run(self, work: Work) -> Done:
         """One work through the executor, nothing else in flight (references, conversions)."""

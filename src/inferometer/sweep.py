@@ -92,8 +92,7 @@ def located(exc: UsageError, applied: dict[str, str]) -> UsageError:
 def given_dests(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
     """The options the command line itself gave (long flags; `run`'s positional models)."""
     flags = {s: a.dest for a in parser._actions for s in a.option_strings}
-    out = {flags[t.split("=", 1)[0]] for t in argv if t.split("=", 1)[0] in flags}
-    return out
+    return {flags[t.split("=", 1)[0]] for t in argv if t.split("=", 1)[0] in flags}
 
 
 def _toml(value: Any) -> str:
