@@ -224,5 +224,9 @@ def test_two_machine_types_run_every_cell_on_each_and_compare_by_machine(
     cmp = cli("compare", str(tmp_path / "m"), "--by", "machine", "--fail-on", "p50:500%")
     assert cmp.returncode == 0, cmp.stderr
     assert "big" in cmp.stdout and "small" in cmp.stdout and "p50" in cmp.stdout
+    # two runs compared: each machine type's cell matched with its own, never pooled together
+    twice = cli("compare", str(tmp_path / "m"), str(tmp_path / "m"), "--json")
+    assert twice.returncode == 0, twice.stderr
+    assert sorted(c["key"][-1] for c in json.loads(twice.stdout)["cells"]) == ["big", "small"]
     one = cli("compare", str(tmp_path / "m"), "--by", "machine", "--baseline", "tiny")
     assert one.returncode == 2 and "no machine type 'tiny'" in one.stderr

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import UsageError
@@ -34,19 +34,22 @@ _SAMPLED: dict[str, float | None] = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "mea
 # Figures each process keeps: their interval is a bootstrap over the processes.
 _PER_PROCESS = {"peak_rss": "peak_rss_mb", "load_s": "load_s"}
 
-Key = tuple[str, str, str, str, str, int, str, str]
+Key = tuple[str, str, str, str, str, int, str, str, str]
 
 
 def cell_key(c: CellResult) -> Key:
+    """What makes two cells the same configuration: the machine type too, so one run's cells
+    on two types never pool into one (compare --by machine sets the type aside itself)."""
     return (c.spec.model, c.spec.runtime, c.spec.variant, c.precision, c.spec.threads_label,
-            c.spec.batch, c.spec.device, c.spec.dims_label)
+            c.spec.batch, c.spec.device, c.spec.dims_label, c.spec.machine or "")
 
 
 def key_label(key: Key) -> str:
-    model, runtime, variant, precision, threads, batch, device, dims = key
+    model, runtime, variant, precision, threads, batch, device, dims, machine = key
     where = "" if device == "cpu" else f" on {device}"
     shape = f" {dims}" if dims else ""
-    return f"{model}{shape} {runtime}/{variant} {precision} t={threads} b={batch}{where}"
+    on = f" @{machine}" if machine else ""
+    return f"{model}{shape} {runtime}/{variant}{on} {precision} t={threads} b={batch}{where}"
 
 
 @dataclass(frozen=True)
@@ -202,24 +205,24 @@ class _Side:
     probes: list[float]  # the machine's speed probe before each of the side's processes
 
 
+Stored = tuple[CellResult, list[list[int]] | None]  # a cell and its raw samples
+
+
 def _side(paths: Sequence[str]) -> _Side:
-    found = []
+    entries: list[Stored] = []
     for path in paths:
         rd = RunDir(Path(path))
-        found.append((rd, rd.load().cells))
-    return _side_of(found, ",".join(paths))
+        entries += [(c, rd.samples(c.spec.id)) for c in rd.load().cells]
+    return _side_of(entries, ",".join(paths))
 
 
-def _side_of(runs: Sequence[tuple[RunDir, Sequence[CellResult]]], label: str) -> _Side:
+def _side_of(entries: Sequence[Stored], label: str) -> _Side:
     """The cells of one side, from one or more runs (their processes pooled per cell)."""
-    by_key: dict[Key, list[tuple[CellResult, list[list[int]] | None]]] = {}
-    models: set[str] = set()
-    every: list[CellResult] = []
-    for rd, run_cells in runs:
-        models |= {c.spec.model for c in run_cells}
-        every += run_cells
-        for c in run_cells:
-            by_key.setdefault(cell_key(c), []).append((c, rd.samples(c.spec.id)))
+    by_key: dict[Key, list[Stored]] = {}
+    models = {c.spec.model for c, _ in entries}
+    every = [c for c, _ in entries]
+    for c, raw in entries:
+        by_key.setdefault(cell_key(c), []).append((c, raw))
     cells, samples = {}, {}
     for k, found in by_key.items():
         bad = next((c for c, _ in found if c.status != "ok" or c.summary is None), None)
@@ -292,8 +295,10 @@ def compare_machines(path: str, noise: float = NOISE,
         raise UsageError(f"--baseline: no machine type '{baseline}' in {path}; it has "
                          f"{', '.join(types)}")
     base = baseline or types[0]
-    sides = {t: _side_of([(rd, [c for c in run.cells if c.spec.machine == t])], t)
-             for t in types}
+    # each type's cells with the type set aside, so the same configuration matches across
+    # types; the samples are found by the stored cell's own id
+    sides = {t: _side_of([(replace(c, spec=replace(c.spec, machine=None)), rd.samples(c.spec.id))
+                          for c in run.cells if c.spec.machine == t], t) for t in types}
     return [_compare_sides(sides[base], sides[t], noise, probes=False)
             for t in types if t != base]
 

@@ -55,7 +55,8 @@ def history(root: Path, model: str, runtime: str | None = None, variant: str | N
 def config_label(c: CellResult) -> str:
     where = "" if c.spec.device == "cpu" else f" {c.spec.device}"
     dims = f" {c.spec.dims_label}" if c.spec.dims else ""
-    return (f"{c.spec.runtime}/{c.spec.variant} {c.precision} t={c.spec.threads_label} "
+    on = f" @{c.spec.machine}" if c.spec.machine else ""  # one series a machine type
+    return (f"{c.spec.runtime}/{c.spec.variant}{on} {c.precision} t={c.spec.threads_label} "
             f"b={c.spec.batch}{dims}{where}")
 
 
