@@ -83,6 +83,8 @@ def test_local_cluster_sweep_uses_both_nodes_and_matches_a_local_runs_structure(
         assert cc["integrity"] is not None or cc["spec"]["runtime"] == "null"
     nodes = {p["node"] for x in c["cells"] for p in x["processes"]}
     assert len(c["machines"]) == 2 and nodes == set(c["machines"])
+    # each cell's two processes on the two nodes: node and configuration not confounded
+    assert all(len({p["node"] for p in x["processes"]}) == 2 for x in c["cells"])
     assert set(loc["machines"]) == {"local"}
     # each local node pinned to its own CPU(s): its processes never share one
     cpus = {n: {tuple(p["cpu_affinity"]) for x in c["cells"] for p in x["processes"]

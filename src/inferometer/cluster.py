@@ -184,6 +184,7 @@ class RayExecutor:
         self._cluster: Any = None
         self._files: dict[str, tuple[int, str, list[Any]]] = {}
         self._running: dict[Any, tuple[Any, Work, _Slot]] = {}
+        self._placed: dict[str, dict[str, int]] = {}  # cell id -> node -> processes sent
         self.refused: dict[str, str] = {}
         self._connect(spec, timeout_s)
         self.slots = self._nodes(slots_per_node, timeout_s)
@@ -283,13 +284,22 @@ class RayExecutor:
         return slots
 
     # -- the executor protocol ----------------------------------------------------------------
-    def _free_slot(self, machine_type: str | None, node: str | None) -> _Slot | None:
-        return next((s for s in self.slots if not s.busy
-                     and (node is None or s.node.id == node)
-                     and (machine_type is None or s.node.machine_type == machine_type)), None)
+    def _free_slot(self, machine_type: str | None, node: str | None,
+                   cell: str = "") -> _Slot | None:
+        """A free slot for the work on a node that has run the fewest of this cell's
+        processes among the live nodes of its type: a cell's processes spread over the nodes
+        instead of all landing on one (node and configuration would be confounded).  None
+        while every such node is busy: a later job of another cell may take the free one."""
+        fit = [s for s in self.slots
+               if (node is None or s.node.id == node)
+               and (machine_type is None or s.node.machine_type == machine_type)]
+        placed = self._placed.get(cell, {})
+        least = min((placed.get(s.node.id, 0) for s in fit), default=0)
+        return next((s for s in fit if not s.busy and placed.get(s.node.id, 0) == least), None)
 
-    def free(self, machine_type: str | None = None, node: str | None = None) -> bool:
-        return self._free_slot(machine_type, node) is not None
+    def free(self, machine_type: str | None = None, node: str | None = None,
+             cell: str = "") -> bool:
+        return self._free_slot(machine_type, node, cell) is not None
 
     def why_not(self, machine_type: str | None) -> str:
         what = f"of machine type {machine_type} " if machine_type else ""
@@ -321,10 +331,13 @@ class RayExecutor:
     def submit(self, work: Work, tag: Any) -> str:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        slot = self._free_slot(work.machine_type, work.node)
+        cell = work.job.spec.id
+        slot = self._free_slot(work.machine_type, work.node, cell)
         if slot is None:
             raise RuntimeError("submit without a free slot")  # the runner asks free() first
         slot.busy = True
+        counts = self._placed.setdefault(cell, {})
+        counts[slot.node.id] = counts.get(slot.node.id, 0) + 1
         task = self._ray.remote(_node_task).options(
             num_cpus=slot.num_cpus, max_retries=0,
             scheduling_strategy=NodeAffinitySchedulingStrategy(

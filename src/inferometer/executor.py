@@ -54,8 +54,9 @@ class Node:
 class Executor(Protocol):
     nodes: Sequence[Node]
 
-    def free(self, machine_type: str | None = None, node: str | None = None) -> bool:
-        """A slot can take work of this machine type (or on this node) now."""
+    def free(self, machine_type: str | None = None, node: str | None = None,
+             cell: str = "") -> bool:
+        """A slot can take work of this machine type (or on this node), for this cell, now."""
 
     def why_not(self, machine_type: str | None) -> str:
         """Why no node can take work of this machine type (none of it is alive)."""
@@ -89,7 +90,8 @@ class Local:
         self.nodes = (Node(LOCAL, LOCAL, 1, machine or {}),)
         self._pending: list[tuple[Any, Work]] = []
 
-    def free(self, machine_type: str | None = None, node: str | None = None) -> bool:
+    def free(self, machine_type: str | None = None, node: str | None = None,
+             cell: str = "") -> bool:
         return not self._pending
 
     def why_not(self, machine_type: str | None) -> str:

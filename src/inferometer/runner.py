@@ -188,7 +188,7 @@ class Runner:
                     self.on_event(Event("start", **ev))
                     finish(spec, rep, WorkerReport("failed", failed), None, ev)
                     continue
-                if not self.executor.free(spec.machine):
+                if not self.executor.free(spec.machine, cell=spec.id):
                     continue
                 queue.remove(item)
                 node = self.executor.submit(self._process_work(spec, rep), item)
