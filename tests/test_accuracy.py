@@ -141,7 +141,7 @@ def test_a_cuda_precision_table_runs_each_precision_s_cuda_variant(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Which jobs `accuracy --device cuda` sends, with the workers stood in for (no GPU
     here): the reference on the CPU, each precision's CUDA variant on the device."""
-    from inferometer import accuracy
+    from inferometer import scoring as accuracy
     from inferometer.datasets import Dataset
     from inferometer.results.schema import WorkerReport
 

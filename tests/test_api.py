@@ -16,9 +16,12 @@ from inferometer.errors import UsageError
 FAST = {"repeat": 2, "min_time": 0.05, "max_time": 0.2, "min_count": 5, "warmup": 1}
 
 
+API = ("run", "loadtest", "scan", "tune", "accuracy", "load", "Run")
+
+
 def test_the_public_names_stay_stable() -> None:
-    assert sorted(inferometer.__all__) == ["Run", "__version__", "load", "run"]
-    for name in ("run", "load", "Run"):
+    assert sorted(inferometer.__all__) == sorted(["__version__", *API])
+    for name in API:
         assert getattr(inferometer, name) is getattr(inferometer.api, name)
     assert [f.name for f in dataclasses.fields(inferometer.Run)] == ["path", "result"]
     assert {"kind", "rows", "to_pandas", "tables"} <= set(dir(inferometer.Run))
@@ -39,6 +42,39 @@ def test_run_load_and_pandas_rows_per_cell_and_per_process(tmp_path: Path) -> No
         inferometer.run("tinynet", thread=[1])
     with pytest.raises(UsageError, match="--threads"):
         inferometer.run("tinynet", threads=[0])
+
+
+def test_load_tune_and_accuracy_runs_through_the_api(tmp_path: Path, fakes: None,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each command's API call stores the run the command would, with the command line it
+    stands for, and gives its rows to pandas."""
+    from inferometer.cli import _parser
+
+    lt = inferometer.loadtest("tinynet", runtime="null", scenario="single-stream",
+                              duration="0.3s", output=tmp_path / "lt")
+    assert lt.kind == "loadtest" and (tmp_path / "lt" / "results.json").is_file()
+    assert lt.result.command == ("inferometer", "loadtest", "tinynet", "--runtime=null",
+                                 "--scenario=single-stream", "--duration=0.3s",
+                                 f"--output={tmp_path / 'lt'}")
+    steps = inferometer.load(tmp_path / "lt").to_pandas()
+    assert len(steps) == 1 and steps["achieved_qps"].iloc[0] > 0
+    with pytest.raises(UsageError, match=r"inferometer.loadtest\(\): argument --scenario"):
+        inferometer.loadtest("tinynet", runtime="null", scenario="bursty")
+
+    monkeypatch.setenv("COSTMODEL_DIR", str(tmp_path / "live"))
+    tuned = inferometer.tune("tinynet", runtimes=["costmodel"], layouts=["1x1"], max_batch=1,
+                             slo="p99:60ms", output=tmp_path / "t")
+    rec = tuned.result.recommendation
+    assert tuned.kind == "tune" and rec is not None and rec.p99_ms <= 60
+    assert len(tuned.to_pandas()) == len(tuned.result.space)
+    stored = _parser().parse_args(list(tuned.result.command[1:]))  # resumable from the shell
+    assert (stored.slo, stored.layouts, stored.max_batch) == ("p99:60ms", "1x1", 1)
+
+    acc = inferometer.accuracy("digits", runtimes=["onnxruntime"], precisions=["fp32"],
+                               limit=40, output=tmp_path / "a")
+    (row,) = acc.result.rows
+    assert acc.kind == "accuracy" and row.status == "ok" and acc.result.items == 40
+    assert list(acc.to_pandas()["precision"]) == ["fp32"]
 
 
 def test_a_runs_sweep_toml_reruns_it_and_the_command_line_wins(tmp_path: Path) -> None:

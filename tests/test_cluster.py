@@ -4,6 +4,7 @@ on the survivors, other inferometer versions refused, nothing listening beyond l
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import ipaddress
 import json
@@ -223,6 +224,11 @@ def test_two_machine_types_run_every_cell_on_each_and_compare_by_machine(
     line = next(ln for ln in r.stdout.splitlines() if "@small" in ln)
     assert f"{0.1 / 3600 / small['items_per_s'] * 1e6:.4g}" in line.split()[-1]
     assert "cheapest fp32 at batch 1: onnxruntime/default on " in r.stdout
+    rows = {row["machine"]: row for row in csv.DictReader(
+        (tmp_path / "m" / "results.csv").open())}
+    for kind, price in (("small", 0.1), ("big", 0.4)):  # each type at its own price
+        assert float(rows[kind]["cost_per_million"]) == pytest.approx(
+            price / 3600 / by_type[kind]["items_per_s"] * 1e6)
     cmp = cli("compare", str(tmp_path / "m"), "--by", "machine", "--fail-on", "p50:500%")
     assert cmp.returncode == 0, cmp.stderr
     assert "big" in cmp.stdout and "small" in cmp.stdout and "p50" in cmp.stdout

@@ -28,24 +28,25 @@ FORBIDDEN = {
                "envs", "training"},
     "_train": {"cli", "plan", "runner", "progress", "report", "loadgen", "envs", "runtimes",
                "training"},
-    "_serve": {"cli", "plan", "runner", "progress", "report", "loadgen", "envs", "tune", "serve"},
+    "_serve": {"cli", "plan", "runner", "progress", "report", "loadgen", "envs", "advisor",
+               "serve"},
     # The advisor sits above load tests and below the CLI; nothing below may reach up to it.
-    "loadgen": {"cli", "tune", "report", "serve"},
-    "tune": {"cli", "serve"},
+    "loadgen": {"cli", "advisor", "report", "serve"},
+    "advisor": {"cli", "serve"},
     # The server sits on the load tests' pool; the protocol's codec is a leaf both share.
-    "serve": {"cli", "tune", "report", "runner", "plan"},
+    "serve": {"cli", "advisor", "report", "runner", "plan"},
     "oip": {"cli", "plan", "runner", "progress", "report", "_worker", "runtimes", "models",
-            "measure", "results", "loadgen", "serve", "tune", "envs"},
+            "measure", "results", "loadgen", "serve", "advisor", "envs"},
     # Executors run work and know nothing of runs: the runner drives them, Ray sits behind one.
-    "spawn": {"cli", "plan", "runner", "progress", "report", "executor", "cluster", "tune",
+    "spawn": {"cli", "plan", "runner", "progress", "report", "executor", "cluster", "advisor",
               "serve", "loadgen"},
-    "executor": {"cli", "plan", "runner", "progress", "report", "cluster", "tune", "serve",
+    "executor": {"cli", "plan", "runner", "progress", "report", "cluster", "advisor", "serve",
                  "loadgen"},
-    "cluster": {"cli", "plan", "runner", "progress", "report", "tune", "serve", "loadgen"},
+    "cluster": {"cli", "plan", "runner", "progress", "report", "advisor", "serve", "loadgen"},
 }
 for _lower in ("_worker", "scenarios", "runtimes", "models", "measure", "stats", "results",
                "report", "_train"):
-    FORBIDDEN[_lower] = FORBIDDEN[_lower] | {"tune"}
+    FORBIDDEN[_lower] = FORBIDDEN[_lower] | {"advisor"}
 
 
 def _layer(path: Path) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from inferometer.tune.queueing import bound_qps, service_of, simulated_latencies
+from inferometer.advisor.queueing import bound_qps, service_of, simulated_latencies
 
 
 def test_evenly_spaced_arrivals_reach_capacity_poisson_ones_queue() -> None:

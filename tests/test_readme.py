@@ -81,3 +81,7 @@ def test_the_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.Monk
     assert list(df["threads"]) == ["1", "2"] and (df["p50_ms"] > 0).all()  # type: ignore[index]
     assert (df["processes"] == 2).all()  # type: ignore[index]
     assert same.kind == "run" and same.path.parent == Path("runs")  # type: ignore[attr-defined]
+    load = scope["load"]
+    steps = load.to_pandas()  # type: ignore[attr-defined]
+    assert load.kind == "loadtest" and list(steps["concurrency"]) == [1, 2]  # type: ignore[attr-defined]
+    assert (steps["achieved_qps"] > 0).all() and (steps["errors"] == 0).all()

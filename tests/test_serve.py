@@ -278,9 +278,9 @@ def test_from_reads_what_tune_recommended(tmp_path) -> None:  # type: ignore[no-
     import shutil
     from pathlib import Path
 
+    from inferometer.advisor.advise import deploy
     from inferometer.results.store import load_result
     from inferometer.serve.server import from_deploy
-    from inferometer.tune.advise import deploy
 
     run_dir = tmp_path / "tune"
     run_dir.mkdir()

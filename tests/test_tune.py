@@ -11,13 +11,13 @@ from dataclasses import replace
 import pytest
 from fake_runtimes import cost_ms
 
+from inferometer.advisor.queueing import bound_qps, simulated_latencies
+from inferometer.advisor.record import RecordingBench
+from inferometer.advisor.search import BudgetTooSmall, Goal, search
+from inferometer.advisor.space import batch_sizes, build, default_layouts, parse_layouts
 from inferometer.loadgen import engine
 from inferometer.results.loadrun import StepResult
 from inferometer.results.tunerun import Candidate, Probe, Scan, Trial
-from inferometer.tune.queueing import bound_qps, simulated_latencies
-from inferometer.tune.record import RecordingBench
-from inferometer.tune.search import BudgetTooSmall, Goal, search
-from inferometer.tune.space import batch_sizes, build, default_layouts, parse_layouts
 
 CORES = 4
 
@@ -278,7 +278,7 @@ def test_the_deploy_snippet_is_the_runtimes_own_settings(runtime: str, variant: 
                                                           wanted: list[str]) -> None:
     import ast
 
-    from inferometer.tune.advise import snippet
+    from inferometer.advisor.advise import snippet
 
     text = snippet(Candidate(runtime, variant, "fp32", 2, 1, 4, 0.002))
     for w in wanted:

@@ -149,8 +149,8 @@ def test_two_tune_runs_compare_their_picks(tuned) -> None:  # type: ignore[no-un
 
 
 def test_the_accuracy_gate_rejects_what_loses_accuracy_or_fidelity() -> None:
+    from inferometer.advisor.run import judge
     from inferometer.results.accuracyrun import PrecisionRow
-    from inferometer.tune.run import judge
 
     rows = [PrecisionRow("ort", "fp32", "default", "ok", top1=90.0),
             PrecisionRow("ort", "int8", "int8", "ok", top1=85.0, delta_top1=-5.0, flagged=True),

@@ -246,10 +246,14 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_parser() -> argparse.ArgumentParser:
-    """The `run` command's own parser (what --config files and the Python API speak)."""
+def command_parser(command: str) -> argparse.ArgumentParser:
+    """One command's own parser: the options --config files and the Python API speak."""
     sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
-    return sub.choices["run"]
+    return sub.choices[command]
+
+
+def run_parser() -> argparse.ArgumentParser:
+    return command_parser("run")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from ..plan import select_runtimes, split_list, usable_cpus
 from ..units import megabytes, seconds
 from ._common import out_dir
 from ._models import add_model_args, resolve_one
+
+if TYPE_CHECKING:
+    from ..results.tunerun import TuneRun
 
 DEFAULT_RUNTIMES = ("onnxruntime", "openvino", "torch")
 EXIT_NOTHING = 3  # no candidate met the SLO (documented in the README)
@@ -97,9 +101,9 @@ def _choices(args: argparse.Namespace, model):  # type: ignore[no-untyped-def]
 
 
 def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from ..tune.run import TuneConfig
-    from ..tune.search import Goal
-    from ..tune.space import batch_sizes, build, default_layouts, parse_layouts
+    from ..advisor.run import TuneConfig
+    from ..advisor.search import Goal
+    from ..advisor.space import batch_sizes, build, default_layouts, parse_layouts
 
     if args.objective not in ("throughput", "latency"):
         raise UsageError(f"--objective: unknown '{args.objective}'; valid: throughput, latency")
@@ -155,7 +159,8 @@ def _resume_args(run_dir: Path, args: argparse.Namespace) -> argparse.Namespace:
     from ..results.store import load_result
     from ..results.tunerun import TuneRun
 
-    given = [a for a in args.command_line if a.startswith("--") and a != "--resume"]
+    given = [a for a in args.command_line
+             if a.startswith("--") and a.split("=", 1)[0] != "--resume"]
     if args.model is not None or given:
         raise UsageError("--resume continues the stored run with its own settings: give "
                          "only --resume RUN_DIR")
@@ -168,12 +173,13 @@ def _resume_args(run_dir: Path, args: argparse.Namespace) -> argparse.Namespace:
     return parser.parse_args(list(run.command[1:]))  # ("inferometer", "tune", ...)
 
 
-def cmd_tune(args: argparse.Namespace) -> int:
+def start_tune(args: argparse.Namespace) -> tuple[TuneRun, Path]:
+    """tune's work, for the CLI and the Python API: the search (or the stored one resumed),
+    the stored run and its directory."""
+    from ..advisor.run import tune
+    from ..advisor.search import BudgetTooSmall
     from ..measure.machine import machine_info
-    from ..report.tunetable import tune_text
     from ..results.store import load_result
-    from ..tune.run import tune
-    from ..tune.search import BudgetTooSmall
 
     stored = None
     if args.resume:
@@ -195,6 +201,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
                    lambda s: print(s, file=sys.stderr), stored)
     except BudgetTooSmall as exc:
         raise UsageError(str(exc)) from None
+    return run, out
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from ..report.tunetable import tune_text
+
+    run, out = start_tune(args)
     print(tune_text(run))
     print(f"results: {out / 'results.json'}")
     return 0 if run.recommendation is not None else EXIT_NOTHING

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
 from ..plan import (
@@ -15,6 +18,10 @@ from ..plan import (
 )
 from ._common import out_dir, seconds
 from ._models import resolve_one
+
+if TYPE_CHECKING:
+    from ..results.accuracyrun import AccuracyRun
+    from ..results.loadrun import LoadRun
 
 
 def _remote_model(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -121,7 +128,10 @@ def _concurrency_table(steps) -> str:  # type: ignore[no-untyped-def]
                    "server queue ms", "server compute ms", "errors", "verdict"), rows)
 
 
-def cmd_load(args: argparse.Namespace) -> int:
+def start_load(args: argparse.Namespace, echo: Callable[[str], None] = print
+               ) -> tuple[LoadRun, Path]:
+    """loadtest's and scan's work, for the CLI and the Python API: the config checked, the
+    test run, the stored run and its directory."""
     from ..loadgen import run as load
     from ..measure.machine import machine_info
 
@@ -145,30 +155,36 @@ def cmd_load(args: argparse.Namespace) -> int:
     (out / "logs").mkdir(parents=True, exist_ok=True)
     accuracy = ("not checked: a remote server's outputs" if cfg.target
                 else load.check_accuracy(cfg.model))
-    print(f"check_accuracy {accuracy}")
+    echo(f"check_accuracy {accuracy}")
     if kind == "scan":
-        results, steps, version = load.scan(cfg, out / "logs", print)
-        final = {a: {t: q for label in results for t, q in results[label].get(a, {}).items()}
-                 for a in cfg.arrivals} if len(results) == 1 else results
-        print(f"===FINAL_RESULT: {final}")
+        results, steps, version = load.scan(cfg, out / "logs", echo)
     else:
         steps, version = load.loadtest(cfg, args.scenario, args.queries, args.batch,
-                                       out / "logs", print)
+                                       out / "logs", echo)
         results = {}
-        if args.scenario == "concurrency":
-            print(_concurrency_table(steps))
     run = load.new_run(kind, cfg, args.command_line, machine_info(), version, accuracy,
                        results, steps)
     load.save(out, run)
+    return run, out
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    run, out = start_load(args)
+    if run.kind == "scan":
+        res = run.results
+        final = next(iter(res.values())) if len(res) == 1 else res  # one config: unnested
+        print(f"===FINAL_RESULT: {final}")
+    elif args.scenario == "concurrency":
+        print(_concurrency_table(run.scan))
     print(f"results: {out / 'results.json'}")
-    return 0 if all(s.step.errors == 0 for s in steps) else 1
+    return 0 if all(s.step.errors == 0 for s in run.scan) else 1
 
 
-def cmd_accuracy(args: argparse.Namespace) -> int:
-    from .. import accuracy, datasets
+def start_accuracy(args: argparse.Namespace) -> tuple[AccuracyRun, Path]:
+    """accuracy's work, for the CLI and the Python API: the stored run and its directory."""
+    from .. import datasets, scoring
     from ..measure.machine import machine_info
     from ..models.resolve import resolve
-    from ..report.table import precision_table
     from ..results.store import write_json
 
     precisions = split_list(args.precisions)
@@ -193,17 +209,24 @@ def cmd_accuracy(args: argparse.Namespace) -> int:
                          "vector: top-1 accuracy needs one score per class (without labels "
                          "in the npz, the rows report agreement with fp32)")
     out = out_dir(args.output, f"accuracy-{model.name}")
-    rows, reference = accuracy.run(model, data, names, precisions, batch=batch, threads=threads,
+    rows, reference = scoring.run(model, data, names, precisions, batch=batch, threads=threads,
                                    out=out, timeout_s=args.timeout, max_drop=args.max_drop,
                                    on_line=lambda s: print(s, file=sys.stderr),
                                    device=args.device)
-    run = accuracy.record(model, data, rows, reference, batch=batch, threads=threads,
+    run = scoring.record(model, data, rows, reference, batch=batch, threads=threads,
                           max_drop=args.max_drop, command=args.command_line,
                           machine=machine_info(), device=args.device)
     write_json(out / "results.json", run)
+    return run, out
+
+
+def cmd_accuracy(args: argparse.Namespace) -> int:
+    from ..report.table import precision_table
+
+    run, out = start_accuracy(args)
     print(precision_table(run))
     print(f"results: {out / 'results.json'}")
-    return 0 if all(r.status != "failed" for r in rows) else 1
+    return 0 if all(r.status != "failed" for r in run.rows) else 1
 
 
 def cmd_train(args: argparse.Namespace) -> int:

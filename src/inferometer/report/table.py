@@ -6,6 +6,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 
 from ..results.accuracyrun import AccuracyRun
+from ..results.cost import cost_per_million
 from ..results.loadrun import LoadRun
 from ..results.schema import CellResult, ModelInfo, RunResult
 from ..results.trainrun import TrainRun
@@ -142,22 +143,6 @@ def _runner_up(best: CellResult, ranked: Sequence[CellResult]) -> str:
 def _where(c: CellResult) -> str:
     on = f" on {c.spec.machine}" if c.spec.machine else ""
     return f"{c.spec.runtime}/{c.spec.variant}{on}"
-
-
-def machine_types(run: RunResult) -> list[str]:
-    return sorted({str(m.get("machine_type", "local")) for m in run.machines.values()}
-                  or {"local"})
-
-
-def cost_per_million(c: CellResult, run: RunResult) -> float | None:
-    """Price of a million inferences on the cell's machine type at the cell's throughput
-    (one process busy all hour), where --cost-per-hour gave that type a price."""
-    types = machine_types(run)
-    kind = c.spec.machine or (types[0] if len(types) == 1 else None)
-    price = run.settings.cost_per_hour.get(kind or "")
-    if price is None or not c.items_per_s:
-        return None
-    return price / 3600.0 / c.items_per_s * 1e6
 
 
 def cheapest_lines(cells: Sequence[CellResult], run: RunResult) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any
 from ..errors import UsageError
 from .accuracyrun import AccuracyRun
 from .codec import to_dict
+from .cost import cost_per_million
 from .loadrun import LoadRun
 from .schema import CellResult, RunResult
 from .trainrun import TrainRun
@@ -24,7 +25,8 @@ COLUMNS = ("model", "runtime", "variant", "precision", "threads", "batch", "dims
            "status",
            "error",
            "runtime_version", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "ci_low_ms", "ci_high_ms",
-           "count", "processes", "spread", "items_per_s", "load_s", "first_ms", "peak_rss_mb",
+           "count", "processes", "spread", "items_per_s", "cost_per_million", "load_s", "first_ms",
+           "peak_rss_mb",
            "peak_rss_after_load_mb",
            "other_load", "unstable", "noisy", "integrity_passed", "integrity_output",
            "rel_max_abs_diff", "cosine",
@@ -33,7 +35,7 @@ COLUMNS = ("model", "runtime", "variant", "precision", "threads", "batch", "dims
            "gpu_process_used_mb")
 
 
-def _row(c: CellResult) -> dict[str, object]:
+def _row(c: CellResult, run: RunResult) -> dict[str, object]:
     s, i = c.summary, c.integrity
     return {
         "model": c.spec.model, "runtime": c.spec.runtime, "variant": c.spec.variant,
@@ -45,7 +47,8 @@ def _row(c: CellResult) -> dict[str, object]:
         "p99_ms": s and s.p99_ms, "ci_low_ms": s and s.median_ci_low_ms,
         "ci_high_ms": s and s.median_ci_high_ms, "count": s and s.count,
         "processes": len(c.processes), "spread": c.spread,
-        "items_per_s": c.items_per_s, "load_s": c.load_s, "first_ms": c.first_ms,
+        "items_per_s": c.items_per_s, "cost_per_million": cost_per_million(c, run),
+        "load_s": c.load_s, "first_ms": c.first_ms,
         "peak_rss_mb": c.peak_rss_mb, "peak_rss_after_load_mb": c.peak_rss_after_load_mb,
         "other_load": c.other_load, "unstable": c.unstable, "noisy": c.noisy,
         "integrity_passed": i and i.passed, "integrity_output": i and i.output,
@@ -133,7 +136,7 @@ def rows(run: RunResult | LoadRun | AccuracyRun | TrainRun | TuneRun) -> list[di
     if isinstance(run, AccuracyRun):
         return [{"model": run.model.name, "dataset": run.dataset, **to_dict(r)}
                 for r in run.rows]
-    return [_row(c) for c in run.cells]
+    return [_row(c, run) for c in run.cells]
 
 
 def _csv(table: list[dict[str, Any]], columns: tuple[str, ...] | None = None) -> str:
@@ -147,7 +150,7 @@ def _csv(table: list[dict[str, Any]], columns: tuple[str, ...] | None = None) ->
 
 
 def to_csv(run: RunResult) -> str:
-    return _csv([_row(c) for c in run.cells], COLUMNS)
+    return _csv([_row(c, run) for c in run.cells], COLUMNS)
 
 
 def export(run: RunResult | LoadRun | AccuracyRun | TrainRun | TuneRun, fmt: str,

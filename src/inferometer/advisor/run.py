@@ -60,7 +60,7 @@ def accuracy_gate(cfg: TuneConfig, out: Path, on_line: Line
                   ) -> tuple[tuple[PrecisionRow, ...], dict[str, str], str]:
     """Each reduced precision, per runtime, against fp32 on the same items: rows, the
     rejected (candidate key -> why) and a note of what the check was."""
-    from .. import accuracy, datasets
+    from .. import datasets, scoring
 
     reduced = sorted({c.precision for c in cfg.space} - {"fp32"})
     if not reduced:
@@ -81,7 +81,7 @@ def accuracy_gate(cfg: TuneConfig, out: Path, on_line: Line
         note += (f"{data.name}: top-1 may drop at most {cfg.max_accuracy_drop or 0.5:g} points "
                  "against the runtime's fp32")
     names = sorted({c.runtime for c in cfg.space})
-    rows, _ = accuracy.run(model, data, names, ["fp32", *reduced], batch=1, threads=None,
+    rows, _ = scoring.run(model, data, names, ["fp32", *reduced], batch=1, threads=None,
                            out=out / "accuracy", timeout_s=cfg.timeout_s,
                            max_drop=cfg.max_accuracy_drop or 0.5, on_line=on_line)
     rejected = judge(rows)
