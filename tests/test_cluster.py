@@ -115,7 +115,7 @@ def cluster():  # type: ignore[no-untyped-def]
 
     c = Cluster(initialize_head=True, head_node_args={
         "node_ip_address": "127.0.0.1", "num_cpus": 1, "include_dashboard": False})
-    c.add_node(node_ip_address="127.0.0.1", num_cpus=1)
+    c.add_node(node_ip_address="127.0.0.1", num_cpus=1, num_gpus=1)  # a GPU only Ray counts
     yield c
     ray.shutdown()
     c.shutdown()
@@ -171,6 +171,48 @@ def test_a_lost_node_fails_only_its_cells_and_resume_completes_them(
         n.id for n in ex.nodes if n.id != doomed}
 
 
+def test_a_cluster_with_no_free_cpus_says_so_and_fails_after_the_timeout(
+        cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Work outside the sweep holds every node's CPUs: the process waits in Ray's queue with
+    a progress line, fails after --cluster-timeout, and `--resume` runs it once they are free."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from inferometer.measure.machine import machine_info
+    from inferometer.results.codec import to_dict
+    from inferometer.results.store import RunDir
+    from inferometer.runner import Runner
+
+    lines: list[str] = []
+    ex = RayExecutor(ClusterSpec("address", address=cluster.address), timeout_s=4.0,
+                     log=lines.append)
+    def _hold(seconds: float) -> None:  # other work on a node (local: Ray ships it by value)
+        time.sleep(seconds)
+
+    hold = ray.remote(_hold)
+    blockers = [hold.options(num_cpus=1, scheduling_strategy=NodeAffinitySchedulingStrategy(
+        n.machine["ray_node_id"], soft=False)).remote(300) for n in ex.nodes]
+    deadline = time.monotonic() + 60
+    while ray.available_resources().get("CPU", 0) > 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ray.available_resources().get("CPU", 0) == 0, "the blockers never took the CPUs"
+    plan = _plan(["tinynet", "--runtimes", "null", "--threads", "1", "--repeat", "1",
+                  "--min-time", "0.1", "--max-time", "0.2"])
+    rundir = RunDir(tmp_path / "run")
+    created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    rundir.create({"created": created, "machine": machine_info(), "plan": to_dict(plan)})
+    t0 = time.monotonic()
+    run = Runner(plan, rundir, machine_info(), created, None, ex).execute()
+    assert time.monotonic() - t0 < 60
+    (cell,) = run.cells
+    assert cell.status == "failed" and "not started" in (cell.error or ""), cell.error
+    assert "--cluster-timeout 4 s" in (cell.error or "")
+    assert any("waiting" in ln and "other work holds them" in ln for ln in lines), lines
+    for b in blockers:
+        ray.cancel(b, force=True)
+    again = Runner(plan, rundir, machine_info(), created, None, ex).execute(resume=True)
+    assert [c.status for c in again.cells] == ["ok"]
+
+
 def test_a_node_with_another_inferometer_version_is_refused(cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     # a third node whose Python finds an inferometer of another version first
     old = tmp_path / "old"
@@ -189,6 +231,8 @@ def test_a_node_with_another_inferometer_version_is_refused(cluster, tmp_path: P
     lines: list[str] = []
     ex = RayExecutor(ClusterSpec("address", address=cluster.address), log=lines.append)
     assert len(ex.nodes) == 2 and len(ex.refused) == 1
+    # CUDA work asks Ray for the slot's GPUs where the node has them (none elsewhere)
+    assert sorted(slot.num_gpus for slot in ex.slots) == [0.0, 1.0]
     (line,) = [m for m in lines if "refused" in m]
     assert f"runs inferometer 0.0.1, the driver {__version__}: refused" in line
 

@@ -21,7 +21,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,10 +116,16 @@ def _stage(path: str, size: int, digest: str, ref: list[Any]) -> str:
     return str(dest)
 
 
+_STARTED = "started"  # the task's first item: Ray gave it the node's CPUs
+
+
 def _node_task(work_data: dict[str, Any], files: dict[str, tuple[int, str, list[Any]]],
-               cpus: list[int] | None) -> dict[str, Any]:
+               cpus: list[int] | None) -> Iterator[Any]:
     """One work on this node: files staged, paths made local, the process pinned to the
-    slot's CPUs; back come the report, the outputs file and the log."""
+    slot's CPUs; back come the report, the outputs file and the log.  A generator: its first
+    item says the task started, so the driver can tell a process that waits in Ray's queue
+    (the node's CPUs held by other work) from one that runs long."""
+    yield _STARTED
     work = from_dict(Work, work_data)
     job = work.job
 
@@ -144,9 +150,9 @@ def _node_task(work_data: dict[str, Any], files: dict[str, tuple[int, str, list[
             report, wall, probe = run_work(dataclasses.replace(work, job=job, log_path=str(log)))
         finally:
             os.sched_setaffinity(0, before)
-        return {"report": to_dict(report), "wall": wall, "probe": probe,
-                "outputs": Path(out).read_bytes() if out and Path(out).exists() else None,
-                "log": log.read_text(errors="replace") if log.exists() else ""}
+        yield {"report": to_dict(report), "wall": wall, "probe": probe,
+               "outputs": Path(out).read_bytes() if out and Path(out).exists() else None,
+               "log": log.read_text(errors="replace") if log.exists() else ""}
 
 
 # -- on the driver ----------------------------------------------------------------------------
@@ -156,7 +162,18 @@ class _Slot:
     node: Node
     cpus: list[int] | None
     num_cpus: float
+    num_gpus: float = 0.0  # the node's GPUs over its slots, asked for by CUDA work only
     busy: bool = False
+
+
+@dataclass
+class _Task:
+    tag: Any
+    work: Work
+    slot: _Slot
+    sent: float  # monotonic time of the submit
+    started: bool = False
+    said: float = 0.0  # when the last "waiting" line was written
 
 
 class RayExecutor:
@@ -183,9 +200,10 @@ class RayExecutor:
         self._ray = ray
         self._cluster: Any = None
         self._files: dict[str, tuple[int, str, list[Any]]] = {}
-        self._running: dict[Any, tuple[Any, Work, _Slot]] = {}
+        self._running: dict[Any, _Task] = {}  # Ray's generator of each task -> its task
         self._placed: dict[str, dict[str, int]] = {}  # cell id -> node -> processes sent
         self.refused: dict[str, str] = {}
+        self.timeout_s = timeout_s
         self._connect(spec, timeout_s)
         self.slots = self._nodes(slots_per_node, timeout_s)
         self.nodes = tuple({s.node.id: s.node for s in self.slots}.values())
@@ -274,10 +292,11 @@ class RayExecutor:
                                    "machine's memory and caches with the others'")
             node = Node(short, machine_type(labels, machine), n_slots, machine)
             ray_cpus = float(d["_info"].get("Resources", {}).get("CPU", 0.0))
+            ray_gpus = float(d["_info"].get("Resources", {}).get("GPU", 0.0))
             for j in range(n_slots):
                 slot_cpus = (cpus[j * per_slot:(j + 1) * per_slot]
                              if n_slots > 1 or shared else None)
-                slots.append(_Slot(node, slot_cpus, ray_cpus / n_slots))
+                slots.append(_Slot(node, slot_cpus, ray_cpus / n_slots, ray_gpus / n_slots))
         if not slots:
             raise UsageError(f"--cluster {self.spec.text()}: no usable node "
                              f"({'; '.join(self.refused.values()) or 'the cluster has none'})")
@@ -338,46 +357,98 @@ class RayExecutor:
         slot.busy = True
         counts = self._placed.setdefault(cell, {})
         counts[slot.node.id] = counts.get(slot.node.id, 0) + 1
+        # CUDA work asks for the slot's share of the node's GPUs, so Ray sets its visible
+        # devices; on a node without GPUs it asks none and the worker says there is no CUDA
+        gpus = slot.num_gpus if work.job.spec.device == "cuda" else 0.0
         task = self._ray.remote(_node_task).options(
-            num_cpus=slot.num_cpus, max_retries=0,
+            num_cpus=slot.num_cpus, num_gpus=gpus, max_retries=0, num_returns="streaming",
             scheduling_strategy=NodeAffinitySchedulingStrategy(
                 slot.node.machine["ray_node_id"], soft=False))
-        ref = task.remote(to_dict(work), self._shipped(work.job), slot.cpus)
-        self._running[ref] = (tag, work, slot)
+        gen = task.remote(to_dict(work), self._shipped(work.job), slot.cpus)
+        self._running[gen] = _Task(tag, work, slot, time.monotonic())
         return slot.node.id
 
     def wait(self) -> list[tuple[Any, Any]]:
+        """The next finished process.  A process Ray has not started (the node's CPUs held
+        by work outside this sweep) is said every while, and fails once it has waited
+        --cluster-timeout: the run goes on and `--resume` retries it."""
+        ray = self._ray
+        while True:
+            ready, _ = ray.wait(list(self._running), num_returns=1,
+                                timeout=max(0.5, min(5.0, self.timeout_s / 4)))
+            for gen in ready:
+                t = self._running[gen]
+                item, exc = self._next(gen)
+                if exc is not None or item != _STARTED or t.started:
+                    return [self._finish(gen, item, exc)]
+                t.started = True
+                if t.said:
+                    self.log(f"cluster: node {t.slot.node.id} started {t.work.job.spec.id} "
+                             f"after {time.monotonic() - t.sent:.0f} s in Ray's queue")
+            if not ready:
+                timed_out = self._waiting()
+                if timed_out:
+                    return timed_out
+
+    def _next(self, gen: Any) -> tuple[Any, Exception | None]:
+        """The task's next item, or the error that came instead."""
+        try:
+            return self._ray.get(next(gen)), None
+        except StopIteration:
+            return None, RuntimeError("the task ended without a report")
+        except self._ray.exceptions.RayError as exc:
+            return None, exc
+
+    def _waiting(self) -> list[tuple[Any, Any]]:
         from .executor import Done
 
-        ray = self._ray
-        ready, _ = ray.wait(list(self._running), num_returns=1)
-        out = []
-        for ref in ready:
-            tag, work, slot = self._running.pop(ref)
-            slot.busy = False
-            try:
-                r = ray.get(ref)
-            except (ray.exceptions.NodeDiedError, ray.exceptions.TaskUnschedulableError,
-                    ray.exceptions.WorkerCrashedError) as exc:
-                self._drop(slot.node)
-                out.append((tag, Done(work, WorkerReport(
-                    status="failed", error=f"node lost: node {slot.node.id} "
-                    f"({slot.node.machine.get('address')}) left the cluster while running this "
-                    f"process ({type(exc).__name__}); resume to run it on a live node"),
-                    0.0, slot.node.id)))
+        now, out = time.monotonic(), []
+        for gen, t in list(self._running.items()):
+            if t.started:
                 continue
-            except ray.exceptions.RayError as exc:
-                first = str(exc).strip().splitlines()[-1][:300] if str(exc) else type(exc).__name__
-                out.append((tag, Done(work, WorkerReport(
-                    status="failed", error=f"on node {slot.node.id}: {first}"), 0.0,
-                    slot.node.id)))
-                continue
-            if r["outputs"] is not None and work.job.outputs_path:
-                Path(work.job.outputs_path).write_bytes(r["outputs"])
-            Path(work.log_path).write_text(r["log"])
-            out.append((tag, Done(work, from_dict(WorkerReport, r["report"]), r["wall"],
-                                  slot.node.id, r["probe"])))
+            waited = now - t.sent
+            if waited >= self.timeout_s:
+                self._ray.cancel(gen, force=True)
+                del self._running[gen]
+                t.slot.busy = False
+                self.log(f"cluster: {t.work.job.spec.id} not started on node {t.slot.node.id} "
+                         f"within --cluster-timeout {self.timeout_s:g} s; failed")
+                out.append((t.tag, Done(t.work, WorkerReport(
+                    status="failed", error=f"not started: node {t.slot.node.id} had no free "
+                    f"CPUs for {waited:.0f} s (--cluster-timeout {self.timeout_s:g} s; other "
+                    "work holds them); resume the run when the cluster is free: inferometer "
+                    "run --resume RUN_DIR"), 0.0, t.slot.node.id)))
+            elif now - (t.said or t.sent) >= min(30.0, max(2.0, self.timeout_s / 3)):
+                t.said = now
+                self.log(f"cluster: waiting {waited:.0f} s for node {t.slot.node.id} to start "
+                         f"{t.work.job.spec.id}: Ray has not given it the node's CPUs (other "
+                         f"work holds them); failing it after {self.timeout_s:g} s")
         return out
+
+    def _finish(self, gen: Any, r: Any, exc: Exception | None) -> tuple[Any, Any]:
+        from .executor import Done
+
+        errors = self._ray.exceptions
+        t = self._running.pop(gen)
+        work, slot = t.work, t.slot
+        slot.busy = False
+        if isinstance(exc, (errors.NodeDiedError, errors.TaskUnschedulableError,
+                            errors.WorkerCrashedError)):
+            self._drop(slot.node)
+            return (t.tag, Done(work, WorkerReport(
+                status="failed", error=f"node lost: node {slot.node.id} "
+                f"({slot.node.machine.get('address')}) left the cluster while running this "
+                f"process ({type(exc).__name__}); resume to run it on a live node"),
+                0.0, slot.node.id))
+        if exc is not None:
+            first = str(exc).strip().splitlines()[-1][:300] if str(exc) else type(exc).__name__
+            return (t.tag, Done(work, WorkerReport(
+                status="failed", error=f"on node {slot.node.id}: {first}"), 0.0, slot.node.id))
+        if r["outputs"] is not None and work.job.outputs_path:
+            Path(work.job.outputs_path).write_bytes(r["outputs"])
+        Path(work.log_path).write_text(r["log"])
+        return (t.tag, Done(work, from_dict(WorkerReport, r["report"]), r["wall"],
+                            slot.node.id, r["probe"]))
 
     def _drop(self, node: Node) -> None:
         """A node that died takes no more work (Ray would refuse it anyway)."""
