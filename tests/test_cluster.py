@@ -123,7 +123,7 @@ def cluster():  # type: ignore[no-untyped-def]
 
 def _plan(argv: list[str]):  # type: ignore[no-untyped-def]
     from inferometer.cli import _parser
-    from inferometer.cli._measure import _new_plan
+    from inferometer.commands.run import _new_plan
 
     args = _parser().parse_args(["run", *argv])
     args.command_line = ("inferometer", "run", *argv)

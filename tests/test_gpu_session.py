@@ -7,7 +7,7 @@ import re
 import shlex
 from pathlib import Path
 
-from inferometer.cli import _parser
+from inferometer.cli import HANDLERS, _parser
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_session.sh"
 
@@ -25,7 +25,7 @@ def test_inferometer_commands_parse() -> None:
     assert {c[0] for c in commands} == {"run", "report", "train", "accuracy"}
     for argv in commands:
         args = _parser().parse_args(argv)  # exits (SystemExit) on an unknown flag
-        assert args.handler
+        assert args.command in HANDLERS
 
 
 def test_the_baseline_s_harness_command_parses() -> None:

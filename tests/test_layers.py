@@ -47,6 +47,12 @@ FORBIDDEN = {
 for _lower in ("_worker", "scenarios", "runtimes", "models", "measure", "stats", "results",
                "report", "_train"):
     FORBIDDEN[_lower] = FORBIDDEN[_lower] | {"advisor"}
+# The commands' work sits under the CLI and the Python API, over everything else: nothing
+# below reaches up to either face, and the work never imports the CLI that prints it.
+for _lower in list(FORBIDDEN):
+    FORBIDDEN[_lower] = FORBIDDEN[_lower] | {"commands", "api"}
+FORBIDDEN["commands"] = {"cli", "api"}
+FORBIDDEN["api"] = {"cli"}
 
 
 def _layer(path: Path) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from inferometer import runtimes
-from inferometer.cli import _parser
+from inferometer.cli import HANDLERS, _parser
 from inferometer.errors import RuntimeUnavailable
 from inferometer.plan import select_runtimes
 
@@ -46,12 +46,13 @@ def test_the_readme_shows_every_command() -> None:
     assert shown == {"runtimes", "models", "run", "show", "report", "compare", "export",
                      "history", "env", "loadtest", "scan", "accuracy", "train", "inspect",
                      "tune", "serve"}
+    assert set(HANDLERS) == shown  # every command the parser takes has a handler
 
 
 @pytest.mark.parametrize("argv", _commands(), ids=" ".join)
 def test_readme_command_parses_and_names_what_exists(argv: list[str]) -> None:
     args = _parser().parse_args(argv)  # SystemExit(2) on an unknown flag or choice
-    assert args.handler
+    assert args.command in HANDLERS
     if argv[0] != "run" or not args.models:
         return
     if args.device != "cpu":  # no GPU needed to check the names: every variant is listed

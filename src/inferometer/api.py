@@ -74,7 +74,7 @@ def load(path: str | Path) -> Run:
 def _args(command: str, positional: str | Sequence[str] | None,
           options: dict[str, Any]) -> argparse.Namespace:
     """The command line these options stand for, parsed as the CLI would parse it."""
-    from .cli import command_parser
+    from .commands.options import command_parser
     from .sweep import _value
 
     parser = command_parser(command)
@@ -108,7 +108,7 @@ def _args(command: str, positional: str | Sequence[str] | None,
 def run(models: str | Sequence[str] | None = None, **options: Any) -> Run:
     """Measure like `inferometer run MODELS --OPTION ...`; also `output=DIR`,
     `resume=RUN_DIR` and `config=FILE.toml`, as on the command line."""
-    from .cli._measure import start
+    from .commands.run import start
 
     started = start(_args("run", models, options))
     if started is None:  # dry_run=True: the plan was printed, nothing ran
@@ -130,7 +130,7 @@ def loadtest(model: str | None = None, **options: Any) -> Run:
     """A load test like `inferometer loadtest`: `runtime=`, `qps=` (server scenario),
     `concurrency=[1, 2, 4]`, or `target="http://HOST:PORT/v2/models/NAME"` for a remote
     server (no model then).  Progress goes to stderr."""
-    from .cli._workloads import start_load
+    from .commands.workloads import start_load
 
     return _stored(start_load(_args("loadtest", model, options), _stderr))
 
@@ -138,7 +138,7 @@ def loadtest(model: str | None = None, **options: Any) -> Run:
 def scan(model: str | None = None, **options: Any) -> Run:
     """The max-QPS scan like `inferometer scan`: the highest load whose tail latency meets
     each of `targets=["50ms", "100ms"]`, per arrival process."""
-    from .cli._workloads import start_load
+    from .commands.workloads import start_load
 
     return _stored(start_load(_args("scan", model, options), _stderr))
 
@@ -147,7 +147,7 @@ def tune(model: str | None = None, **options: Any) -> Run:
     """The deployment advisor like `inferometer tune`: `slo="p99:50ms"` and the other flags;
     `result.recommendation` is what to deploy (None when no candidate met the SLO);
     `resume=RUN_DIR` continues a stopped search."""
-    from .cli._tune import start_tune
+    from .commands.tune import start_tune
 
     return _stored(start_tune(_args("tune", model, options)))
 
@@ -155,6 +155,6 @@ def tune(model: str | None = None, **options: Any) -> Run:
 def accuracy(model: str, **options: Any) -> Run:
     """Accuracy per runtime x precision like `inferometer accuracy`: `dataset=` is
     digits, imagenet:DIR, folder:DIR or npz:FILE."""
-    from .cli._workloads import start_accuracy
+    from .commands.workloads import start_accuracy
 
     return _stored(start_accuracy(_args("accuracy", model, options)))

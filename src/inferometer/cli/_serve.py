@@ -6,43 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..commands.common import out_dir
+from ..commands.models import resolve_one
 from ..errors import UsageError
 from ..plan import parse_threads, select_runtimes
-from ._common import out_dir
-from ._models import add_model_args, resolve_one
-
-
-def add_serve_parser(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("serve", help="serve a model over the Open Inference Protocol (KServe "
-                       "v2: HTTP and gRPC), on the load tests' instance processes")
-    s.set_defaults(handler=cmd_serve)
-    s.add_argument("model", nargs="?", help="zoo name, .onnx or .pt2 path")
-    s.add_argument("--from", dest="from_run", metavar="RUN_DIR",
-                   help="serve what `tune` recommended (RUN_DIR/deploy.json)")
-    add_model_args(s, sweep=False)
-    s.add_argument("--runtime", help="one runtime (name or name:variant)")
-    s.add_argument("--variant", help="the runtime's variant (default: its default)")
-    s.add_argument("--instances", type=int, help="runtime instances (processes; 1)")
-    s.add_argument("--threads-per-instance", help="threads per instance (default: auto)")
-    s.add_argument("--pin", action="store_true", help="pin instances to disjoint CPUs")
-    s.add_argument("--dynamic-batching", metavar="max=N[,delay=T]",
-                   help="group queued requests into batches of up to N, holding a batch open "
-                   "up to T for more (Triton's dynamic batcher), e.g. max=8,delay=2ms")
-    s.add_argument("--max-batch", type=int,
-                   help="the largest batch one request may carry (default: the dynamic "
-                   "batcher's max, else 1)")
-    s.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    s.add_argument("--port", type=int, default=8000, help="HTTP port (8000)")
-    s.add_argument("--grpc-port", type=int, default=8001, help="gRPC port (8001; 0: none)")
-    s.add_argument("--engine", choices=("native", "triton"), default="native",
-                   help="native (ours) or triton (the same sessions in PyTriton's real Triton "
-                   "server; inferometer env create triton)")
-    s.add_argument("--metrics-port", type=int, default=8002,
-                   help="Triton's metrics port (8002; ours serves /metrics on --port)")
-    s.add_argument("--max-body", type=int,
-                   help="largest request body in bytes (default: the max batch in JSON)")
-    s.add_argument("--logs", help="directory for the instances' logs "
-                   "(default: runs/<ts>-serve-<model>)")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
