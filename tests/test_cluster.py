@@ -273,6 +273,15 @@ def test_two_machine_types_run_every_cell_on_each_and_compare_by_machine(
     for kind, price in (("small", 0.1), ("big", 0.4)):  # each type at its own price
         assert float(rows[kind]["cost_per_million"]) == pytest.approx(
             price / 3600 / by_type[kind]["items_per_s"] * 1e6)
+    rep = cli("report", str(tmp_path / "m"))
+    assert rep.returncode == 0, rep.stderr
+    md = (tmp_path / "m" / "report.md").read_text()
+    nodes = md.split("## Cluster nodes", 1)[1].split("\n## ", 1)[0]  # the section alone
+    for nid, m in run["machines"].items():  # each node with its type and its price
+        row = next(ln for ln in nodes.splitlines() if ln.startswith(f"| {nid} "))
+        assert m["machine_type"] in row and {"big": "0.4", "small": "0.1"}[
+            m["machine_type"]] in row, row
+    assert "cheapest fp32 at batch 1: onnxruntime/default on " in md
     cmp = cli("compare", str(tmp_path / "m"), "--by", "machine", "--fail-on", "p50:500%")
     assert cmp.returncode == 0, cmp.stderr
     assert "big" in cmp.stdout and "small" in cmp.stdout and "p50" in cmp.stdout

@@ -16,14 +16,17 @@ from .plots import Plot, best_per_series, series_label
 from .table import (
     HEADERS,
     LOAD_HEADERS,
+    NODE_HEADERS,
     PRECISION_HEADERS,
     TRAIN_HEADERS,
     cell_row,
+    cheapest_lines,
     fastest_lines,
     load_rows,
     load_title,
     max_qps_lines,
     model_groups,
+    node_rows,
     precision_rows,
     precision_title,
     spread_cell,
@@ -112,11 +115,16 @@ def _speed(run: RunResult, plots: Sequence[Plot]) -> Document:
         warnings.append(f"{len(failed)} cell(s) failed; their reason is in the tables")
     if warnings:
         blocks.append(Items(tuple(f"warning: {w}" for w in warnings)))
+    if s.cluster is not None:  # which machine ran what: the machine is a key of every cell
+        blocks += [Heading(2, "Cluster nodes"),
+                   Text(f"Ray cluster {s.cluster}, {s.slots_per_node} process(es) at a time on "
+                        "each node; a cell's processes ran on nodes of its machine type."),
+                   Table(NODE_HEADERS, tuple(tuple(r) for r in node_rows(run)))]
     groups = model_groups(run)
     many = len(groups) > 1
     for label, m, cells in groups:
         blocks.append(Heading(2, f"{label} ({m.signature()})"))
-        lines = fastest_lines(cells)
+        lines = fastest_lines(cells) + cheapest_lines(cells, run)
         if lines:
             blocks.append(Items(tuple(lines)))
         blocks += _figures(plots, label)

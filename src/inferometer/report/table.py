@@ -262,6 +262,25 @@ def _dependencies(cells: Sequence[CellResult]) -> str:
     return "\n".join(lines)
 
 
+NODE_HEADERS = ("node", "machine type", "CPU", "CPUs", "memory GB", "address", "inferometer",
+                "price/h", "processes")
+
+
+def node_rows(run: RunResult) -> list[list[str]]:
+    """A cluster run's nodes, one row each: which machine, its price, what it ran."""
+    ran: dict[str, int] = {}
+    for c in run.cells:
+        for p in c.processes:
+            ran[p.node] = ran.get(p.node, 0) + 1
+    prices = run.settings.cost_per_hour
+    return [[nid, str(m.get("machine_type", "")), str(m.get("cpu_model", "")),
+             str(m.get("usable_cpus", "")), str(m.get("memory_gb", "")),
+             str(m.get("address", "")), str(m.get("inferometer", "")),
+             f"{prices[str(m.get('machine_type'))]:g}" if str(m.get("machine_type")) in prices
+             else "-", str(ran.get(nid, 0))]
+            for nid, m in run.machines.items()]
+
+
 def _nodes_lines(run: RunResult) -> list[str]:
     """A cluster run's nodes: which machine each is and how many processes it ran."""
     if run.settings.cluster is None:
