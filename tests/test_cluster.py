@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -69,8 +70,12 @@ def test_an_unreachable_cluster_is_one_line_and_exit_2() -> None:
 def test_local_cluster_sweep_uses_both_nodes_and_matches_a_local_runs_structure(
         tmp_path: Path) -> None:
     args = ["tinynet", "--runtimes", "onnxruntime,null", "--threads", "1", *QUICK]
+    scratch = Path(tempfile.gettempdir())  # where a node task works (this machine's here)
+    before = set(scratch.glob("inferometer-node-*"))
     r = cli("run", *args, "--cluster", "local:2", "--output", str(tmp_path / "c"))
     assert r.returncode == 0, r.stderr
+    # the CLI stops its cluster the moment the last result is in: no task's directory left
+    assert set(scratch.glob("inferometer-node-*")) <= before
     assert "2 local Ray node(s) on 127.0.0.1" in r.stderr
     r2 = cli("run", *args, "--output", str(tmp_path / "l"))
     assert r2.returncode == 0, r2.stderr
@@ -158,6 +163,8 @@ def test_a_lost_node_fails_only_its_cells_and_resume_completes_them(
             if len(on_doomed) == 1:  # mid-process: it has started and not finished
                 threading.Timer(0.8, cluster.remove_node, args=(worker,)).start()
 
+    scratch = Path(tempfile.gettempdir())
+    before = set(scratch.glob("inferometer-node-*"))
     run = Runner(plan, rundir, machine_info(), created, on_event, ex).execute()
     assert on_doomed, "no process went to the second node"
     failed = {c.spec.id: c.error for c in run.cells if c.status != "ok"}
@@ -167,6 +174,9 @@ def test_a_lost_node_fails_only_its_cells_and_resume_completes_them(
                if c.status == "ok")
     again = Runner(plan, rundir, machine_info(), created, None, ex).execute(resume=True)
     assert [c.status for c in again.cells] == ["ok"] * len(plan.cells)
+    # the lost node's task never cleaned up after itself (it was killed); a later task on
+    # this machine swept its directory away
+    assert set(scratch.glob("inferometer-node-*")) <= before
     assert {c.processes[0].node for c in again.cells if c.spec.id in failed} == {
         n.id for n in ex.nodes if n.id != doomed}
 

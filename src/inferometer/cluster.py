@@ -117,6 +117,24 @@ def _stage(path: str, size: int, digest: str, ref: list[Any]) -> str:
 
 
 _STARTED = "started"  # the task's first item: Ray gave it the node's CPUs
+_SCRATCH = "inferometer-node-"  # + the task process's pid: a task's scratch directory
+
+
+def _sweep_stale() -> None:
+    """Scratch directories of task processes that died (a node's raylet killed, a forced
+    cancel): nothing else removes them, and each holds a report with every sample."""
+    import shutil
+
+    for d in Path(tempfile.gettempdir()).glob(f"{_SCRATCH}*-*"):
+        pid = d.name.removeprefix(_SCRATCH).split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except PermissionError:  # alive, another user's
+            pass
 
 
 def _node_task(work_data: dict[str, Any], files: dict[str, tuple[int, str, list[Any]]],
@@ -137,7 +155,8 @@ def _node_task(work_data: dict[str, Any], files: dict[str, tuple[int, str, list[
         m, onnx_path=local(m.onnx_path) or m.onnx_path, torch_weights=local(m.torch_weights),
         torch_program=local(m.torch_program), calibration=local(m.calibration),
         data=tuple((k, local(v) or v) for k, v in m.data))
-    with tempfile.TemporaryDirectory(prefix="inferometer-node-") as tmp:
+    _sweep_stale()
+    with tempfile.TemporaryDirectory(prefix=f"{_SCRATCH}{os.getpid()}-") as tmp:
         out = str(Path(tmp) / "outputs.npz") if job.outputs_path else None
         job = dataclasses.replace(job, model=model, report_path=str(Path(tmp) / "report.json"),
                                   outputs_path=out,
@@ -150,9 +169,12 @@ def _node_task(work_data: dict[str, Any], files: dict[str, tuple[int, str, list[
             report, wall, probe = run_work(dataclasses.replace(work, job=job, log_path=str(log)))
         finally:
             os.sched_setaffinity(0, before)
-        yield {"report": to_dict(report), "wall": wall, "probe": probe,
-               "outputs": Path(out).read_bytes() if out and Path(out).exists() else None,
-               "log": log.read_text(errors="replace") if log.exists() else ""}
+        result = {"report": to_dict(report), "wall": wall, "probe": probe,
+                  "outputs": Path(out).read_bytes() if out and Path(out).exists() else None,
+                  "log": log.read_text(errors="replace") if log.exists() else ""}
+    # yielded once the directory is gone: a worker stopped right after its last item (the
+    # driver shutting the cluster down) would otherwise leave the directory behind
+    yield result
 
 
 # -- on the driver ----------------------------------------------------------------------------
