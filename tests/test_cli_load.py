@@ -30,8 +30,12 @@ def test_scan_prints_the_reference_lines_and_stores_every_step(tmp_path: Path) -
     assert set(result) == {"linear", "exponential"}
     for by_target in result.values():
         assert by_target["1e-06"] == -1  # no QPS meets a 1 us bound
-        assert by_target["0.02"] > 0
         assert by_target["0.05"] >= by_target["0.02"]  # a looser bound never allows less
+    # tinynet answers in well under a millisecond, so some load meets 50 ms. At 20 ms the
+    # load generator may lag more than its 1 ms allowance on a busy 2-core machine at every
+    # load (such steps are INVALID, and -1 is then the right answer): only its consistency
+    # with the stored steps is asserted below
+    assert max(by_target["0.05"] for by_target in result.values()) > 0
     data = json.loads((out / "results.json").read_text())
     assert data["kind"] == "scan" and data["engine"] == "native"
     assert len(data["scan"]) == len(steps)
@@ -47,7 +51,7 @@ def test_scan_prints_the_reference_lines_and_stores_every_step(tmp_path: Path) -
                 tests.setdefault(st["offered_qps"], []).append(st["valid"])
         return [q for q, oks in tests.items() if all(oks)]
 
-    assert linear["0.02"] == max(valid(0.02))
+    assert linear["0.02"] == max(valid(0.02), default=-1)
     # the 50 ms search starts from the 20 ms answer: its own passes, or that answer
     assert linear["0.05"] == max([*valid(0.05), linear["0.02"]])
     shown = cli("show", str(out))

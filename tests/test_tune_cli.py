@@ -171,9 +171,19 @@ def test_the_latency_objective_picks_the_lowest_tail_at_the_load(fakes: None, tm
     """costmodel at 40 QPS, 1x1 against 2x1: the pick has the lowest p99 measured, unless
     the two are tied, when the one using less memory is picked."""
     monkeypatch.setenv("COSTMODEL_DIR", str(tmp_path / "live"))
-    out = tmp_path / "lat"
-    r = cli("tune", "tinynet", "--runtimes", "costmodel", "--layouts", "1x1,2x1",
-            "--max-batch", "1", "--objective", "latency", "--qps", "40", "--output", str(out))
+    for attempt in (1, 2):
+        out = tmp_path / f"lat{attempt}"
+        r = cli("tune", "tinynet", "--runtimes", "costmodel", "--layouts", "1x1,2x1",
+                "--max-batch", "1", "--objective", "latency", "--qps", "40", "--output",
+                str(out))
+        # nothing picked because steps were INVALID for the load generator's own lag (over
+        # its 1 ms allowance: this machine's scheduler, not the search): try once more
+        lagged = r.returncode == 3 and "the load generator fell behind" in r.stderr
+        if not lagged:
+            break
+    else:
+        pytest.skip("the load generator fell behind its 1 ms allowance, twice: this machine "
+                    "is too busy to judge a 40 QPS load")
     assert r.returncode == 0, r.stderr
     run = load_result(out)
     assert isinstance(run, TuneRun) and run.recommendation is not None
