@@ -28,7 +28,7 @@ from typing import Any
 
 from . import __version__
 from .errors import UsageError
-from .executor import Node, Work, run_work
+from .executor import Done, Node, Work, run_work
 from .jobs import Job
 from .models.ref import ModelRef
 from .results.codec import from_dict, to_dict
@@ -196,6 +196,12 @@ class _Task:
     sent: float  # monotonic time of the submit
     started: bool = False
     said: float = 0.0  # when the last "waiting" line was written
+
+
+def _failed(t: _Task, error: str) -> tuple[Any, Any]:
+    """A process that never reported: failed with why, on the node it was sent to."""
+    return (t.tag, Done(t.work, WorkerReport(status="failed", error=error), 0.0,
+                        t.slot.node.id))
 
 
 class RayExecutor:
@@ -422,8 +428,6 @@ class RayExecutor:
             return None, exc
 
     def _waiting(self) -> list[tuple[Any, Any]]:
-        from .executor import Done
-
         now, out = time.monotonic(), []
         for gen, t in list(self._running.items()):
             if t.started:
@@ -435,11 +439,10 @@ class RayExecutor:
                 t.slot.busy = False
                 self.log(f"cluster: {t.work.job.spec.id} not started on node {t.slot.node.id} "
                          f"within --cluster-timeout {self.timeout_s:g} s; failed")
-                out.append((t.tag, Done(t.work, WorkerReport(
-                    status="failed", error=f"not started: node {t.slot.node.id} had no free "
+                out.append(_failed(t, f"not started: node {t.slot.node.id} had no free "
                     f"CPUs for {waited:.0f} s (--cluster-timeout {self.timeout_s:g} s; other "
                     "work holds them); resume the run when the cluster is free: inferometer "
-                    "run --resume RUN_DIR"), 0.0, t.slot.node.id)))
+                    "run --resume RUN_DIR"))
             elif now - (t.said or t.sent) >= min(30.0, max(2.0, self.timeout_s / 3)):
                 t.said = now
                 self.log(f"cluster: waiting {waited:.0f} s for node {t.slot.node.id} to start "
@@ -448,8 +451,6 @@ class RayExecutor:
         return out
 
     def _finish(self, gen: Any, r: Any, exc: Exception | None) -> tuple[Any, Any]:
-        from .executor import Done
-
         errors = self._ray.exceptions
         t = self._running.pop(gen)
         work, slot = t.work, t.slot
@@ -457,15 +458,13 @@ class RayExecutor:
         if isinstance(exc, (errors.NodeDiedError, errors.TaskUnschedulableError,
                             errors.WorkerCrashedError)):
             self._drop(slot.node)
-            return (t.tag, Done(work, WorkerReport(
-                status="failed", error=f"node lost: node {slot.node.id} "
-                f"({slot.node.machine.get('address')}) left the cluster while running this "
-                f"process ({type(exc).__name__}); resume to run it on a live node"),
-                0.0, slot.node.id))
+            return _failed(t, f"node lost: node {slot.node.id} "
+                           f"({slot.node.machine.get('address')}) left the cluster while "
+                           f"running this process ({type(exc).__name__}); resume to run it "
+                           "on a live node")
         if exc is not None:
             first = str(exc).strip().splitlines()[-1][:300] if str(exc) else type(exc).__name__
-            return (t.tag, Done(work, WorkerReport(
-                status="failed", error=f"on node {slot.node.id}: {first}"), 0.0, slot.node.id))
+            return _failed(t, f"on node {slot.node.id}: {first}")
         if r["outputs"] is not None and work.job.outputs_path:
             Path(work.job.outputs_path).write_bytes(r["outputs"])
         Path(work.log_path).write_text(r["log"])

@@ -6,16 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .. import envs, runtimes
 from ..commands.run import start
 from ..models.zoo import ZOO, ZooEntry, describe
 from ..report.table import render, run_tables
 from ..results.codec import to_dict
-
-if TYPE_CHECKING:
-    pass
 
 
 def cmd_runtimes(args: argparse.Namespace) -> int:

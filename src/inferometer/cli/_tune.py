@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
 from ..commands.tune import start_tune
-
-if TYPE_CHECKING:
-    pass
 
 EXIT_NOTHING = 3  # no candidate met the SLO (documented in the README)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
 
 from ..commands.common import out_dir
 from ..commands.workloads import start_accuracy, start_load
@@ -13,9 +12,6 @@ from ..plan import (
     require_device,
     split_list,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 def _concurrency_table(steps) -> str:  # type: ignore[no-untyped-def]

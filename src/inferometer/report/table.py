@@ -266,12 +266,17 @@ NODE_HEADERS = ("node", "machine type", "CPU", "CPUs", "memory GB", "address", "
                 "price/h", "processes")
 
 
-def node_rows(run: RunResult) -> list[list[str]]:
-    """A cluster run's nodes, one row each: which machine, its price, what it ran."""
+def _processes_by_node(run: RunResult) -> dict[str, int]:
     ran: dict[str, int] = {}
     for c in run.cells:
         for p in c.processes:
             ran[p.node] = ran.get(p.node, 0) + 1
+    return ran
+
+
+def node_rows(run: RunResult) -> list[list[str]]:
+    """A cluster run's nodes, one row each: which machine, its price, what it ran."""
+    ran = _processes_by_node(run)
     prices = run.settings.cost_per_hour
     return [[nid, str(m.get("machine_type", "")), str(m.get("cpu_model", "")),
              str(m.get("usable_cpus", "")), str(m.get("memory_gb", "")),
@@ -285,10 +290,7 @@ def _nodes_lines(run: RunResult) -> list[str]:
     """A cluster run's nodes: which machine each is and how many processes it ran."""
     if run.settings.cluster is None:
         return []
-    ran: dict[str, int] = {}
-    for c in run.cells:
-        for p in c.processes:
-            ran[p.node] = ran.get(p.node, 0) + 1
+    ran = _processes_by_node(run)
     lines = [f"cluster {run.settings.cluster}: {len(run.machines)} node(s), "
              f"{run.settings.slots_per_node} process(es) at a time on each"]
     for nid, m in run.machines.items():
