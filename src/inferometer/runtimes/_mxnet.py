@@ -1,6 +1,8 @@
 """Apache MXNet 1.9.1 through its ONNX importer and the Module API.  Lives in its own
 environment: it imports only with numpy<1.24.  Threads come from OMP_NUM_THREADS, which the
-runner sets before the worker starts."""
+runner sets before the worker starts.  Any model the importer takes runs: every graph input
+is bound at the cell's shape and dtype (an image as normalised NCHW float), every output is
+returned; an op the importer lacks fails the cell at load with the importer's message."""
 
 from __future__ import annotations
 
@@ -11,26 +13,30 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..models.preprocess import Normalizer
-from ..models.ref import ModelRef, image_only
+from ..models.preprocess import ModelArrays
+from ..models.ref import ModelRef, onnx_missing
 from ._onnx_edit import inline_constant_identities
-from .base import Availability, LoadOptions, Variant, image_batch, installed
+from .base import Availability, LoadOptions, Variant, installed
 
 
 class _MXSession:
-    def __init__(self, mx: Any, mod: Any, model: ModelRef, info: dict[str, str]) -> None:
+    def __init__(self, mx: Any, mod: Any, model: ModelRef, names: Sequence[str],
+                 info: dict[str, str]) -> None:
         self._mx = mx
         self._mod = mod
-        self._norm = Normalizer.of(model)
+        self._arrays = ModelArrays(model)
+        self._names = names  # the module's data names, in its binding order
         self._info = info
 
     def prepare(self, inputs: Mapping[str, np.ndarray]) -> Any:
-        batch = image_batch(inputs)
-        return self._mx.io.DataBatch([self._mx.nd.array(self._norm.nchw(batch))])
+        arrays = self._arrays(inputs)
+        nd = self._mx.nd
+        return self._mx.io.DataBatch([nd.array(arrays[n], dtype=arrays[n].dtype)
+                                      for n in self._names])
 
     def run(self, feed: Any) -> Sequence[np.ndarray]:
         self._mod.forward(feed, is_train=False)
-        return [self._mod.get_outputs()[0].asnumpy()]  # asnumpy() waits for the engine
+        return [o.asnumpy() for o in self._mod.get_outputs()]  # asnumpy() waits for the engine
 
     def info(self) -> dict[str, str]:
         return self._info
@@ -82,6 +88,17 @@ def _for_mxnet(path: str) -> str:
     return out
 
 
+def _refuse_unknown_ops(path: str, known: Mapping[str, Any]) -> None:
+    """Name the ops the importer has no translation for: it would stop at the first one with
+    a bare KeyError."""
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(path, load_external_data=False).graph.node}
+    unknown = sorted(ops - set(known))
+    if unknown:
+        raise NotImplementedError(f"MXNet's ONNX importer has no translation for {unknown}")
+
+
 class MXNet:
     name: ClassVar[str] = "mxnet"
     environment: ClassVar[str] = "mxnet"
@@ -97,23 +114,32 @@ class MXNet:
         return mxnet.__version__
 
     def supports(self, model: ModelRef) -> str | None:
-        return image_only(model, self.name)
+        return onnx_missing(model)
 
     def load(self, model: ModelRef, options: LoadOptions) -> _MXSession:
         import mxnet as mx
         from mxnet.contrib import onnx as onnx_mxnet
+        from mxnet.contrib.onnx.onnx2mx._import_helper import _convert_map
 
         fixed = _for_mxnet(model.onnx_path)
         try:
+            _refuse_unknown_ops(fixed, _convert_map)
             sym, args, aux = onnx_mxnet.import_model(fixed)
         finally:
             os.unlink(fixed)
         data_names = [n for n in sym.list_inputs() if n not in args and n not in aux]
+        shapes = dict(options.shapes)
+        unknown = sorted(set(data_names) - set(shapes))
+        if unknown:
+            raise RuntimeError(f"MXNet's importer made inputs the model does not have: {unknown}"
+                               f" (the model's: {sorted(shapes)})")
+        dtypes = {i.name: np.dtype(i.tensor.dtype) for i in model.io.inputs}
+        dtypes.update({i.name: np.dtype(np.float32) for i in model.io.inputs if i.is_image})
         mod = mx.mod.Module(symbol=sym, data_names=data_names, label_names=None,
                             context=mx.cpu())
         mod.bind(for_training=False,
-                 data_shapes=[(data_names[0], (options.batch, *model.input_shape))])
+                 data_shapes=[mx.io.DataDesc(n, shapes[n], dtypes[n]) for n in data_names])
         mod.set_params(args, aux, allow_missing=True, allow_extra=True)
         info = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "default"),
                 "api": "mx.mod.Module", "context": "cpu"}
-        return _MXSession(mx, mod, model, info)
+        return _MXSession(mx, mod, model, data_names, info)

@@ -18,10 +18,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..models.preprocess import Normalizer
-from ..models.ref import ModelRef, image_only
+from ..models.preprocess import ModelArrays
+from ..models.ref import ModelRef, onnx_missing
 from ..models.resolve import cache_dir
-from .base import Availability, LoadOptions, Variant, image_batch, installed
+from .base import Availability, LoadOptions, Variant, installed
 
 _OPSET = 15
 
@@ -38,6 +38,25 @@ def _model_files(out: Path) -> tuple[Path, Path]:
     raise RuntimeError(f"no Paddle inference model under {base}")
 
 
+def _refuse_newer_ops(proto: Any) -> None:
+    """x2paddle reads opset <= 15; an operator first defined later (LayerNormalization is
+    17) has no earlier form to convert to, and onnx's converter would only fail an assert."""
+    import onnx
+
+    newer = set()
+    for node in proto.graph.node:
+        if node.domain not in ("", "ai.onnx"):
+            continue
+        try:
+            onnx.defs.get_schema(node.op_type, _OPSET)
+        except onnx.defs.SchemaError:
+            newer.add(node.op_type)
+    if newer:
+        raise NotImplementedError(
+            f"x2paddle reads ONNX opset <= {_OPSET}; {sorted(newer)} first appear in a later "
+            "opset and have no earlier form")
+
+
 def _convert(model: ModelRef) -> str:
     out = _out(model)
     if out.exists():
@@ -50,7 +69,9 @@ def _convert(model: ModelRef) -> str:
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=out.parent))
     try:
-        proto = version_converter.convert_version(onnx.load(model.onnx_path), _OPSET)
+        proto = onnx.load(model.onnx_path)
+        _refuse_newer_ops(proto)
+        proto = version_converter.convert_version(proto, _OPSET)
         for node in proto.graph.node:
             if node.op_type == "MaxPool":
                 keep = [a for a in node.attribute if a.name != "dilations"]
@@ -67,23 +88,36 @@ def _convert(model: ModelRef) -> str:
     return f"converted by x2paddle (opset {_OPSET}) in {time.monotonic() - t0:.1f} s"
 
 
+def _input_names(predictor: Any, model: ModelRef) -> dict[str, str]:
+    """The model's input names -> the predictor's.  x2paddle keeps a graph's input names,
+    except where they are not valid Paddle variable names; then the order decides."""
+    theirs = list(predictor.get_input_names())
+    ours = [i.name for i in model.io.inputs]
+    if set(ours) == set(theirs):
+        return {n: n for n in ours}
+    if len(ours) != len(theirs):
+        raise RuntimeError(f"the converted model takes inputs {theirs}, the ONNX file {ours}")
+    return dict(zip(ours, theirs, strict=True))
+
+
 class _PaddleSession:
     def __init__(self, predictor: Any, model: ModelRef, info: dict[str, str]) -> None:
         self._pred = predictor
-        self._in = predictor.get_input_handle(predictor.get_input_names()[0])
-        self._out = predictor.get_output_handle(predictor.get_output_names()[0])
-        self._norm = Normalizer.of(model)
+        self._in = {ours: predictor.get_input_handle(theirs)
+                    for ours, theirs in _input_names(predictor, model).items()}
+        self._out = [predictor.get_output_handle(n) for n in predictor.get_output_names()]
+        self._arrays = ModelArrays(model)
         self._info = info
 
     def prepare(self, inputs: Mapping[str, np.ndarray]) -> Any:
-        batch = image_batch(inputs)
-        return self._norm.nchw(batch)
+        return self._arrays(inputs)
 
     def run(self, feed: Any) -> Sequence[np.ndarray]:
-        self._in.reshape(feed.shape)
-        self._in.copy_from_cpu(feed)
+        for name, handle in self._in.items():
+            handle.reshape(feed[name].shape)
+            handle.copy_from_cpu(feed[name])
         self._pred.run()
-        return [self._out.copy_to_cpu()]
+        return [o.copy_to_cpu() for o in self._out]
 
     def info(self) -> dict[str, str]:
         return self._info
@@ -109,7 +143,7 @@ class Paddle:
         return paddle.__version__
 
     def supports(self, model: ModelRef) -> str | None:
-        return image_only(model, self.name)
+        return onnx_missing(model)
 
     def convert(self, model: ModelRef, variant: str) -> str:
         return _convert(model)
