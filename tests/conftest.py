@@ -16,7 +16,7 @@ FAKES = ("crash=fake_runtimes:Crash;hang=fake_runtimes:Hang;raise=fake_runtimes:
          "missing=fake_runtimes:Missing;badconvert=fake_runtimes:BadConvert;"
          "accel=fake_runtimes:Accel;oom=fake_runtimes:Oom;killed=fake_runtimes:Killed;"
          "recorder=fake_runtimes:Recorder;costmodel=fake_runtimes:CostModel;"
-         "echo=fake_runtimes:Echo")
+         "echo=fake_runtimes:Echo;shapeconvert=fake_runtimes:ShapeConvert")
 # Two processes a cell: the pooled, multi-process path at two thirds of the default's cost.
 QUICK = ["--min-time", "0.05", "--max-time", "0.3", "--min-count", "5", "--warmup", "1",
          "--repeat", "2"]

@@ -249,3 +249,32 @@ class Echo(Null):
 
     def load(self, model: Any, options: Any) -> Any:
         return _EchoSession(float(os.environ.get("ECHO_SLEEP_MS", "0")) / 1e3)
+
+
+class ShapeConvert(Null):
+    """Converts per cell shape, as a converter that needs static shapes does: its load fails
+    unless the conversion for exactly its cell's shapes was made first."""
+
+    name: ClassVar[str] = "shapeconvert"
+
+    @staticmethod
+    def converts_per_shape(model: Any) -> bool:
+        return True
+
+    @staticmethod
+    def _marker(shapes: Any) -> Any:
+        from inferometer.models.resolve import cache_dir
+
+        text = ";".join(f"{k}={'x'.join(map(str, v))}" for k, v in sorted(dict(shapes).items()))
+        return cache_dir() / "shapeconvert" / text
+
+    def convert(self, model: Any, variant: str, shapes: Any = None) -> str:
+        marker = self._marker(shapes)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("converted")
+        return f"converted at {marker.name}"
+
+    def load(self, model: Any, options: Any) -> Any:
+        if not self._marker(options.shapes).exists():
+            raise FileNotFoundError(f"not converted at {self._marker(options.shapes).name}")
+        return super().load(model, options)

@@ -47,6 +47,21 @@ def test_failed_conversion_fails_its_cells_without_running_them(fakes: None,
     assert all(c["status"] == "ok" for c in data["cells"] if c["spec"]["runtime"] == "null")
 
 
+def test_a_runtime_that_converts_per_shape_gets_one_conversion_per_shape(
+        fakes: None, tmp_path: Path) -> None:
+    """Threads share a conversion, batches do not: each conversion receives its cell's
+    shapes, and every cell's load finds the one made for it."""
+    out = tmp_path / "run"
+    r = cli("run", "tinynet", "--runtimes", "shapeconvert", "--threads", "1,2", "--batch",
+            "1,2", "--output", str(out), *QUICK)
+    assert r.returncode == 0, r.stderr
+    data = json.loads((out / "results.json").read_text())
+    assert data["conversions"] == {
+        "tinynet.shapeconvert.default.b1": "converted at input=1x3x32x32",
+        "tinynet.shapeconvert.default.b2": "converted at input=2x3x32x32"}
+    assert len(data["cells"]) == 4 and all(c["status"] == "ok" for c in data["cells"])
+
+
 def test_out_of_memory_is_named_and_the_sweep_goes_on(fakes: None, tmp_path: Path) -> None:
     out = tmp_path / "run"
     r = cli("run", "tinynet", "--runtimes", "oom,killed,null", "--threads", "1", "--batch",

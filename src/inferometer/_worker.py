@@ -26,7 +26,7 @@ from .models.inputs import Feed, generate_all, load_samples
 from .results.codec import from_dict
 from .results.schema import WorkerReport
 from .runtimes import LoadOptions, Session, get
-from .runtimes.base import variant
+from .runtimes.base import converts_per_shape, variant
 from .scenarios import single_stream
 
 
@@ -104,7 +104,9 @@ def run_job(job: Job) -> WorkerReport:
         precision = variant(runtime, spec.variant).precision
         if job.mode == "convert":
             stage = "conversion"
-            how = runtime.convert(job.model, spec.variant)  # type: ignore[attr-defined]
+            per_shape = ({"shapes": job.model.io.bind(spec.batch, dict(spec.dims))}
+                         if converts_per_shape(runtime, job.model) else {})
+            how = runtime.convert(job.model, spec.variant, **per_shape)  # type: ignore[attr-defined]
             return WorkerReport(status="ok", runtime_version=runtime.version(),
                                 precision=precision, settings={"conversion": how})
         # Inputs first: numpy.random's extension modules must not count as runtime libraries.

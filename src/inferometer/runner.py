@@ -32,7 +32,7 @@ from .results.schema import (
     WorkerReport,
 )
 from .results.store import ProcessSamples, RunDir, atomic_write
-from .runtimes.base import needs_conversion, variant
+from .runtimes.base import conversion_key, converts_per_shape, needs_conversion, variant
 from .stats import summarize
 
 
@@ -181,8 +181,7 @@ class Runner:
                     queue.remove(item)
                     self.on_event(Event("skip", cell=self.cells.get(spec.id), **ev))
                     continue
-                failed = self.failed_conversions.get(
-                    f"{spec.model}.{spec.runtime}.{spec.variant}")
+                failed = self.failed_conversions.get(self._conversion_key(spec))
                 if failed:
                     queue.remove(item)
                     self.on_event(Event("start", **ev))
@@ -244,9 +243,11 @@ class Runner:
         todo: dict[str, CellSpec] = {}
         for c in pending:
             if needs_conversion(runtimes.get(c.runtime), c.variant):
-                todo.setdefault(f"{c.model}.{c.runtime}.{c.variant}", c)
+                todo.setdefault(self._conversion_key(c), c)
         for i, (key, c) in enumerate(todo.items(), 1):
-            spec = CellSpec(c.model, c.runtime, c.variant, None, 1, dims=c.dims)
+            per_shape = converts_per_shape(runtimes.get(c.runtime), self.models[c.model])
+            spec = CellSpec(c.model, c.runtime, c.variant, None, c.batch if per_shape else 1,
+                            dims=c.dims)
             self.on_event(Event("convert", i, len(todo), spec))
             # each node converts into its own cache (a hit where nodes share a disk), one node
             # after the other so no two write the same cache at once
@@ -259,6 +260,10 @@ class Runner:
                     self.failed_conversions[key] = f"conversion failed{where}: {report.error}"
                     break
                 self.conversions[key] = report.settings.get("conversion", "done")
+
+    def _conversion_key(self, c: CellSpec) -> str:
+        return conversion_key(runtimes.get(c.runtime), self.models[c.model], c.variant,
+                              c.batch, c.dims)
 
     def _work(self, spec: CellSpec, stem: str, outputs: str | None, mode: str = "measure",
               node: str | None = None, probe: bool = True) -> Work:

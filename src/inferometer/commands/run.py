@@ -228,7 +228,7 @@ def _plan_text(plan: Plan) -> str:
     """What `run` would do, without doing it: the cells grouped by model and runtime/variant,
     the one-off jobs before them, the processes and the time they may take (each measures
     for --min-time to --max-time; loads and conversions come on top)."""
-    from ..runtimes.base import needs_conversion
+    from ..runtimes.base import conversion_key, needs_conversion
 
     groups: dict[tuple[str, str, str], list[CellSpec]] = {}
     for c in plan.cells:
@@ -237,8 +237,10 @@ def _plan_text(plan: Plan) -> str:
              ",".join(dict.fromkeys(c.threads_label for c in cs)),
              ",".join(dict.fromkeys(str(c.batch) for c in cs)), str(len(cs))]
             for (model, label, device), cs in groups.items()]
-    converts = {(c.model, c.runtime, c.variant) for c in plan.cells
-                if needs_conversion(runtimes.get(c.runtime), c.variant)}
+    models = {m.name: m for m in plan.models}
+    converts = {conversion_key(runtimes.get(c.runtime), models[c.model], c.variant, c.batch,
+                               c.dims)
+                for c in plan.cells if needs_conversion(runtimes.get(c.runtime), c.variant)}
     refs = {(c.model, c.batch) for c in plan.cells}
     n, length, s = len(plan.cells), plan.length, plan.settings
     procs = n * s.repeat

@@ -4,6 +4,7 @@ environments have their own onnx)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -34,3 +35,23 @@ def inline_constant_identities(m: Any) -> int:
         del m.graph.node[:]
         m.graph.node.extend(kept)
     return count
+
+
+def fix_input_shapes(m: Any, shapes: Mapping[str, Sequence[int]]) -> None:
+    """Give the graph inputs of the onnx ModelProto `m` the concrete `shapes` and drop every
+    inferred intermediate shape, so a simplifier can fold what depends on them (a
+    transformer's position ids, its attention reshapes) into constants.  Converters that
+    trace a graph once (onnx2tf) misplace axes of dynamic, rank-3 tensors; static ones they
+    convert exactly."""
+    for graph_input in m.graph.input:
+        if graph_input.name not in shapes:
+            continue  # an initializer listed as an input (old exporters)
+        dims = graph_input.type.tensor_type.shape.dim
+        for d, n in zip(dims, shapes[graph_input.name], strict=True):
+            d.Clear()
+            d.dim_value = int(n)
+    for out in m.graph.output:
+        for d in out.type.tensor_type.shape.dim:
+            if not d.dim_value:
+                d.Clear()
+    del m.graph.value_info[:]

@@ -81,7 +81,10 @@ class Runtime(Protocol):
     # Optional: `convert(model, variant) -> str` turns the ONNX file into the runtime's own
     # format (cached; returns what it did).  The runner calls it once per (model, variant), in
     # its own worker, before the cells, so conversion never counts as load time.  A runtime
-    # whose variants do not all convert lists the ones that do in `convert_variants`.
+    # whose variants do not all convert lists the ones that do in `convert_variants`.  One
+    # whose conversion of a model is specialised to the cell's input shapes says so with
+    # `converts_per_shape(model) -> bool`: it is then converted once per (model, variant,
+    # batch, dims) and `convert` receives `shapes=` (every input's concrete shape).
 
 
 def installed(module: str, dists: Sequence[str], install: str) -> Availability:
@@ -108,6 +111,21 @@ def variant(runtime: type[Runtime] | Runtime, name: str) -> Variant:
 def needs_conversion(runtime: type[Runtime] | Runtime, variant_name: str) -> bool:
     return hasattr(runtime, "convert") and variant_name in getattr(
         runtime, "convert_variants", (variant_name,))
+
+
+def converts_per_shape(runtime: type[Runtime] | Runtime, model: ModelRef) -> bool:
+    check = getattr(runtime, "converts_per_shape", None)
+    return bool(check and check(model))
+
+
+def conversion_key(runtime: type[Runtime] | Runtime, model: ModelRef, variant_name: str,
+                   batch: int, dims: Sequence[tuple[str, int]]) -> str:
+    """What one conversion serves: a (model, runtime, variant), or with a runtime that
+    converts per shape, a (model, runtime, variant, batch, dims)."""
+    key = f"{model.name}.{runtime.name}.{variant_name}"
+    if converts_per_shape(runtime, model):
+        key += f".b{batch}" + "".join(f".{k}{v}" for k, v in dims)
+    return key
 
 
 def image_batch(inputs: Mapping[str, np.ndarray]) -> np.ndarray:
