@@ -42,7 +42,8 @@ def spawn(module: str, job: Any, report_path: Path, report_cls: type[R], threads
             proc.communicate(json.dumps(to_dict(job)), timeout=timeout_s)
         except subprocess.TimeoutExpired:
             _kill(proc)
-            return report_cls(status="failed", error=f"timed out after {timeout_s:g} s")
+            return report_cls(status="failed",
+                              error=f"timed out after {timeout_s:g} s (--timeout raises it)")
         except BaseException:
             _kill(proc)
             raise

@@ -1,10 +1,13 @@
 """JAX (XLA on the CPU): the ONNX graph translated op by op into jax.lax and jit-compiled.
 
-There is no maintained ONNX->JAX converter, so this is a small translator covering the ops
-the zoo exports (Conv, pools, Gemm, BN, PRelu, Clip, Concat, ...); a graph with any other op
-fails at load with the op's name.  Activations run NHWC, the layout XLA's CPU convolutions
-want: the input is normalised without a transpose, and conv weights are transposed once at
-load.  Threads: XLA's CPU client has no thread-count knob, so N threads means the worker's CPU
+There is no maintained ONNX->JAX converter, so these are small translators; a graph with any
+other op fails at load naming the ops.  A one-image model uses the one here, covering the ops
+the zoo exports (Conv, pools, Gemm, BN, PRelu, Clip, Concat, ...), with activations NHWC, the
+layout XLA's CPU convolutions want: the input is normalised without a transpose, and conv
+weights are transposed once at load.  Any other model uses `_jax_generic` (its own layout,
+every input and output, a transformer's ops, shape arithmetic folded while tracing).
+
+Threads: XLA's CPU client has no thread-count knob, so N threads means the worker's CPU
 affinity is cut to N CPUs before jax is imported, and 1 thread also sets XLA's single-threaded
 Eigen flag; the cell records both.
 """
@@ -17,8 +20,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..models.preprocess import Normalizer
-from ..models.ref import ModelRef, image_only
+from ..models.preprocess import ModelArrays, Normalizer
+from ..models.ref import ModelRef, onnx_missing
 from .base import Availability, LoadOptions, Variant, image_batch, installed
 
 _NCHW_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
@@ -126,20 +129,27 @@ def _translate(proto: Any) -> tuple[Callable, dict[str, np.ndarray]]:
 
 
 class _JaxSession:
+    """A one-image model's function takes the NHWC batch and returns its one output; any
+    other's takes the model arrays by name and returns every output (`named`)."""
+
     def __init__(self, jax: Any, fn: Callable, params: Any, model: ModelRef,
-                 info: dict[str, str]) -> None:
+                 info: dict[str, str], named: bool = False) -> None:
         self._jax = jax
         self._fn = fn
         self._params = params
+        self._named = named
         self._norm = Normalizer.of(model)
+        self._arrays = ModelArrays(model)
         self._info = info
 
     def prepare(self, inputs: Mapping[str, np.ndarray]) -> Any:
-        batch = image_batch(inputs)
-        return self._jax.device_put(self._norm.nhwc(batch))
+        if self._named:
+            return {k: self._jax.device_put(v) for k, v in self._arrays(inputs).items()}
+        return self._jax.device_put(self._norm.nhwc(image_batch(inputs)))
 
     def run(self, feed: Any) -> Sequence[np.ndarray]:
-        return [np.asarray(self._fn(self._params, feed))]  # asarray blocks until ready
+        out = self._fn(self._params, feed)
+        return [np.asarray(y) for y in (out if self._named else [out])]  # blocks until ready
 
     def info(self) -> dict[str, str]:
         return self._info
@@ -164,7 +174,7 @@ class Jax:
         return jax.__version__
 
     def supports(self, model: ModelRef) -> str | None:
-        return image_only(model, self.name)
+        return onnx_missing(model)
 
     def load(self, model: ModelRef, options: LoadOptions) -> _JaxSession:
         if options.threads is not None:  # before jax is imported: XLA sizes its pool once
@@ -175,10 +185,19 @@ class Jax:
         import jax
         import onnx
 
-        fn, params = _translate(onnx.load(model.onnx_path))
+        named = model.io.image is None
+        if named:
+            from ._jax_generic import translate
+
+            fn, params, names = translate(onnx.load(model.onnx_path))
+            if set(names) != {i.name for i in model.io.inputs}:
+                raise RuntimeError(f"the graph takes {names}, the model description "
+                                   f"{[i.name for i in model.io.inputs]}")
+        else:
+            fn, params = _translate(onnx.load(model.onnx_path))
         dev = jax.devices("cpu")[0]
         params = {k: jax.device_put(v, dev) for k, v in params.items()}
-        info = {"device": str(dev), "layout": "NHWC",
+        info = {"device": str(dev), "layout": "model's own" if named else "NHWC",
                 "cpus_allowed": str(len(os.sched_getaffinity(0))),
                 "XLA_FLAGS": os.environ.get("XLA_FLAGS", "")}
-        return _JaxSession(jax, jax.jit(fn), params, model, info)
+        return _JaxSession(jax, jax.jit(fn), params, model, info, named=named)
