@@ -142,7 +142,7 @@ def _generic_models(tmp: Path) -> dict:  # type: ignore[type-arg]
 
 # The runtimes whose modules claim any model the ONNX form allows: they must run both.
 RUN_ANY_MODEL = {"onnxruntime", "onnxruntime_openvino", "openvino", "torch", "tensorflow",
-                 "tflite", "jax", "null"}
+                 "tflite", "jax", "tvm", "null"}
 # Those whose converters lack a transformer's operators but feed and return any tensors.
 RUN_MULTI_IO = {"mxnet", "paddle", "ncnn"}
 

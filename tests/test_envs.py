@@ -86,6 +86,35 @@ def test_list_and_remove(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     assert r.returncode == 2 and "no environment 'onnxruntime@9.9'" in r.stderr
 
 
+def test_an_environment_made_for_an_older_recipe_is_brought_up_to_it(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import subprocess
+
+    root = _isolated(monkeypatch, tmp_path)
+    old = envs.EnvInfo("tvm", "tvm", ("apache-tvm", "onnx"), "/envs/tvm/bin/python", "0.1",
+                       "2026-01-01T00:00:00+00:00")
+    (root / "tvm").mkdir(parents=True)
+    (root / "tvm" / "env.json").write_text(json.dumps(to_dict(old)))
+    calls: list[list[str]] = []
+
+    def run(cmd: list[str], env: object = None) -> subprocess.CompletedProcess[str]:
+        calls.append(cmd)
+        out = "0.2\n" if "-c" in cmd and "version()" in cmd[-1] else "{}"
+        return subprocess.CompletedProcess(cmd, 0, out, "")
+
+    monkeypatch.setattr(envs, "_run", run)
+    info = envs.create("tvm", log=lambda *_: None)
+    _, reqs = envs.RECIPES["tvm"]
+    pip = [c for c in calls if c[1:4] == ["-m", "pip", "install"]]
+    assert len(pip) == 1 and pip[0][0] == old.python and set(reqs) <= set(pip[0])
+    assert info.requirements == reqs and info.runtime_version == "0.2"
+    assert info.created == old.created  # the same environment, not a new one
+    assert envs.load("tvm").requirements == reqs
+    calls.clear()
+    assert envs.create("tvm", log=lambda *_: None).requirements == reqs
+    assert calls == []  # up to date: reused as it is
+
+
 VERSION_ENVS = [e.name for e in envs.list_envs() if e.name.startswith("onnxruntime@")]
 
 

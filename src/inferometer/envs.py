@@ -42,7 +42,8 @@ RECIPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "onnxruntime-openvino": ("onnxruntime_openvino", ("onnxruntime-openvino",)),
     # onnx2tf pins tensorflow 2.19, LiteRT 2.1, numpy 1.26.4, onnx 1.19.1 and more itself.
     "tensorflow": ("tensorflow", ("onnx2tf",)),
-    "tvm": ("tvm", ("apache-tvm", "onnx")),
+    # onnxsim folds a transformer's shape arithmetic before the Relax frontend reads it
+    "tvm": ("tvm", ("apache-tvm", "onnx", "onnxsim==0.4.36")),
     # x2paddle 1.6 needs onnx 1.16.2 and (undeclared) six and requests
     "paddle": ("paddle", ("paddlepaddle==3.3.1", "x2paddle==1.6.0", "onnx==1.16.2", "six",
                           "requests")),
@@ -128,9 +129,13 @@ def _run(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Comple
 def create(spec: str, log=print) -> EnvInfo:  # type: ignore[no-untyped-def]
     name, runtime, reqs = resolve_spec(spec)
     existing = load(name)
-    if existing is not None:
+    if existing is not None and tuple(existing.requirements) == reqs:
         log(f"environment {name} exists (runtime {existing.runtime_version}); reusing it")
         return existing
+    if existing is not None:  # its recipe changed since it was made: bring it up to the new one
+        log(f"environment {name} was made for {' '.join(existing.requirements)}; "
+            f"pip install {' '.join(reqs)} into it ...")
+        return _register(name, runtime, reqs, _install(existing.python, reqs), existing.created)
     path = _dir(name)
     shutil.rmtree(path, ignore_errors=True)  # a half-made leftover without env.json
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,26 +148,35 @@ def create(spec: str, log=print) -> EnvInfo:  # type: ignore[no-untyped-def]
         r = _run([base, "-m", "venv", str(path)])
         if r.returncode != 0:
             raise EnvError(f"python -m venv failed: {r.stderr.strip()[-500:]}")
-        python = str(path / "bin" / "python")
-        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
-            f.write("\n".join(CONSTRAINTS) + "\n")
         log(f"pip install {' '.join(reqs)} (this can take minutes) ...")
-        r = _run([python, "-m", "pip", "install", "--disable-pip-version-check", "-c", f.name,
-                  *reqs, *CORE])
-        Path(f.name).unlink(missing_ok=True)
-        if r.returncode != 0:
-            raise EnvError(f"pip could not install {' '.join(reqs)}: "
-                           f"{_pip_reason(r.stdout + r.stderr)}")
-        version = _probe_runtime(python, runtime)
-        info = EnvInfo(name=name, runtime=runtime, requirements=reqs, python=python,
-                       runtime_version=version,
-                       created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                       packages=_packages(python))
-        (path / "env.json").write_text(json.dumps(to_dict(info), indent=1))
-        return info
+        python = _install(str(path / "bin" / "python"), reqs)
+        return _register(name, runtime, reqs, python,
+                         dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
         raise
+
+
+def _install(python: str, reqs: tuple[str, ...]) -> str:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write("\n".join(CONSTRAINTS) + "\n")
+    r = _run([python, "-m", "pip", "install", "--disable-pip-version-check", "-c", f.name,
+              *reqs, *CORE])
+    Path(f.name).unlink(missing_ok=True)
+    if r.returncode != 0:
+        raise EnvError(f"pip could not install {' '.join(reqs)}: "
+                       f"{_pip_reason(r.stdout + r.stderr)}")
+    return python
+
+
+def _register(name: str, runtime: str, reqs: tuple[str, ...], python: str,
+              created: str) -> EnvInfo:
+    """Probe the runtime, then write env.json: only a working environment is registered."""
+    version = _probe_runtime(python, runtime)
+    info = EnvInfo(name=name, runtime=runtime, requirements=reqs, python=python,
+                   runtime_version=version, created=created, packages=_packages(python))
+    (_dir(name) / "env.json").write_text(json.dumps(to_dict(info), indent=1))
+    return info
 
 
 def _probe_runtime(python: str, runtime: str) -> str:

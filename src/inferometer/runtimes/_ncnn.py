@@ -29,7 +29,8 @@ import numpy as np
 from ..models.preprocess import ModelArrays, Normalizer
 from ..models.ref import ModelRef, onnx_missing
 from ..models.resolve import cache_dir
-from .base import Availability, LoadOptions, Variant, image_batch, installed
+from ._onnx_edit import Shapes
+from .base import Availability, LoadOptions, Variant, image_batch, installed, per_shape
 
 # variant -> net.opt settings
 _OPTS = {
@@ -48,14 +49,8 @@ def _pnnx_binary() -> str:
         raise RuntimeError("pnnx is not installed in this environment: inferometer env create ncnn")
     return os.path.join(next(iter(spec.submodule_search_locations)), "pnnx")
 
-
-Shapes = Mapping[str, Sequence[int]]
 _PNNX_TYPES = {"float32": "", "float16": "f16", "int64": "i64", "int32": "i32", "int8": "i8",
                "uint8": "u8", "bool": "i8"}
-
-
-def per_shape(model: ModelRef) -> bool:
-    return model.io.image is None
 
 
 def _item_shapes(model: ModelRef, shapes: Shapes) -> list[tuple[int, ...]]:
@@ -93,6 +88,7 @@ def _convert(model: ModelRef, shapes: Shapes | None = None) -> str:
     inputshape, _ = _inputshape(model, shapes)
     out, param, weights = _files(model, shapes)
     if param.exists() and weights.exists():
+        _refuse_unknown_layers(param)  # a file cached before this check was made
         return f"cached in {out}"
     t0 = time.monotonic()
     out.parent.mkdir(parents=True, exist_ok=True)

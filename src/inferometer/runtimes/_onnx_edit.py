@@ -4,8 +4,11 @@ environments have their own onnx)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+Shapes = Mapping[str, Sequence[int]]
 
 
 def inline_constant_identities(m: Any) -> int:
@@ -37,7 +40,7 @@ def inline_constant_identities(m: Any) -> int:
     return count
 
 
-def fix_input_shapes(m: Any, shapes: Mapping[str, Sequence[int]]) -> None:
+def fix_input_shapes(m: Any, shapes: Shapes) -> None:
     """Give the graph inputs of the onnx ModelProto `m` the concrete `shapes` and drop every
     inferred intermediate shape, so a simplifier can fold what depends on them (a
     transformer's position ids, its attention reshapes) into constants.  Converters that
@@ -55,3 +58,23 @@ def fix_input_shapes(m: Any, shapes: Mapping[str, Sequence[int]]) -> None:
             if not d.dim_value:
                 d.Clear()
     del m.graph.value_info[:]
+
+
+def shape_key(shapes: Shapes) -> str:
+    """A cache key for a conversion made at `shapes`."""
+    text = ";".join(f"{k}={'x'.join(map(str, v))}" for k, v in sorted(shapes.items()))
+    return "static-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def static_graph(onnx_path: str, shapes: Shapes) -> Any:
+    """The ONNX file with its inputs fixed to `shapes`, simplified by onnxsim so the shape
+    arithmetic becomes constants (onnxsim 0.4.36: 0.8.1's output leaves Shape ops on shapes,
+    which TVM's frontend refuses)."""
+    import onnx
+    import onnxsim
+
+    graph = onnx.load(onnx_path)
+    fix_input_shapes(graph, shapes)
+    inline_constant_identities(graph)
+    simplified, ok = onnxsim.simplify(graph)
+    return simplified if ok else graph

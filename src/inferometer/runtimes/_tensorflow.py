@@ -17,7 +17,6 @@ calibrated on the model's calibration images: the dataset's, in accuracy runs.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import shutil
@@ -32,10 +31,16 @@ import numpy as np
 from ..models.preprocess import ModelArrays, Normalizer, calibration_images
 from ..models.ref import ModelRef, onnx_missing
 from ..models.resolve import cache_dir
-from ._onnx_edit import fix_input_shapes, inline_constant_identities
-from .base import Availability, LoadOptions, Variant, image_batch, installed
-
-Shapes = Mapping[str, Sequence[int]]
+from ._onnx_edit import Shapes, inline_constant_identities, shape_key, static_graph
+from .base import (
+    Availability,
+    LoadOptions,
+    Variant,
+    image_batch,
+    installed,
+    per_shape,
+    refuse_dynamic_batch,
+)
 
 _ONNX2TF_SAMPLE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 # tflite variant -> (file written by onnx2tf, needs the int8 conversion)
@@ -44,21 +49,11 @@ _TFLITE = {"fp32": ("model_float32.tflite", False), "fp16": ("model_float16.tfli
            "int8": ("model_full_integer_quant.tflite", True)}
 
 
-def per_shape(model: ModelRef) -> bool:
-    """Whether `model` converts once per cell shape (every model but a one-image one)."""
-    return model.io.image is None
-
-
-def _shape_key(shapes: Shapes) -> str:
-    text = ";".join(f"{k}={'x'.join(map(str, v))}" for k, v in sorted(shapes.items()))
-    return "static-" + hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
 def _out_dir(model: ModelRef, int8: bool, shapes: Shapes | None = None) -> Path:
     if per_shape(model):
         if shapes is None:
             raise ValueError(f"{model.name} converts per cell shape: the shapes are needed")
-        kind = _shape_key(shapes)
+        kind = shape_key(shapes)
     else:
         kind = f"int8-{calibration_images(model)[1]}" if int8 else "float"
     return cache_dir() / "converted" / "onnx2tf" / f"{model.sha256[:16]}-{kind}"
@@ -71,19 +66,6 @@ def _converted(model: ModelRef, int8: bool, shapes: Shapes | None) -> Path:
         raise FileNotFoundError(f"{model.name} has no onnx2tf conversion{what} in {out} "
                                 "(the runner converts before the cells)")
     return out
-
-
-def _static_graph(model: ModelRef, shapes: Shapes) -> Any:
-    """The model with its inputs fixed to `shapes`, simplified by onnxsim (onnx2tf's own
-    dependency) so the shape arithmetic becomes constants."""
-    import onnx
-    import onnxsim
-
-    graph = onnx.load(model.onnx_path)
-    fix_input_shapes(graph, shapes)
-    inline_constant_identities(graph)
-    simplified, ok = onnxsim.simplify(graph)
-    return simplified if ok else graph
 
 
 def convert_onnx2tf(model: ModelRef, int8: bool, shapes: Shapes | None = None) -> str:
@@ -118,7 +100,7 @@ def convert_onnx2tf(model: ModelRef, int8: bool, shapes: Shapes | None = None) -
         # model_*.tflite: convert from work/model.onnx whatever the user's file was called.
         # (Handing it the ModelProto instead skips the simplification its layout passes need.)
         if per_shape(model):
-            graph = _static_graph(model, shapes or {})
+            graph = static_graph(model.onnx_path, shapes or {})
             # keep every activation input in the model's layout: NHWC is for images
             keep = [i.name for i in model.io.inputs if 3 <= len(i.tensor.shape) <= 5]
             if keep:
@@ -188,13 +170,6 @@ class _TfSession:
         self._fn = self._keep = None
 
 
-def _refuse_dynamic_batch(model: ModelRef, options: LoadOptions, name: str) -> None:
-    if options.dynamic_batch and per_shape(model):
-        raise NotImplementedError(
-            f"{name} runs this model as converted for one shape (batch {options.batch}); "
-            "every batch up to it would need a conversion of its own")
-
-
 class TensorFlow:
     name: ClassVar[str] = "tensorflow"
     environment: ClassVar[str] = "tensorflow"
@@ -223,7 +198,7 @@ class TensorFlow:
     def load(self, model: ModelRef, options: LoadOptions) -> _TfSession:
         import tensorflow as tf
 
-        _refuse_dynamic_batch(model, options, self.name)
+        refuse_dynamic_batch(model, options, self.name)
         if options.threads is not None:  # before any op runs in this process
             tf.config.threading.set_intra_op_parallelism_threads(options.threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -335,7 +310,7 @@ class LiteRT:
     def load(self, model: ModelRef, options: LoadOptions) -> _LiteSession:
         from ai_edge_litert.interpreter import Interpreter
 
-        _refuse_dynamic_batch(model, options, self.name)
+        refuse_dynamic_batch(model, options, self.name)
         file, int8 = _TFLITE[options.variant]
         path = _converted(model, int8, dict(options.shapes)) / file
         interp = Interpreter(model_path=str(path), num_threads=options.threads)

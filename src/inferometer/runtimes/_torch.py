@@ -154,8 +154,12 @@ def _cell_dims(model: ModelRef, options: LoadOptions) -> dict[str, int]:
 
 
 def _module(torch: Any, model: ModelRef) -> Any:
-    """The eval-mode module: a zoo architecture with its saved weights, or the user's
-    torch.export program (loaded weights-only)."""
+    """The eval-mode module: a zoo architecture with its saved weights, the user's
+    torch.export program (loaded weights-only) or TorchScript module."""
+    if model.torch_program and not model.torch_program.endswith(".pt2"):
+        from ..models.torchscript import load_script
+
+        return load_script(model.torch_program)
     if model.torch_program:
         from ..models.torchfile import load_program
 
@@ -190,8 +194,8 @@ class Torch:
     def supports(self, model: ModelRef) -> str | None:
         if model.torch_program is None and (model.torch_builder is None
                                             or model.torch_weights is None):
-            return ("torch runs zoo models and torch.export programs (.pt2): an .onnx file "
-                    "carries no PyTorch module")
+            return ("torch runs zoo models, torch.export programs (.pt2) and TorchScript "
+                    "modules: an .onnx file carries no PyTorch module")
         return None
 
     def deploy_snippet(self, variant: str, threads: int | None) -> str:

@@ -113,6 +113,20 @@ def needs_conversion(runtime: type[Runtime] | Runtime, variant_name: str) -> boo
         runtime, "convert_variants", (variant_name,))
 
 
+def per_shape(model: ModelRef) -> bool:
+    """Whether a runtime that fixes shapes at conversion converts `model` once per cell shape:
+    every model but a one-image one (whose batch stays dynamic)."""
+    return model.io.image is None
+
+
+def refuse_dynamic_batch(model: ModelRef, options: LoadOptions, name: str) -> None:
+    """For a runtime that converted `model` for the cell's one shape."""
+    if options.dynamic_batch and per_shape(model):
+        raise NotImplementedError(
+            f"{name} runs this model as converted for one shape (batch {options.batch}); "
+            "every batch up to it would need a conversion of its own")
+
+
 def converts_per_shape(runtime: type[Runtime] | Runtime, model: ModelRef) -> bool:
     check = getattr(runtime, "converts_per_shape", None)
     return bool(check and check(model))
