@@ -1,12 +1,14 @@
 """Any model through the CLI as a user runs it: a two-input ONNX file with a dynamic batch, a
-rank-3 transformer block, a token model from the zoo and a torch.export program, each with
-only the flags `inspect` says are needed; bad input is one line and exit 2."""
+rank-3 transformer block, a token model from the zoo, a torch.export program and a traced
+TorchScript module, each with only the flags `inspect` says are needed; bad input is one line
+and exit 2."""
 
 from __future__ import annotations
 
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -183,10 +185,8 @@ def test_torch_int8_runs_at_every_swept_length(tmp_path: Path) -> None:
                                    for c in cells), cells
 
 
-def test_torch_export_program(tmp_path: Path) -> None:
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("onnxscript")
-
+def _two_output_net(torch: Any) -> Any:
+    """A module with token ids and a float input, and two outputs; seeded."""
     class Net(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -198,6 +198,14 @@ def test_torch_export_program(tmp_path: Path) -> None:
             return self.fc(h.mean(1)) * scale, h
 
     torch.manual_seed(0)
+    return Net
+
+
+def test_torch_export_program(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxscript")
+
+    Net = _two_output_net(torch)
     batch = torch.export.Dim("batch", min=1, max=64)
     seq = torch.export.Dim("seq", min=2, max=256)
     ep = torch.export.export(Net().eval(), (torch.zeros(2, 4, dtype=torch.long),
@@ -221,6 +229,58 @@ def test_torch_export_program(tmp_path: Path) -> None:
     pickled.write_bytes(b"junk")
     p = cli("run", str(pickled), "--runtimes", "onnxruntime")
     assert p.returncode == 2 and "torch.export.save" in p.stderr
+
+
+def test_torchscript_module(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+
+    net = _two_output_net(torch)().eval()
+    traced = tmp_path / "traced.pt"
+    torch.jit.save(torch.jit.trace(net, (torch.zeros(2, 4, dtype=torch.long),
+                                         torch.ones(2, 1))), str(traced))
+    p = cli("inspect", str(traced))
+    assert p.returncode == 0, p.stderr
+    assert "[batch,4]" in p.stdout and "tokens [0, 30)" in p.stdout, p.stdout
+    assert "output_1" in p.stdout and "[batch,4,8]" in p.stdout
+    out = tmp_path / "run"
+    p = cli("run", str(traced), "--runtimes", "torch,onnxruntime", "--threads", "1",
+            "--batch", "1,3", *QUICK, "--output", str(out))
+    assert p.returncode == 0, p.stderr[-3000:]
+    cells = _results(out)["cells"]
+    assert {(c["spec"]["runtime"], c["spec"]["batch"]) for c in cells} == {
+        ("torch", 1), ("torch", 3), ("onnxruntime", 1), ("onnxruntime", 3)}
+    assert all(c["status"] == "ok" and c["integrity"]["passed"] for c in cells), cells
+
+    scripted = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(net), str(scripted))
+    p = cli("inspect", str(scripted))
+    assert p.returncode == 2 and "keeps no example inputs" in p.stderr, p.stderr
+    pickled = tmp_path / "weights.pt"
+    torch.save(net.state_dict(), str(pickled))
+    p = cli("inspect", str(pickled))
+    assert p.returncode == 2 and "pickled PyTorch files (torch.save)" in p.stderr, p.stderr
+
+
+def test_torchscript_traced_inputs_are_read_without_running_the_file(tmp_path: Path) -> None:
+    import os
+    import pickle
+    import zipfile
+
+    from inferometer.errors import ModelError
+    from inferometer.models.torchscript import traced_inputs
+
+    class Evil:
+        def __reduce__(self) -> tuple:
+            return (os.system, (f"touch {tmp_path / 'ran'}",))
+
+    path = tmp_path / "evil.pt"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("evil/code/__torch__.py", "")
+        z.writestr("evil/constants.pkl", b"")
+        z.writestr("evil/traced_inputs.pkl", pickle.dumps({"forward": [Evil()]}))
+    with pytest.raises(ModelError, match="not plain tensors"):
+        traced_inputs(path)
+    assert not (tmp_path / "ran").exists()
 
 
 def test_accuracy_on_an_npz_dataset_with_and_without_labels(tmp_path: Path) -> None:

@@ -28,8 +28,8 @@ def write_cached(path: Path, data: bytes) -> None:
 
 
 def resolve(arg: str, cache: Path | None = None) -> ModelRef:
-    """A zoo name, an .onnx file or a torch.export program (.pt2) -> ModelRef.  Shapes, value
-    ranges and data are bound afterwards (models.shapes)."""
+    """A zoo name, an .onnx file, a torch.export program (.pt2) or a TorchScript module ->
+    ModelRef.  Shapes, value ranges and data are bound afterwards (models.shapes)."""
     if arg in ZOO:
         if importlib.util.find_spec("torch") is None:
             raise RuntimeUnavailable(f"zoo model '{arg}' is exported from PyTorch, which is not "
@@ -43,8 +43,17 @@ def resolve(arg: str, cache: Path | None = None) -> ModelRef:
         from .torchfile import inspect_program
         return inspect_program(Path(arg), cache or cache_dir())
     if arg.endswith((".pt", ".pth", ".ckpt")):
-        raise ModelError(f"{arg}: pickled PyTorch files are not loaded (unpickling runs "
-                         "arbitrary code); save the model with torch.export.save as .pt2, or "
+        from .torchscript import is_torchscript
+
+        if Path(arg).is_file() and is_torchscript(Path(arg)):
+            if importlib.util.find_spec("torch") is None:
+                raise RuntimeUnavailable(f"{arg} is a TorchScript module, and PyTorch is not "
+                                         "installed: pip install torch==2.13.0")
+            from .torchscript import inspect_script
+            return inspect_script(Path(arg), cache or cache_dir())
+        raise ModelError(f"{arg}: pickled PyTorch files (torch.save) are not loaded "
+                         "(unpickling runs arbitrary code); save the model with "
+                         "torch.jit.trace + torch.jit.save, or torch.export.save as .pt2, or "
                          "export it to .onnx")
     if arg.endswith(".onnx") or os.sep in arg or Path(arg).exists():
         from .onnxfile import inspect_onnx

@@ -7,7 +7,7 @@ runs, the other runtimes say why they cannot."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,11 +102,18 @@ def inspect_program(path: Path, cache: Path) -> ModelRef:
 def _export(ep: Any, out: Path) -> str | None:
     """ExportedProgram -> ONNX with the dynamo exporter (the TorchScript one cannot take an
     exported program); None when it worked, else the exporter's message."""
+    import torch
+
+    return export_onnx(out, lambda f: torch.onnx.export(ep, f=f, dynamo=True, opset_version=18,
+                                                        external_data=False))
+
+
+def export_onnx(out: Path, export: Callable[[str], Any]) -> str | None:
+    """Run `export(path)` to write `out` atomically, quietly; None when it worked, else the
+    exporter's own message (kept: PyTorch still runs, the other runtimes say why not)."""
     import os
     import tempfile
     import warnings
-
-    import torch
 
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".model.", suffix=".onnx", dir=out.parent)
@@ -114,7 +121,7 @@ def _export(ep: Any, out: Path) -> str | None:
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(None):
             warnings.simplefilter("ignore")
-            torch.onnx.export(ep, f=tmp, dynamo=True, opset_version=18, external_data=False)
+            export(tmp)
         os.replace(tmp, out)
         return None
     except Exception as exc:
