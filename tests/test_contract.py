@@ -142,9 +142,9 @@ def _generic_models(tmp: Path) -> dict:  # type: ignore[type-arg]
 
 # The runtimes whose modules claim any model the ONNX form allows: they must run both.
 RUN_ANY_MODEL = {"onnxruntime", "onnxruntime_openvino", "openvino", "torch", "tensorflow",
-                 "tflite", "jax", "tvm", "null"}
+                 "tflite", "jax", "tvm", "paddle", "null"}
 # Those whose converters lack a transformer's operators but feed and return any tensors.
-RUN_MULTI_IO = {"mxnet", "paddle", "ncnn"}
+RUN_MULTI_IO = {"mxnet", "ncnn"}
 
 
 def _default_cases() -> list:

@@ -14,7 +14,12 @@ import pytest
 from conftest import QUICK, cli
 
 from inferometer import envs
-from inferometer.runtimes._onnx_edit import inline_constant_identities
+from inferometer.runtimes._onnx_edit import (
+    constant_divisions_as_products,
+    decompose_layernorm,
+    flatten_gather_indices,
+    inline_constant_identities,
+)
 
 
 def _shared_slope_model(path: Path) -> None:
@@ -77,6 +82,54 @@ def test_identity_copies_of_weights_become_weights(tmp_path: Path) -> None:
         None, {"input": x})[0] for p in (str(src), m.SerializeToString())]
     np.testing.assert_array_equal(outs[0], outs[1])
     assert inline_constant_identities(m) == 0  # nothing left to inline
+
+
+def _transformer_bits(path: Path) -> None:
+    """LayerNormalization (opset 17), a Gather with 2-D indices and a division by a constant:
+    what the Paddle conversion rewrites, in one small static graph."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((10, 8)).astype(np.float32), "table"),
+             numpy_helper.from_array(rng.standard_normal(8).astype(np.float32), "scale"),
+             numpy_helper.from_array(rng.standard_normal(8).astype(np.float32), "bias"),
+             numpy_helper.from_array(np.array([1.4142135], np.float32), "root2")]
+    nodes = [helper.make_node("Gather", ["table", "ids"], ["emb"], axis=0),
+             helper.make_node("LayerNormalization", ["emb", "scale", "bias"], ["ln"],
+                              axis=-1, epsilon=1e-12),
+             helper.make_node("Div", ["ln", "root2"], ["half"]),
+             helper.make_node("Add", ["half", "ln"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "bits", [helper.make_tensor_value_info("ids", TensorProto.INT64, [2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 8])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def test_paddle_edits_keep_the_graph_s_meaning(tmp_path: Path) -> None:
+    import onnx
+    import onnxruntime as ort
+
+    src = tmp_path / "bits.onnx"
+    _transformer_bits(src)
+    m = onnx.load(str(src))
+    assert decompose_layernorm(m) == 1
+    assert flatten_gather_indices(m) == 1
+    assert constant_divisions_as_products(m) == 1
+    onnx.checker.check_model(m)
+    ops = [n.op_type for n in m.graph.node]
+    assert "LayerNormalization" not in ops and "Div" in ops  # the normalisation's own Div
+    assert all(onnx.defs.get_schema(op, 13).since_version <= 13 for op in ops)
+    gathers = [n for n in m.graph.node if n.op_type == "Gather"]
+    shapes = {v.name: len(v.type.tensor_type.shape.dim)
+              for v in onnx.shape_inference.infer_shapes(m).graph.value_info}
+    assert all(shapes[g.input[1]] == 1 for g in gathers)
+    ids = np.random.default_rng(1).integers(0, 10, (2, 3))
+    before, after = (ort.InferenceSession(p, providers=["CPUExecutionProvider"]).run(
+        None, {"ids": ids})[0] for p in (str(src), m.SerializeToString()))
+    np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("runtimes", [

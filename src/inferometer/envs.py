@@ -44,9 +44,9 @@ RECIPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "tensorflow": ("tensorflow", ("onnx2tf",)),
     # onnxsim folds a transformer's shape arithmetic before the Relax frontend reads it
     "tvm": ("tvm", ("apache-tvm", "onnx", "onnxsim==0.4.36")),
-    # x2paddle 1.6 needs onnx 1.16.2 and (undeclared) six and requests
+    # x2paddle 1.6 needs onnx 1.16.2 and (undeclared) six and requests; onnxsim as for tvm
     "paddle": ("paddle", ("paddlepaddle==3.3.1", "x2paddle==1.6.0", "onnx==1.16.2", "six",
-                          "requests")),
+                          "requests", "onnxsim==0.4.36")),
     "jax": ("jax", ("jax", "onnx")),
     # serve --engine triton: PyTriton's bundled tritonserver hosting ONNX Runtime or OpenVINO
     # sessions (probed with onnxruntime); see BASES for its interpreter.

@@ -3,6 +3,13 @@
 x2paddle accepts opset <= 15 and rejects MaxPool nodes that carry an explicit `dilations`
 attribute, so the conversion first down-converts the opset and strips those attributes (they
 are all 1 in the zoo).  x2paddle's feedback ping is disabled: nothing touches the network.
+
+A one-image model converts once, batch dynamic.  Any other model converts per cell shape from
+the graph with its inputs fixed and folded by onnxsim (x2paddle makes a parameter of shape
+[-1] from a transformer's empty shape constant and fails), its LayerNormalization (opset 17)
+spelled in opset-13 ops, and its Gathers with N-d indices flattened (paddle.gather takes 1-D
+indices; the attention-mask gather has 4).  Every conversion spells a division by a constant
+as a product (`constant_divisions_as_products`: Paddle's oneDNN divide overwrote its input).
 """
 
 from __future__ import annotations
@@ -21,13 +28,33 @@ import numpy as np
 from ..models.preprocess import ModelArrays
 from ..models.ref import ModelRef, onnx_missing
 from ..models.resolve import cache_dir
-from .base import Availability, LoadOptions, Variant, installed
+from ._onnx_edit import (
+    Shapes,
+    constant_divisions_as_products,
+    decompose_layernorm,
+    flatten_gather_indices,
+    shape_key,
+    static_graph,
+)
+from .base import Availability, LoadOptions, Variant, installed, per_shape, refuse_dynamic_batch
 
 _OPSET = 15
+# Operators whose every change after opset 15 only widened the types they take: a graph whose
+# newer operators are all of these means the same at opset 15 (onnx's converter has no
+# adapter for some of them, Identity and GreaterOrEqual among them, and fails an assert).
+_TYPES_ONLY = {"Identity", "Where", "GreaterOrEqual", "LessOrEqual", "LeakyRelu", "PRelu"}
 
 
-def _out(model: ModelRef) -> Path:
-    return cache_dir() / "converted" / "paddle" / model.sha256[:16]
+_EDITS_VERSION = 2  # bump when the edits made before x2paddle change: caches then convert anew
+
+
+def _out(model: ModelRef, shapes: Shapes | None = None) -> Path:
+    key = f"{model.sha256[:16]}-v{_EDITS_VERSION}"
+    if per_shape(model):
+        if shapes is None:
+            raise ValueError(f"{model.name} converts per cell shape: the shapes are needed")
+        key += "-" + shape_key(shapes)
+    return cache_dir() / "converted" / "paddle" / key
 
 
 def _model_files(out: Path) -> tuple[Path, Path]:
@@ -57,35 +84,64 @@ def _refuse_newer_ops(proto: Any) -> None:
             "opset and have no earlier form")
 
 
-def _convert(model: ModelRef) -> str:
-    out = _out(model)
+def _opset(proto: Any) -> int:
+    return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def _to_opset15(proto: Any) -> Any:
+    import onnx
+    from onnx import version_converter
+
+    version = _opset(proto)
+    if version <= _OPSET:
+        return proto
+    changed = {n.op_type for n in proto.graph.node if n.domain in ("", "ai.onnx")
+               and onnx.defs.get_schema(n.op_type, version).since_version > _OPSET}
+    if changed <= _TYPES_ONLY:
+        for o in proto.opset_import:
+            if o.domain in ("", "ai.onnx"):
+                o.version = _OPSET
+        return proto
+    return version_converter.convert_version(proto, _OPSET)
+
+
+def _convert(model: ModelRef, shapes: Shapes | None = None) -> str:
+    out = _out(model, shapes)
     if out.exists():
         return f"cached in {out}"
     import onnx
-    from onnx import version_converter
     from x2paddle.convert import onnx2paddle
 
     t0 = time.monotonic()
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=out.parent))
     try:
-        proto = onnx.load(model.onnx_path)
+        if per_shape(model):
+            proto = static_graph(model.onnx_path, shapes or {})
+            if _opset(proto) <= 17:  # the ReduceMean it writes takes axes as an attribute
+                decompose_layernorm(proto)
+            flatten_gather_indices(proto)
+        else:
+            proto = onnx.load(model.onnx_path)
+        constant_divisions_as_products(proto)
         _refuse_newer_ops(proto)
-        proto = version_converter.convert_version(proto, _OPSET)
+        proto = _to_opset15(proto)
         for node in proto.graph.node:
             if node.op_type == "MaxPool":
                 keep = [a for a in node.attribute if a.name != "dilations"]
                 del node.attribute[:]
                 node.attribute.extend(keep)
         onnx.save(proto, str(work / "model.onnx"))
-        onnx2paddle(str(work / "model.onnx"), str(work / "out"), convert_to_lite=False,
-                    disable_feedback=True)
+        with contextlib.redirect_stdout(None):  # a line per node converted
+            onnx2paddle(str(work / "model.onnx"), str(work / "out"), convert_to_lite=False,
+                        disable_feedback=True)
         _model_files(work / "out")
         with contextlib.suppress(OSError):
             (work / "out").rename(out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return f"converted by x2paddle (opset {_OPSET}) in {time.monotonic() - t0:.1f} s"
+    at = f" at {dict(shapes or {})}" if per_shape(model) else ""
+    return f"converted by x2paddle (opset {_OPSET}){at} in {time.monotonic() - t0:.1f} s"
 
 
 def _input_names(predictor: Any, model: ModelRef) -> dict[str, str]:
@@ -145,13 +201,17 @@ class Paddle:
     def supports(self, model: ModelRef) -> str | None:
         return onnx_missing(model)
 
-    def convert(self, model: ModelRef, variant: str) -> str:
-        return _convert(model)
+    converts_per_shape = staticmethod(per_shape)
+
+    def convert(self, model: ModelRef, variant: str, shapes: Shapes | None = None) -> str:
+        # one conversion serves both variants: oneDNN is a load option
+        return _convert(model, shapes)
 
     def load(self, model: ModelRef, options: LoadOptions) -> _PaddleSession:
         from paddle import inference
 
-        graph, params = _model_files(_out(model))
+        refuse_dynamic_batch(model, options, self.name)
+        graph, params = _model_files(_out(model, dict(options.shapes)))
         config = inference.Config(str(graph), str(params))
         config.disable_gpu()
         if options.variant == "onednn":
