@@ -81,8 +81,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     print(render(("model", "inputs", "params M", "GFLOPs", "outputs", "about"), rows,
                  wrap={5: 50}))
     print("GFLOPs are multiply-adds per item at the default shape (batch 1), as torchvision "
-          "and the papers count them. Any .onnx or .pt2 file is accepted too: inferometer "
-          "inspect FILE shows what it takes.")
+          "and the papers count them. Any .onnx, .pt2 or traced TorchScript file is accepted "
+          "too: inferometer inspect FILE shows what it takes.")
     return 0
 
 

@@ -123,7 +123,7 @@ def parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser
     sub.add_parser("models", help="list the model zoo")
     ins = sub.add_parser("inspect", help="a model's inputs and outputs, the dims to bind and "
                          "the values each input gets")
-    ins.add_argument("model", help="zoo name, .onnx or .pt2 file")
+    ins.add_argument("model", help="zoo name, .onnx, .pt2 or TorchScript .pt file")
     ins.add_argument("--shape", help="as for run: see what it binds")
     ins.add_argument("--value-range", action="append", metavar="NAME:LOW,HIGH")
     r = sub.add_parser("run", help="benchmark models across runtimes, threads and batch sizes")

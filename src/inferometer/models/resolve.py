@@ -59,4 +59,4 @@ def resolve(arg: str, cache: Path | None = None) -> ModelRef:
         from .onnxfile import inspect_onnx
         return inspect_onnx(Path(arg))
     raise UsageError(f"unknown model '{arg}'; valid: {', '.join(ZOO)}, or a path to an .onnx "
-                     "or .pt2 file")
+                     "file, a .pt2 program or a traced TorchScript .pt")
