@@ -196,4 +196,7 @@ def test_the_latency_objective_picks_the_lowest_tail_at_the_load(fakes: None, tm
         other = next(v for v in measured if v.candidate == rec.runner_up)
         assert rec.memory_mb <= (other.memory_mb or 0)
     else:
-        assert rec.p99_ms == min(v.p99_ms for v in measured)  # type: ignore[type-var]
+        # among the tests that met the load: a step made INVALID by the load generator's lag
+        # keeps its p99 in the verdict, lower or not (34.7 ms picked over an invalid 23.7)
+        met = [v for v in measured if v.max_qps is not None]
+        assert rec.p99_ms == min(v.p99_ms for v in met)  # type: ignore[type-var]
