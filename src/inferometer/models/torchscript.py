@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import pickle
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -102,15 +103,22 @@ def _outputs(result: Any) -> list[Any]:
     return items
 
 
-def describe_script(path: Path, module: Any, proto: Any = None) -> ModelIO:
-    import torch
-
+def _traced(path: Path) -> list[tuple[str, tuple[int, ...]]]:
     traced = traced_inputs(path)
     if traced is None:
         raise ModelError(f"{path}: this TorchScript module keeps no example inputs "
                          "(torch.jit.script, or traced with _store_inputs=False), so its input "
                          "shapes and dtypes are unknown: save it with torch.jit.trace, or as a "
                          "torch.export program (.pt2)")
+    return traced
+
+
+def describe_script(path: Path, module: Any,
+                    traced: list[tuple[str, tuple[int, ...]]]) -> ModelIO:
+    """The module's I/O from its traced inputs and one forward pass on them; values by name
+    and dtype (the caller refines them from the ONNX export)."""
+    import torch
+
     names = [a.name for a in module.forward.schema.arguments[1:]]
     if len(names) != len(traced):
         raise ModelError(f"{path}: forward takes {names} but was traced with "
@@ -129,7 +137,7 @@ def describe_script(path: Path, module: Any, proto: Any = None) -> ModelIO:
     inputs = []
     for name, (dtype, shape) in zip(names, traced, strict=True):
         t = Tensor(name, dtype, dims(shape))
-        inputs.append(Input(t, default_values(proto, t)))
+        inputs.append(Input(t, default_values(None, t)))
     outputs = tuple(Tensor(f"output_{k}", str(o.dtype).removeprefix("torch."),
                            dims(tuple(o.shape)),
                            "classes" if o.dim() == 2 and len(outs) == 1 else "tensor")
@@ -137,34 +145,35 @@ def describe_script(path: Path, module: Any, proto: Any = None) -> ModelIO:
     return ModelIO(tuple(inputs), outputs, batch)
 
 
-def _export(path: Path, module: Any, out: Path) -> str | None:
+def _export(module: Any, io_desc: ModelIO, traced: list[tuple[str, tuple[int, ...]]],
+            out: Path) -> str | None:
     """The TorchScript exporter (the dynamo one cannot take a ScriptModule); None when it
     worked, else the exporter's message."""
     import torch
 
-    examples = _examples(torch, traced_inputs(path) or [])
-    io_desc = describe_script(path, module)
     names = [i.name for i in io_desc.inputs]
     outs = [o.name for o in io_desc.outputs]
     dynamic = {n: {0: "batch"} for n in names + outs} if io_desc.batch_dim else None
     return export_onnx(out, lambda f: torch.onnx.export(
-        module, examples, f, dynamo=False, input_names=names, output_names=outs,
-        dynamic_axes=dynamic, opset_version=17))
+        module, _examples(torch, traced), f, dynamo=False, input_names=names,
+        output_names=outs, dynamic_axes=dynamic, opset_version=17))
 
 
 def inspect_script(path: Path, cache: Path) -> ModelRef:
     if not path.is_file():
         raise ModelError(f"cannot read model file {path}: no such file")
     module = load_script(str(path))
+    traced = _traced(path)
+    io_desc = describe_script(path, module, traced)
     sha = file_sha256(path)
     onnx_path = cache / "models" / f"ts-{sha[:16]}-v{_EXPORT_VERSION}" / "model.onnx"
-    error = None if onnx_path.exists() else _export(path, module, onnx_path)
-    proto = None
-    if error is None:
+    error = None if onnx_path.exists() else _export(module, io_desc, traced, onnx_path)
+    if error is None:  # the export shows which integer inputs index an embedding table
         import onnx
 
         proto = onnx.load(str(onnx_path), load_external_data=False)
-    return ModelRef(name=path.stem, onnx_path=str(onnx_path),
-                    io=describe_script(path, module, proto), mean=(0.0, 0.0, 0.0),
-                    std=(1.0, 1.0, 1.0), sha256=sha, torch_program=str(path.resolve()),
-                    onnx_error=error)
+        io_desc = replace(io_desc, inputs=tuple(replace(i, values=default_values(proto, i.tensor))
+                                                for i in io_desc.inputs))
+    return ModelRef(name=path.stem, onnx_path=str(onnx_path), io=io_desc,
+                    mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), sha256=sha,
+                    torch_program=str(path.resolve()), onnx_error=error)
