@@ -13,7 +13,6 @@ model's order."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -30,7 +29,7 @@ from ..models.preprocess import ModelArrays, Normalizer
 from ..models.ref import ModelRef, onnx_missing
 from ..models.resolve import cache_dir
 from ._onnx_edit import Shapes
-from .base import Availability, LoadOptions, Variant, image_batch, installed, per_shape
+from .base import Availability, LoadOptions, Variant, image_batch, installed, per_shape, shape_key
 
 # variant -> net.opt settings
 _OPTS = {
@@ -53,28 +52,25 @@ _PNNX_TYPES = {"float32": "", "float16": "f16", "int64": "i64", "int32": "i32", 
                "uint8": "u8", "bool": "i8"}
 
 
-def _item_shapes(model: ModelRef, shapes: Shapes) -> list[tuple[int, ...]]:
-    """Each input's shape for one item (batch 1), in the model's order."""
-    return [(1, *shapes[i.name][1:]) for i in model.io.inputs]
-
-
 def _inputshape(model: ModelRef, shapes: Shapes | None) -> tuple[str, str]:
-    """pnnx's `inputshape=` argument and the cache key it makes."""
+    """pnnx's `inputshape=` argument and the cache key it makes: every input's shape for one
+    item (batch 1), in the model's order."""
     if not per_shape(model):
         c, h, w = model.input_shape
         return f"[1,{c},{h},{w}]", f"{h}x{w}"
     if shapes is None:
         raise ValueError(f"{model.name} converts per cell shape: the shapes are needed")
+    items = {i.name: (1, *shapes[i.name][1:]) for i in model.io.inputs}
     parts = []
-    for i, shape in zip(model.io.inputs, _item_shapes(model, shapes), strict=True):
+    for i in model.io.inputs:
+        shape = items[i.name]
         if len(shape) > 4:
             raise NotImplementedError(f"ncnn's Mat holds 4 dims; input '{i.name}' has "
                                       f"{len(shape)}")
         if i.tensor.dtype not in _PNNX_TYPES:
             raise NotImplementedError(f"pnnx takes no {i.tensor.dtype} input ('{i.name}')")
         parts.append(f"[{','.join(map(str, shape))}]{_PNNX_TYPES[i.tensor.dtype]}")
-    text = ",".join(parts)
-    return text, "static-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+    return ",".join(parts), shape_key(items)
 
 
 def _files(model: ModelRef, shapes: Shapes | None = None) -> tuple[Path, Path, Path]:

@@ -4,7 +4,6 @@ environments have their own onnx)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -58,12 +57,6 @@ def fix_input_shapes(m: Any, shapes: Shapes) -> None:
             if not d.dim_value:
                 d.Clear()
     del m.graph.value_info[:]
-
-
-def shape_key(shapes: Shapes) -> str:
-    """A cache key for a conversion made at `shapes`."""
-    text = ";".join(f"{k}={'x'.join(map(str, v))}" for k, v in sorted(shapes.items()))
-    return "static-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def static_graph(onnx_path: str, shapes: Shapes) -> Any:

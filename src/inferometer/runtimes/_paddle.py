@@ -33,10 +33,17 @@ from ._onnx_edit import (
     constant_divisions_as_products,
     decompose_layernorm,
     flatten_gather_indices,
-    shape_key,
     static_graph,
 )
-from .base import Availability, LoadOptions, Variant, installed, per_shape, refuse_dynamic_batch
+from .base import (
+    Availability,
+    LoadOptions,
+    Variant,
+    installed,
+    per_shape,
+    per_shape_key,
+    refuse_dynamic_batch,
+)
 
 _OPSET = 15
 # Operators whose every change after opset 15 only widened the types they take: a graph whose
@@ -50,10 +57,8 @@ _EDITS_VERSION = 2  # bump when the edits made before x2paddle change: caches th
 
 def _out(model: ModelRef, shapes: Shapes | None = None) -> Path:
     key = f"{model.sha256[:16]}-v{_EDITS_VERSION}"
-    if per_shape(model):
-        if shapes is None:
-            raise ValueError(f"{model.name} converts per cell shape: the shapes are needed")
-        key += "-" + shape_key(shapes)
+    if shape := per_shape_key(model, shapes):
+        key += f"-{shape}"
     return cache_dir() / "converted" / "paddle" / key
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from ..models.preprocess import ModelArrays, Normalizer, calibration_images
 from ..models.ref import ModelRef, onnx_missing
 from ..models.resolve import cache_dir
-from ._onnx_edit import Shapes, inline_constant_identities, shape_key, static_graph
+from ._onnx_edit import Shapes, inline_constant_identities, static_graph
 from .base import (
     Availability,
     LoadOptions,
@@ -39,6 +39,7 @@ from .base import (
     image_batch,
     installed,
     per_shape,
+    per_shape_key,
     refuse_dynamic_batch,
 )
 
@@ -50,12 +51,8 @@ _TFLITE = {"fp32": ("model_float32.tflite", False), "fp16": ("model_float16.tfli
 
 
 def _out_dir(model: ModelRef, int8: bool, shapes: Shapes | None = None) -> Path:
-    if per_shape(model):
-        if shapes is None:
-            raise ValueError(f"{model.name} converts per cell shape: the shapes are needed")
-        kind = shape_key(shapes)
-    else:
-        kind = f"int8-{calibration_images(model)[1]}" if int8 else "float"
+    kind = per_shape_key(model, shapes) or (
+        f"int8-{calibration_images(model)[1]}" if int8 else "float")
     return cache_dir() / "converted" / "onnx2tf" / f"{model.sha256[:16]}-{kind}"
 
 

@@ -27,8 +27,16 @@ import numpy as np
 from ..models.preprocess import ModelArrays
 from ..models.ref import ModelRef, onnx_missing
 from ..models.resolve import cache_dir
-from ._onnx_edit import Shapes, shape_key, static_graph
-from .base import Availability, LoadOptions, Variant, installed, per_shape, refuse_dynamic_batch
+from ._onnx_edit import Shapes, static_graph
+from .base import (
+    Availability,
+    LoadOptions,
+    Variant,
+    installed,
+    per_shape,
+    per_shape_key,
+    refuse_dynamic_batch,
+)
 
 
 def _host_cpu() -> str:
@@ -43,10 +51,8 @@ def _target() -> dict[str, Any]:
 
 def _lib(model: ModelRef, variant: str, shapes: Shapes | None = None) -> Path:
     stem = f"{model.sha256[:16]}-{variant}-{_host_cpu()}"
-    if per_shape(model):
-        if shapes is None:
-            raise ValueError(f"{model.name} compiles per cell shape: the shapes are needed")
-        stem += "-" + shape_key(shapes)
+    if key := per_shape_key(model, shapes):
+        stem += f"-{key}"
     return cache_dir() / "converted" / "tvm" / f"{stem}.so"
 
 

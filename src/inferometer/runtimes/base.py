@@ -8,6 +8,7 @@ what each input is; no runtime special-cases a model.  Heavy imports happen insi
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import importlib.util
 from collections.abc import Mapping, Sequence
@@ -117,6 +118,22 @@ def per_shape(model: ModelRef) -> bool:
     """Whether a runtime that fixes shapes at conversion converts `model` once per cell shape:
     every model but a one-image one (whose batch stays dynamic)."""
     return model.io.image is None
+
+
+def shape_key(shapes: Mapping[str, Sequence[int]]) -> str:
+    """A cache key for a conversion made at `shapes`."""
+    text = ";".join(f"{k}={'x'.join(map(str, v))}" for k, v in sorted(shapes.items()))
+    return "static-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def per_shape_key(model: ModelRef, shapes: Mapping[str, Sequence[int]] | None) -> str | None:
+    """The cache key of a per-shape conversion of `model` at `shapes`; None for a one-image
+    model, whose one conversion serves every batch."""
+    if not per_shape(model):
+        return None
+    if shapes is None:
+        raise ValueError(f"{model.name} converts per cell shape: the shapes are needed")
+    return shape_key(shapes)
 
 
 def refuse_dynamic_batch(model: ModelRef, options: LoadOptions, name: str) -> None:
