@@ -48,7 +48,20 @@ def test_judge_gives_every_reason() -> None:
     assert not bad.valid
     text = " ".join(bad.reasons)
     assert "too few queries: 100 < 459" in text and "over target" in text
-    assert "issue lag" in text and "overloaded" in text
+    assert "overloaded" in text and "issue lag" not in text
+    assert any("issue lag p99 500 us" in n for n in bad.notes)
+
+
+def test_a_late_issuer_is_noted_not_rejected() -> None:
+    """Latency counts from the schedule, so the issuer's lag is inside every latency: a step
+    that met its target despite it is a pessimistic pass, not a false one."""
+    late = judge([1_000_000] * 500, [5_000_000] * 500, target_ns=20_000_000, percentile=99,
+                 needed=459, max_issue_lag_ns=1_000_000, aborted=None)
+    assert late.valid and not late.reasons
+    assert late.notes and "issue lag p99 5000 us over 1000 us" in late.notes[0]
+    step = engine.StepResult("server", "linear", 9.0, 9.0, 500, 1.0, 0.001, {"99": 0.001},
+                             5000.0, 0.02, late.valid, late.reasons, notes=late.notes)
+    assert step.line("0.02").endswith("VALID [" + late.notes[0] + "]")
 
 
 def test_scan_finds_the_boundary_within_precision() -> None:
@@ -111,6 +124,40 @@ def test_a_scan_answer_must_pass_again() -> None:
         "server", "linear", q, q, 500, 1.0, 0.0, {}, 0.0, 0.1, q <= 3.0, ()), 10.0,
         precision=0.05, min_qps=0.5)
     assert 2.85 <= best <= 3.0
+
+
+def _latency_model(service_ms: float, per_qps_ms: float, target_ms: float):  # type: ignore[no-untyped-def]
+    """A system whose p99 is `service_ms` plus `per_qps_ms` per offered query/s."""
+    tested: list[float] = []
+
+    def test(q: float) -> engine.StepResult:
+        tested.append(q)
+        p99 = (service_ms + per_qps_ms * q) / 1e3
+        ok = p99 <= target_ms / 1e3
+        why = () if ok else (f"p99 {p99 * 1e3:.2f} ms over target {target_ms:g} ms",)
+        return engine.StepResult("server", "linear", q, q, 500, 1.0, p99 / 2, {"99": p99}, 0.0,
+                                 target_ms / 1e3, ok, why)
+    return test, tested
+
+
+def test_halving_stops_once_less_load_cannot_meet_the_target() -> None:
+    """A target below the service's own p99 fails at every load; halving all the way to
+    `min_qps` would run ever longer steps (minutes at a few queries/s) that must fail too."""
+    test, tested = _latency_model(25.0, 0.01, 20.0)
+    notes: list[str] = []
+    best, steps = engine.scan_target(test, 1000.0, min_qps=459 / 120, percentile_key="99",
+                                     on_note=notes.append)
+    assert best == -1 and len(steps) <= 4 and min(tested) >= 250.0
+    assert len(notes) == 1 and "less load will not meet it" in notes[0]
+    # without the percentile the old behaviour stands: halve down to the floor
+    test, tested = _latency_model(25.0, 0.01, 20.0)
+    engine.scan_target(test, 1000.0, min_qps=459 / 120)
+    assert min(tested) < 8.0
+    # where less load does help, the rule stays out of the way and the answer is found
+    test, _ = _latency_model(15.0, 0.5, 20.0)
+    best, _ = engine.scan_target(test, 100.0, precision=0.05, percentile_key="99",
+                                 on_note=notes.append)
+    assert 9.5 <= best <= 10.0 and len(notes) == 1
 
 
 class FakePool:

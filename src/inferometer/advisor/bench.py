@@ -130,7 +130,9 @@ class PoolBench:
             best, _ = engine.scan_target(test, start_qps, precision=g.precision,
                                          min_qps=min_queries(g.percentile) / LONGEST_STEP_S,
                                          known_valid=known_valid,
-                                         max_steps=max(2, max_steps - 1))
+                                         max_steps=max(2, max_steps - 1),
+                                         percentile_key=f"{g.percentile:g}",
+                                         on_note=lambda why: self.on_line(f"  {c.id} {why}"))
             at = [s for s in steps if s.valid and s.offered_qps == best]
             above = [s.offered_qps for s in steps if not s.valid and s.offered_qps > best]
             p99 = self._p99_ms(at[-1]) if at else None

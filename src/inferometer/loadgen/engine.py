@@ -1,8 +1,8 @@
 """Our load generator.  The issuer thread sleeps until each scheduled instant (coarse sleep,
 then a short spin) and puts the query on the pool's queue; latency runs from the *scheduled*
 instant to the instance's completion timestamp, so an issuer or queue that falls behind counts
-against the system (no coordinated omission), and the issuer's own lag is recorded to prove
-it kept up.
+against the system (no coordinated omission), and the issuer's own lag is recorded and noted
+when large (it is inside every latency already).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def _summarize(scenario: str, arrivals: str, qps: float, lat: Sequence[int],
         tiles_s={f"{t:g}": percentile(s, t) / 1e9 for t in TILES},
         issue_lag_p99_us=percentile(sorted(lag), 99) / 1e3 if lag else 0.0,
         target_s=None if target_ns is None else target_ns / 1e9,
-        valid=verdict.valid, reasons=verdict.reasons)
+        valid=verdict.valid, reasons=verdict.reasons, notes=verdict.notes)
 
 
 def run_server(pool: Pool, qps: float, arrivals: str, *, duration_s: float,
@@ -341,10 +341,34 @@ def server_delta(before: dict[str, Any] | None, after: dict[str, Any] | None
     return out
 
 
+def out_of_reach(prev: StepResult, cur: StepResult, key: str) -> str | None:
+    """Why halving the load again cannot meet the target, or None.  `cur` ran at half the
+    load of `prev` and both failed on the target alone.  At light load the queueing part of a
+    percentile roughly halves with each halving of the load (M/M/1: wait ~ rho/(1-rho)), so
+    every further halving together lowers it by about what the last one did.  When the excess
+    over the target is more than twice that drop, and more than 10% of the target (one
+    percentile from a few hundred queries is noisy), the latency is the service's own: a scan
+    halving on would spend minutes on ever longer steps that must fail too."""
+    target = cur.target_s
+    if target is None or key not in prev.tiles_s or key not in cur.tiles_s:
+        return None
+    if cur.valid or prev.valid or cur.errors or prev.errors or not all(
+            "over target" in r for r in (*prev.reasons, *cur.reasons)):
+        return None
+    drop = max(prev.tiles_s[key] - cur.tiles_s[key], 0.0)
+    excess = cur.tiles_s[key] - target
+    if excess > 2 * drop and excess > 0.1 * target:
+        return (f"stopped halving at {cur.offered_qps:g} qps: p{key} "
+                f"{cur.tiles_s[key] * 1e3:.2f} ms is {excess * 1e3:.2f} ms over the target and "
+                f"halving the load lowered it by {drop * 1e3:.2f} ms: less load will not meet it")
+    return None
+
+
 def scan_target(test: Callable[[float], StepResult], start_qps: float, *,
                 precision: float = 0.05, min_qps: float = 0.5, max_steps: int = 20,
-                known_valid: float | None = None,
-                confirm: int = 1) -> tuple[float, list[StepResult]]:
+                known_valid: float | None = None, confirm: int = 1,
+                percentile_key: str | None = None,
+                on_note: Callable[[str], None] | None = None) -> tuple[float, list[StepResult]]:
     """Largest QPS whose step is VALID: bracket by doubling/halving from `start_qps`, then
     bisect until the bracket is within `precision` (relative), then confirm the answer: it is
     tested `confirm` more times and stands only if every test at it passed.  A failed
@@ -354,13 +378,32 @@ def scan_target(test: Callable[[float], StepResult], start_qps: float, *,
 
     `known_valid`: a QPS that already passed (and was confirmed at) a stricter test, a
     tighter latency target, so it passes this one: the search brackets upward from it instead
-    of re-testing below it.  That makes a scan's answers monotone in the target."""
+    of re-testing below it.  That makes a scan's answers monotone in the target.
+
+    `percentile_key` (the tiles key of the scan's percentile) lets the halving stop early
+    when less load cannot help (`out_of_reach`); `on_note` hears why."""
     steps: list[StepResult] = []
 
     def ok(q: float) -> bool:
         r = test(q)
         steps.append(r)
         return r.valid
+
+    def halve_down(q: float, hi: float, cap: int) -> tuple[float, float]:
+        """Halve from `q` until a load passes: (lo, hi), lo 0 when none did."""
+        while q / 2 >= min_qps and len(steps) < cap:
+            prev = steps[-1] if steps else None
+            q /= 2
+            if ok(q):
+                return q, hi
+            hi = q
+            why = (out_of_reach(prev, steps[-1], percentile_key)
+                   if prev is not None and percentile_key else None)
+            if why:
+                if on_note:
+                    on_note(why)
+                break
+        return 0.0, hi
 
     lo, hi = 0.0, 0.0
     known = known_valid is not None and known_valid > 0
@@ -371,13 +414,7 @@ def scan_target(test: Callable[[float], StepResult], start_qps: float, *,
             lo = q = q * 2
         hi = q * 2
     else:
-        hi = q
-        while q / 2 >= min_qps and len(steps) < max_steps:
-            q /= 2
-            if ok(q):
-                lo = q
-                break
-            hi = q
+        lo, hi = halve_down(q, q, max_steps)
         if lo == 0:
             return -1.0, steps
     limit = max_steps
@@ -397,13 +434,8 @@ def scan_target(test: Callable[[float], StepResult], start_qps: float, *,
         if known and known_valid < hi:  # type: ignore[operator]
             below.append(known_valid)  # type: ignore[arg-type]
         lo = max(below, default=0.0)
-        q = hi
-        while lo == 0 and q / 2 >= min_qps:
-            q /= 2
-            if ok(q):
-                lo = q
-            else:
-                hi = q
+        if lo == 0:
+            lo, hi = halve_down(hi, hi, len(steps) + max_steps)
         if lo == 0:
             return -1.0, steps
         limit = len(steps) + 4

@@ -148,7 +148,7 @@ def server_step(pool: engine.Pool, qps: float, arrivals: str, target_s: float | 
                 percentile: float, duration_s: float, seed: int) -> StepResult:
     """One open-loop step of our generator, long enough for the percentile's query count.
     Latency counts from the scheduled instant, so a late issuer can only make results
-    worse; its lag invalidates a step once it is no longer small against the target."""
+    worse; its lag is noted once it is no longer small against the target."""
     target_ns = None if target_s is None else int(target_s * 1e9)
     duration = max(duration_s, min_queries(percentile) / qps)
     max_lag = max(1_000_000, int(0.05 * target_ns)) if target_ns else 1_000_000
@@ -206,7 +206,8 @@ def scan(cfg: LoadConfig, log_dir: Path, on_line: Callable[[str], None]) -> tupl
 
                             best, found = engine.scan_target(
                                 test, round(start, 2), precision=cfg.precision,
-                                min_qps=min_queries(cfg.percentile) / 120.0, known_valid=best)
+                                min_qps=min_queries(cfg.percentile) / 120.0, known_valid=best,
+                                percentile_key=f"{cfg.percentile:g}", on_note=on_line)
                         steps += [LoadStep(label, s) for s in found]
                         results.setdefault(label, {}).setdefault(arrivals, {})[f"{target:g}"] = \
                             best

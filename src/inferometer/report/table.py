@@ -355,7 +355,8 @@ def load_rows(run: LoadRun) -> list[list[str]]:
                      f"{st.offered_qps:g}", f"{st.achieved_qps:.2f}", str(st.queries),
                      f"{st.tiles_s.get('50', 0) * 1000:.2f}",
                      f"{st.tiles_s.get('99', 0) * 1000:.2f}", str(st.errors), server,
-                     "VALID" if st.valid else "INVALID: " + "; ".join(st.reasons)])
+                     ("VALID" if st.valid else "INVALID: " + "; ".join(st.reasons))
+                     + "".join(f" (note: {n})" for n in st.notes)])
     return rows
 
 

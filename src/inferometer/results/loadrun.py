@@ -32,6 +32,8 @@ class StepResult:
     # a remote server's own view of the step (statistics extension), mean ms per request:
     # queue_ms, compute_ms, request_ms, and the requests it counted
     server: dict[str, float] = field(default_factory=dict)
+    # said about a step without rejecting it (the issuer was late: pessimistic, not wrong)
+    notes: tuple[str, ...] = ()
 
     def batch_text(self) -> str:
         """'1:40 2:31 3:9' (calls per batch size), and the mean batch."""
@@ -53,6 +55,8 @@ class StepResult:
         server = (", server=" + ",".join(f"{k}:{v:g}" for k, v in self.server.items())
                   if self.server else "")
         errors = f", errors={self.errors}" if self.errors else ""
+        if self.notes:
+            verdict += " [" + "; ".join(self.notes) + "]"
         return (f"{head} qps={self.achieved_qps:.2f}, mean={self.mean_s:.4f}, "
                 f"time={self.duration_s:.2f}, queries={self.queries}, tiles={tiles}, "
                 f"issue_lag_p99={self.issue_lag_p99_us:.0f}us{batches}{server}{errors} "
