@@ -31,11 +31,10 @@ def test_scan_prints_the_reference_lines_and_stores_every_step(tmp_path: Path) -
     for by_target in result.values():
         assert by_target["1e-06"] == -1  # no QPS meets a 1 us bound
         assert by_target["0.05"] >= by_target["0.02"]  # a looser bound never allows less
-    # tinynet answers in well under a millisecond, so some load meets 50 ms. At 20 ms the
-    # load generator may lag more than its 1 ms allowance on a busy 2-core machine at every
-    # load (such steps are INVALID, and -1 is then the right answer): only its consistency
-    # with the stored steps is asserted below
-    assert max(by_target["0.05"] for by_target in result.values()) > 0
+    # tinynet answers in well under a millisecond, so some load meets 20 ms and 50 ms. (The
+    # load generator's lag on a busy 2-core host once voided every step here; it is a note now)
+    for t in ("0.02", "0.05"):
+        assert max(by_target[t] for by_target in result.values()) > 0, lines
     data = json.loads((out / "results.json").read_text())
     assert data["kind"] == "scan" and data["engine"] == "native"
     assert len(data["scan"]) == len(steps)

@@ -171,19 +171,11 @@ def test_the_latency_objective_picks_the_lowest_tail_at_the_load(fakes: None, tm
     """costmodel at 40 QPS, 1x1 against 2x1: the pick has the lowest p99 measured, unless
     the two are tied, when the one using less memory is picked."""
     monkeypatch.setenv("COSTMODEL_DIR", str(tmp_path / "live"))
-    for attempt in (1, 2):
-        out = tmp_path / f"lat{attempt}"
-        r = cli("tune", "tinynet", "--runtimes", "costmodel", "--layouts", "1x1,2x1",
-                "--max-batch", "1", "--objective", "latency", "--qps", "40", "--output",
-                str(out))
-        # nothing picked because steps were INVALID for the load generator's own lag (over
-        # its 1 ms allowance: this machine's scheduler, not the search): try once more
-        lagged = r.returncode == 3 and "the load generator fell behind" in r.stderr
-        if not lagged:
-            break
-    else:
-        pytest.skip("the load generator fell behind its 1 ms allowance, twice: this machine "
-                    "is too busy to judge a 40 QPS load")
+    out = tmp_path / "lat"
+    # a late load generator no longer voids a step (its lag is inside the latencies), so a
+    # busy machine gives a worse p99 here, not an exit 3
+    r = cli("tune", "tinynet", "--runtimes", "costmodel", "--layouts", "1x1,2x1",
+            "--max-batch", "1", "--objective", "latency", "--qps", "40", "--output", str(out))
     assert r.returncode == 0, r.stderr
     run = load_result(out)
     assert isinstance(run, TuneRun) and run.recommendation is not None
@@ -196,7 +188,7 @@ def test_the_latency_objective_picks_the_lowest_tail_at_the_load(fakes: None, tm
         other = next(v for v in measured if v.candidate == rec.runner_up)
         assert rec.memory_mb <= (other.memory_mb or 0)
     else:
-        # among the tests that met the load: a step made INVALID by the load generator's lag
-        # keeps its p99 in the verdict, lower or not (34.7 ms picked over an invalid 23.7)
+        # among the tests that met the load (an INVALID step keeps its p99 in the verdict,
+        # lower or not)
         met = [v for v in measured if v.max_qps is not None]
         assert rec.p99_ms == min(v.p99_ms for v in met)  # type: ignore[type-var]
