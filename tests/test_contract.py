@@ -148,9 +148,11 @@ RUN_MULTI_IO = {"mxnet", "ncnn"}
 
 
 def _default_cases() -> list:
-    return [pytest.param(*p.values[:2], marks=p.marks, id=p.id) for p in _cases()
-            if p.values[2] == "cpu"
-            and p.values[1] == runtimes.get(p.values[0]).default_variants[0]]
+    """Each runtime's default variant on the CPU, and every CUDA variant (skipped without a
+    CUDA device): torch on CUDA and TensorRT take any model too."""
+    return [p for p in _cases()
+            if p.values[2] != "cpu"
+            or p.values[1] == runtimes.get(p.values[0]).default_variants[0]]
 
 
 @pytest.fixture(scope="module")
@@ -167,9 +169,9 @@ def generic(tmp_path_factory) -> tuple:  # type: ignore[type-arg]
     return models, refs
 
 
-@pytest.mark.parametrize(("name", "variant"), _default_cases())
+@pytest.mark.parametrize(("name", "variant", "device"), _default_cases())
 @pytest.mark.parametrize("key", ["two_inputs", "tinybert"])
-def test_generic_model_contract(name: str, variant: str, key: str, generic,  # type: ignore[no-untyped-def]
+def test_generic_model_contract(name: str, variant: str, device: str, key: str, generic,  # type: ignore[no-untyped-def]
                                 tmp_path: Path) -> None:
     """Every runtime present runs a token-input model and a two-input, two-output model with
     every output matching ONNX Runtime's, or refuses it up front with a reason that names
@@ -183,7 +185,7 @@ def test_generic_model_contract(name: str, variant: str, key: str, generic,  # t
     if why_not:  # said up front, so the plan leaves the cells out with this reason
         assert why_not.strip(), name
         pytest.skip(f"{name} refuses {key}: {why_not}")
-    job = _job(tmp_path, model, name, variant, 1, 2, dims=(("seq", 5),))
+    job = _job(tmp_path, model, name, variant, 1, 2, device, dims=(("seq", 5),))
     python = envs.python_for(name)
     report = None
     if needs_conversion(rt, variant):
@@ -192,7 +194,8 @@ def test_generic_model_contract(name: str, variant: str, key: str, generic,  # t
             report = conv
     report = report or spawn_worker(job, tmp_path / "log", timeout_s=300, python=python)
     base = name.partition("@")[0]
-    must_run = base in RUN_ANY_MODEL or (key == "two_inputs" and base in RUN_MULTI_IO)
+    must_run = (base in RUN_ANY_MODEL or (key == "two_inputs" and base in RUN_MULTI_IO)
+                or device != "cpu")
     if report.status != "ok" and not must_run:
         # a converter that cannot take the model: a failed cell with the runtime's own
         # reason, raised inside a stage (not a crash, a hang or a wrong result)

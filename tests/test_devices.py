@@ -204,6 +204,38 @@ def test_device_input_matches_the_host_normalisation(tiny) -> None:  # type: ign
     np.testing.assert_allclose(half.float().numpy(), want, rtol=1e-2, atol=1e-2)
 
 
+def test_device_feed_takes_every_input_in_its_own_dtype(tmp_path: Path, tiny) -> None:  # type: ignore[no-untyped-def]
+    """The feed every CUDA session (torch, TensorRT) builds, run on the CPU: a multi-input
+    model's float input takes the session's float dtype, its token ids stay int64, the order is
+    the model's; an engine's stated dtypes win; an image is normalised as before."""
+    import numpy as np
+    import torch
+    from onnx_models import two_input_model
+
+    from inferometer.models.inputs import generate_all
+    from inferometer.models.preprocess import Normalizer, make_images
+    from inferometer.models.resolve import resolve
+    from inferometer.runtimes._torch_cuda import DeviceFeed, host_outputs
+
+    two = resolve(str(two_input_model(tmp_path / "two.onnx")))
+    host = generate_all(two.io, two.io.bind(2, {"seq": 16}))
+    x, ids = DeviceFeed(torch, two, torch.float16, channels_last=False, device="cpu")(host)
+    assert x.dtype == torch.float16 and ids.dtype == torch.int64 and ids.shape == (2, 16)
+    np.testing.assert_array_equal(ids.numpy(), host["ids"])
+    np.testing.assert_allclose(x.float().numpy(), host["x"], rtol=1e-3, atol=1e-3)
+    stated = DeviceFeed(torch, two, torch.float32, channels_last=False, device="cpu",
+                        dtypes={"ids": torch.int32})(host)
+    assert [t.dtype for t in stated] == [torch.float32, torch.int32]
+    images = make_images(2, *tiny.input_shape[1:])
+    (img,) = DeviceFeed(torch, tiny, torch.float32, channels_last=True,
+                        device="cpu")({tiny.input_name: images})
+    assert img.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_allclose(img.numpy(), Normalizer.of(tiny).nchw(images), rtol=1e-5,
+                               atol=1e-5)
+    outs = host_outputs((torch.ones(2, 4, dtype=torch.float16), torch.arange(3)))
+    assert [o.dtype for o in outs] == [np.float32, np.int64]
+
+
 def test_onnxruntime_io_binding_session(tiny) -> None:  # type: ignore[no-untyped-def]
     """The IO-binding session the CUDA variants use, bound to the CPU (same ORT calls, another
     device): same outputs as a plain session, one device figure per run."""

@@ -100,7 +100,9 @@ class _FakeTrt:
     """Records the calls build_engine makes, shaped like TensorRT's Python API."""
 
     def __init__(self, strongly_typed: bool = True, parses: bool = True,
-                 builds: bool = True) -> None:
+                 builds: bool = True,
+                 inputs: tuple[tuple[str, tuple[int, ...]], ...] = (
+                     ("input", (-1, 3, 224, 224)),)) -> None:
         self.calls: list[tuple[str, Any]] = []
         flags = {"STRONGLY_TYPED": 3} if strongly_typed else {}
         self.NetworkDefinitionCreationFlag = SimpleNamespace(**flags)
@@ -110,29 +112,30 @@ class _FakeTrt:
         class Builder:
             def __init__(self, logger: Any) -> None: ...
 
-            def create_network(self, flags: int) -> str:
+            def create_network(self, flags: int) -> Any:
                 trt.calls.append(("create_network", flags))
-                return "network"
+                tensors = [SimpleNamespace(name=n, shape=s) for n, s in inputs]
+                return SimpleNamespace(num_inputs=len(tensors), get_input=tensors.__getitem__)
 
             def create_builder_config(self) -> Any:
                 return SimpleNamespace(add_optimization_profile=lambda p: trt.calls.append(
-                    ("profile", p.shape)))
+                    ("profile", tuple(p.shapes))))
 
             def create_optimization_profile(self) -> Any:
-                profile = SimpleNamespace(shape=None)
+                profile = SimpleNamespace(shapes=[])
 
                 def set_shape(name: str, lo: Any, opt: Any, hi: Any) -> None:
-                    profile.shape = (name, lo, opt, hi)
+                    profile.shapes.append((name, lo, opt, hi))
                 profile.set_shape = set_shape
                 return profile
 
-            def build_serialized_network(self, network: str, config: Any) -> bytes | None:
+            def build_serialized_network(self, network: Any, config: Any) -> bytes | None:
                 return b"plan" if builds else None
 
         class OnnxParser:
             num_errors = 0 if parses else 2
 
-            def __init__(self, network: str, logger: Any) -> None: ...
+            def __init__(self, network: Any, logger: Any) -> None: ...
 
             def parse_from_file(self, path: str) -> bool:
                 trt.calls.append(("parse", path))
@@ -146,17 +149,34 @@ class _FakeTrt:
 
 def test_build_engine_calls() -> None:
     trt = _FakeTrt()
-    assert build_engine(trt, Path("/m/fp16.onnx"), "input", (50, 3, 224, 224)) == b"plan"
     shape = (50, 3, 224, 224)
+    assert build_engine(trt, Path("/m/fp16.onnx"), {"input": shape}) == b"plan"
     assert trt.calls == [("create_network", 1 << 3), ("parse", "/m/fp16.onnx"),
-                         ("profile", ("input", shape, shape, shape))]
+                         ("profile", (("input", shape, shape, shape),))]
     old = _FakeTrt(strongly_typed=False)  # a TensorRT before strong typing: no flag
-    build_engine(old, Path("m.onnx"), "input", shape)
+    build_engine(old, Path("m.onnx"), {"input": shape})
     assert old.calls[0] == ("create_network", 0)
     with pytest.raises(RuntimeError, match=r"parser rejected m\.onnx: error 0; error 1"):
-        build_engine(_FakeTrt(parses=False), Path("m.onnx"), "input", shape)
+        build_engine(_FakeTrt(parses=False), Path("m.onnx"), {"input": shape})
     with pytest.raises(RuntimeError, match=r"built no engine from m\.onnx"):
-        build_engine(_FakeTrt(builds=False), Path("m.onnx"), "input", shape)
+        build_engine(_FakeTrt(builds=False), Path("m.onnx"), {"input": shape})
+
+
+def test_build_engine_binds_every_dynamic_input() -> None:
+    """A token model: each dynamic input gets its cell shape in the one profile; an input the
+    file fixes gets none (TensorRT takes no profile for it), and no dynamic input, no
+    profile."""
+    tokens = (("input_ids", (-1, -1)), ("attention_mask", (-1, -1)), ("bias", (4,)))
+    trt = _FakeTrt(inputs=tokens)
+    cell = {"input_ids": (2, 128), "attention_mask": (2, 128), "bias": (4,)}
+    build_engine(trt, Path("bert.onnx"), cell)
+    assert trt.calls[-1] == ("profile", (("input_ids", (2, 128), (2, 128), (2, 128)),
+                                         ("attention_mask", (2, 128), (2, 128), (2, 128))))
+    fixed = _FakeTrt(inputs=(("x", (1, 8)),))
+    build_engine(fixed, Path("f.onnx"), {"x": (1, 8)})
+    assert [c for c in fixed.calls if c[0] == "profile"] == []
+    with pytest.raises(RuntimeError, match="no shape for the engine's input 'attention_mask'"):
+        build_engine(_FakeTrt(inputs=tokens), Path("bert.onnx"), {"input_ids": (2, 128)})
 
 
 def test_engine_cache_key(tiny) -> None:  # type: ignore[no-untyped-def]
@@ -169,6 +189,22 @@ def test_engine_cache_key(tiny) -> None:  # type: ignore[no-untyped-def]
     assert a not in others and len(others) == 4
     # int8 engines follow the calibration images (their id is in the QDQ file's name)
     assert int8_path(tiny, "tensorrt").stem in engine_path(tiny, "int8", 8, "10", "g").name
+
+
+def test_engine_cache_key_of_a_multi_input_model(tmp_path: Path) -> None:
+    """Any model but a one-image one has an engine per cell shape: the key follows every
+    input's shape, not the batch alone."""
+    from onnx_models import two_input_model
+
+    from inferometer.models.resolve import resolve
+
+    two = resolve(str(two_input_model(tmp_path / "two.onnx")))
+    at = {s: engine_path(two, "fp32", 2, "10", "g", {"x": (2, 8), "ids": (2, s)})
+          for s in (128, 384)}
+    assert at[128] != at[384] and "-static-" in at[128].name
+    with pytest.raises(ValueError, match="the shapes are needed"):
+        engine_path(two, "fp32", 2, "10", "g")
+    assert TensorRT().supports(two) is None
 
 
 @pytest.fixture

@@ -71,14 +71,3 @@ def onnx_missing(model: ModelRef) -> str | None:
     """Why a runtime that starts from the ONNX file cannot run `model` (None: the file is
     there): a .pt2 program whose export failed."""
     return f"no ONNX form of this model: {model.onnx_error}" if model.onnx_error else None
-
-
-def image_only(model: ModelRef, runtime: str) -> str | None:
-    """The reason a runtime whose module feeds one NCHW image cannot run `model` (None: it
-    can), naming what the model has instead."""
-    missing = onnx_missing(model)
-    if missing or model.io.image is not None:
-        return missing
-    have = ", ".join(i.tensor.text() for i in model.io.inputs)
-    return (f"{runtime} is driven here through one NCHW float image input; this model has "
-            f"{have}")

@@ -1,6 +1,7 @@
 """Native TensorRT on CUDA.  TensorRT's ONNX parser builds one engine per (model file, batch
-size), cached on disk under a key with TensorRT's version and the GPU's name: an engine runs
-only on the kind of GPU and the TensorRT that built it.
+size) for a one-image model, per (model file, every input's shape) for any other, cached on
+disk under a key with TensorRT's version and the GPU's name: an engine runs only on the kind
+of GPU and the TensorRT that built it.
 
 Precision comes from the file, in a strongly typed network (the only kind TensorRT 11 builds;
 it removed the fp16/int8 builder flags and the int8 calibrator): fp32 from the model's file,
@@ -24,11 +25,18 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..models.ref import ModelRef, image_only
+from ..models.ref import ModelRef, onnx_missing
 from ..models.resolve import cache_dir, write_cached
 from ._onnx_precision import convert_fp16, fp16_path, int8_path, quantize_int8
-from ._torch_cuda import CudaTimed, DeviceInput, torch_cuda_missing
-from .base import Availability, LoadOptions, Variant, image_batch, installed, variant
+from ._torch_cuda import CudaTimed, DeviceFeed, host_outputs, torch_cuda_missing
+from .base import (
+    Availability,
+    LoadOptions,
+    Variant,
+    installed,
+    per_shape_key,
+    variant,
+)
 
 _CUDA = ("cuda",)
 
@@ -43,11 +51,12 @@ def model_file(model: ModelRef, variant: str) -> Path:
 
 
 def engine_path(model: ModelRef, variant: str, batch: int, trt_version: str,
-                gpu: str) -> Path:
+                gpu: str, shapes: Mapping[str, Sequence[int]] | None = None) -> Path:
     source = model.sha256[:16] if variant == "fp32" else model_file(model, variant).stem
     slug = re.sub(r"[^A-Za-z0-9.]+", "-", gpu).strip("-")
+    shape = per_shape_key(model, shapes) or f"b{batch}"
     return (cache_dir() / "tensorrt-engines" /
-            f"{source}-{variant}-b{batch}-trt{trt_version}-{slug}.engine")
+            f"{source}-{variant}-{shape}-trt{trt_version}-{slug}.engine")
 
 
 @functools.cache
@@ -56,10 +65,10 @@ def _logger(trt: Any) -> Any:
     return trt.Logger(trt.Logger.WARNING)
 
 
-def build_engine(trt: Any, onnx_file: Path, input_name: str,
-                 shape: tuple[int, ...]) -> bytes:
-    """Parse the ONNX file and build a serialised engine for exactly `shape`: one profile of
-    one shape lets TensorRT pick the best kernels for that batch size."""
+def build_engine(trt: Any, onnx_file: Path, shapes: Mapping[str, tuple[int, ...]]) -> bytes:
+    """Parse the ONNX file and build a serialised engine for exactly `shapes` (every input's):
+    one profile of one shape per dynamic input lets TensorRT pick the best kernels for that
+    cell.  An input whose shape the file fixes takes no profile entry."""
     logger = _logger(trt)
     builder = trt.Builder(logger)
     typed = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
@@ -70,8 +79,17 @@ def build_engine(trt: Any, onnx_file: Path, input_name: str,
         raise RuntimeError(f"TensorRT's ONNX parser rejected {onnx_file}: {errors}")
     config = builder.create_builder_config()
     profile = builder.create_optimization_profile()
-    profile.set_shape(input_name, shape, shape, shape)
-    config.add_optimization_profile(profile)
+    dynamic = 0
+    for i in range(network.num_inputs):
+        tensor = network.get_input(i)
+        if any(d < 0 for d in tuple(tensor.shape)):
+            if tensor.name not in shapes:
+                raise RuntimeError(f"no shape for the engine's input '{tensor.name}'")
+            shape = tuple(shapes[tensor.name])
+            profile.set_shape(tensor.name, shape, shape, shape)
+            dynamic += 1
+    if dynamic:
+        config.add_optimization_profile(profile)
     plan = builder.build_serialized_network(network, config)
     if plan is None:
         raise RuntimeError(f"TensorRT built no engine from {onnx_file} (its log says why)")
@@ -83,8 +101,8 @@ def _torch_dtype(torch: Any, trt: Any, dtype: Any) -> Any:
 
 
 class _TrtSession(CudaTimed):
-    def __init__(self, torch: Any, trt: Any, plan: bytes, model: ModelRef, batch: int,
-                 info: dict[str, str]) -> None:
+    def __init__(self, torch: Any, trt: Any, plan: bytes, model: ModelRef,
+                 shapes: Mapping[str, tuple[int, ...]], info: dict[str, str]) -> None:
         super().__init__()
         self._torch = torch
         self._runtime = trt.Runtime(_logger(trt))  # must outlive its engine
@@ -95,37 +113,44 @@ class _TrtSession(CudaTimed):
         self._ctx = engine.create_execution_context()
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
-        if inputs != [model.input_name]:
-            raise RuntimeError(f"the engine's inputs are {inputs}, expected "
-                               f"['{model.input_name}']")
-        self._in_name = inputs[0]
-        self._ctx.set_input_shape(self._in_name, (batch, *model.input_shape))
+        wanted = [i.name for i in model.io.inputs]
+        if sorted(inputs) != sorted(wanted):
+            raise RuntimeError(f"the engine's inputs are {inputs}, the model's {wanted}")
+        self._in_names = wanted  # the feed's order
+        for name in wanted:
+            self._ctx.set_input_shape(name, tuple(shapes[name]))
+        # outputs in the model's order where the engine has them all (it keeps ONNX names)
+        outs = [n for n in names if n not in inputs]
+        declared = [o.name for o in model.io.outputs]
+        if sorted(declared) == sorted(outs):
+            outs = declared
         self._outputs = []
-        for name in (n for n in names if n != self._in_name):
+        for name in outs:
             out = torch.empty(tuple(self._ctx.get_tensor_shape(name)), device="cuda",
                               dtype=_torch_dtype(torch, trt, engine.get_tensor_dtype(name)))
             self._ctx.set_tensor_address(name, out.data_ptr())
             self._outputs.append(out)
-        self._input = DeviceInput(torch, model, _torch_dtype(
-            torch, trt, engine.get_tensor_dtype(self._in_name)), channels_last=False)
+        dtypes = {n: _torch_dtype(torch, trt, engine.get_tensor_dtype(n)) for n in wanted}
+        self._input = DeviceFeed(torch, model, torch.float32, channels_last=False,
+                                 dtypes=dtypes)
         self._stream = torch.cuda.Stream()  # TensorRT warns against the default stream
         self._info = info
 
     def prepare(self, inputs: Mapping[str, np.ndarray]) -> Any:
-        batch = image_batch(inputs)
-        return self._input(batch)
+        return self._input(inputs)
 
     def run(self, feed: Any) -> Sequence[np.ndarray]:
         current = self._torch.cuda.current_stream()
         self._stream.wait_stream(current)  # the feed was written on the current stream
         start, end = self._event_pair()
         start.record(self._stream)
-        self._ctx.set_tensor_address(self._in_name, feed.data_ptr())
+        for name, x in zip(self._in_names, feed, strict=True):
+            self._ctx.set_tensor_address(name, x.data_ptr())
         if not self._ctx.execute_async_v3(self._stream.cuda_stream):
             raise RuntimeError("TensorRT's execute_async_v3 failed (its log says why)")
         end.record(self._stream)
         current.wait_stream(self._stream)
-        return [out.float().cpu().numpy() for out in self._outputs]  # D2H: synchronises
+        return host_outputs(self._outputs)  # D2H: synchronises
 
     def info(self) -> dict[str, str]:
         return self._info
@@ -158,7 +183,7 @@ class TensorRT:
         return tensorrt.__version__
 
     def supports(self, model: ModelRef) -> str | None:
-        return image_only(model, self.name)
+        return onnx_missing(model)
 
     def device_unavailable(self, device: str) -> str | None:
         why = torch_cuda_missing()
@@ -171,22 +196,27 @@ class TensorRT:
         import tensorrt as trt
         import torch
 
+        if options.dynamic_batch:
+            raise NotImplementedError("a TensorRT engine is built here for one shape (batch "
+                                      f"{options.batch}); dynamic batching needs every batch "
+                                      "up to it")
         if not torch.cuda.is_available():
             raise RuntimeError(f"torch {torch.__version__} sees no CUDA device")
         gpu = torch.cuda.get_device_name()
-        path = engine_path(model, options.variant, options.batch, trt.__version__, gpu)
+        shapes = dict(options.shapes) or model.io.bind(options.batch, {})
+        path = engine_path(model, options.variant, options.batch, trt.__version__, gpu,
+                           shapes)
         if path.exists():
             how = f"loaded from the cache ({path.name})"
         else:
             t0 = time.perf_counter()
-            write_cached(path, build_engine(trt, model_file(model, options.variant),
-                                            model.input_name,
-                                            (options.batch, *model.input_shape)))
+            write_cached(path, build_engine(trt, model_file(model, options.variant), shapes))
             how = f"built in {time.perf_counter() - t0:.1f} s, then cached ({path.name})"
         v = variant(self, options.variant)
         info = {"variant": v.help, "device": gpu, "tensorrt": trt.__version__,
                 "engine": how, "precision": v.precision,
-                "timed": "end to end: host uint8 -> device -> engine -> output on host; "
+                "timed": "end to end: host inputs (an image as uint8) -> device -> engine -> "
+                         "outputs on host; "
                          "device compute from CUDA events around execute_async_v3",
                 "memory": "TensorRT's activation memory counts in NVML's device figure only"}
-        return _TrtSession(torch, trt, path.read_bytes(), model, options.batch, info)
+        return _TrtSession(torch, trt, path.read_bytes(), model, shapes, info)

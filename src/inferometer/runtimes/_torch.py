@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..models.ref import ModelRef
+from ._torch_cuda import host_outputs
 from .base import Availability, LoadOptions, Variant, installed, variant
 
 
@@ -91,13 +92,6 @@ def _pt2e_int8(torch: Any, net: Any, model: ModelRef, options: LoadOptions) -> A
     return torch.compile(convert_pt2e(prepared))
 
 
-def _host_outputs(y: Any) -> list[np.ndarray]:
-    """A module's result (a tensor, or a tuple/list of them) -> host arrays in order; reduced
-    precision floats come back as float32."""
-    items = y if isinstance(y, (tuple, list)) else (y,)
-    return [(t.float() if t.is_floating_point() else t).numpy() for t in items]
-
-
 class _TorchSession:
     def __init__(self, torch: Any, fn: Any, model: ModelRef, recipe: _Recipe,
                  info: dict[str, str]) -> None:
@@ -133,7 +127,7 @@ class _TorchSession:
         grad_off = torch.no_grad() if self._recipe.int8 else torch.inference_mode()
         with grad_off, torch.autocast("cpu", torch.bfloat16, enabled=self._recipe.bf16):
             y = self._fn(*feed)
-        return _host_outputs(y)
+        return host_outputs(y)
 
     def info(self) -> dict[str, str]:
         return self._info
@@ -231,10 +225,6 @@ class Torch:
         recipe = _RECIPES[options.variant]
         net = _module(torch, model)
         if options.device == "cuda":
-            if model.io.image is None:
-                raise RuntimeError("torch on CUDA takes one-image models here so far; this "
-                                   "model's inputs are " +
-                                   ", ".join(i.name for i in model.io.inputs))
             from ._torch_cuda import load_cuda
 
             return load_cuda(torch, net, model, recipe, options, variant(self, options.variant))

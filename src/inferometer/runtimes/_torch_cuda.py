@@ -1,15 +1,16 @@
 """PyTorch sessions on a CUDA device.
 
 Two figures per run, as GPU benchmarks report them:
-- end to end (the harness's host clock): host uint8 NHWC buffer -> device -> normalised input ->
-  model -> result copied back to the host.  `run` returns only after that copy, which
-  synchronises the device, so the host clock brackets finished work.
+- end to end (the harness's host clock): host inputs (an image as a uint8 NHWC buffer) ->
+  device -> normalised input -> model -> every output copied back to the host.  `run`
+  returns only after that copy, which synchronises the device, so the host clock brackets
+  finished work.
 - device compute only: CUDA events recorded around the model call on the same stream, read
   after the run (reading them inside the timed loop would add host round trips).
 
 CUDA graphs: captured once at load on a side stream after a few warm-up calls (cuDNN picks its
 algorithms and the allocator settles before capture), then each run copies the input into the
-graph's static input buffer and replays the graph: one launch instead of one per kernel.
+graph's static input buffers and replays the graph: one launch instead of one per kernel.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from ..models.io import host_shape
 from ..models.ref import ModelRef
-from .base import LoadOptions, Variant, image_batch
+from .base import LoadOptions, Variant
 
 _GRAPH_WARMUP = 3
 
@@ -60,6 +62,47 @@ class DeviceInput:
         return x.contiguous(memory_format=self._format)
 
 
+class DeviceFeed:
+    """Every named host input -> its device tensor, in the model's input order.  An image is
+    copied as uint8 and normalised on the device (`DeviceInput`); any other input is copied in
+    its own dtype, except floats, which take the session's float dtype (a half model takes
+    half inputs).  `dtypes` overrides per input (a TensorRT engine states each one)."""
+
+    def __init__(self, torch: Any, model: ModelRef, float_dtype: Any, channels_last: bool,
+                 device: str = "cuda", dtypes: Mapping[str, Any] | None = None) -> None:
+        self._torch = torch
+        self._dev = torch.device(device)
+        self._names = [i.name for i in model.io.inputs]
+        dtypes = dict(dtypes or {})
+        self._images = {i.name: DeviceInput(torch, model, dtypes.get(i.name, float_dtype),
+                                            channels_last, device)
+                        for i in model.io.inputs if i.is_image}
+        self._float, self._dtypes = float_dtype, dtypes
+        self._channels_last = channels_last
+
+    def _tensor(self, name: str, value: np.ndarray) -> Any:
+        if name in self._images:
+            return self._images[name](value)
+        torch = self._torch
+        x = torch.from_numpy(np.ascontiguousarray(value)).to(self._dev)
+        want = self._dtypes.get(name, self._float if x.is_floating_point() else None)
+        if want is not None and x.dtype != want:
+            x = x.to(want)
+        if self._channels_last and x.dim() == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def __call__(self, inputs: Mapping[str, np.ndarray]) -> tuple[Any, ...]:
+        return tuple(self._tensor(n, inputs[n]) for n in self._names)
+
+
+def host_outputs(y: Any) -> list[np.ndarray]:
+    """A device result (a tensor, or a tuple/list of them) -> host arrays in order; reduced
+    precision floats come back as float32.  The copies synchronise the device."""
+    items = y if isinstance(y, (tuple, list)) else (y,)
+    return [(t.float() if t.is_floating_point() else t).cpu().numpy() for t in items]
+
+
 class CudaTimed:
     """What every CUDA session reports besides the host clock: the device time of each run
     from a pair of CUDA events (read after the loop: reading them inside it would add host
@@ -93,35 +136,39 @@ class CudaTimed:
 
 
 class TorchCudaSession(CudaTimed):
-    def __init__(self, torch: Any, fn: Any, model: ModelRef, recipe: Any, batch: int,
-                 info: dict[str, str]) -> None:
+    def __init__(self, torch: Any, fn: Any, model: ModelRef, recipe: Any,
+                 shapes: Mapping[str, tuple[int, ...]], info: dict[str, str]) -> None:
         super().__init__()
         self._torch = torch
         self._recipe = recipe
-        self._dev = torch.device("cuda")
         self._dtype = torch.float16 if recipe.fp16 else torch.float32
-        self._input = DeviceInput(torch, model, self._dtype, recipe.channels_last)
+        self._feed = DeviceFeed(torch, model, self._dtype, recipe.channels_last)
         self._fn = fn
         self._info = info
         self._graph = None
-        self._static_in = self._static_out = None
+        self._static_in: tuple[Any, ...] = ()
+        self._static_out: Any = None
         if recipe.cuda_graph:
-            self._capture(batch, model)
+            self._capture(model, shapes)
 
-    def _call(self, x: Any) -> Any:
+    def _call(self, xs: tuple[Any, ...]) -> Any:
         torch = self._torch
         # No autocast weight cache: PyTorch advises it off under graph capture, and a convnet
         # casts each weight once per call anyway.
         with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16,
                                                    enabled=self._recipe.bf16,
                                                    cache_enabled=False):
-            return self._fn(x)
+            return self._fn(*xs)
 
-    def _capture(self, batch: int, model: ModelRef) -> None:
+    def _capture(self, model: ModelRef, shapes: Mapping[str, tuple[int, ...]]) -> None:
+        from ..models.inputs import generate_all
+
         torch = self._torch
-        fmt = torch.channels_last if self._recipe.channels_last else torch.contiguous_format
-        static = torch.zeros(batch, *model.input_shape, device=self._dev,
-                             dtype=self._dtype).contiguous(memory_format=fmt)
+        # the static buffers start from the generated inputs: valid token ids and masks, so
+        # the warm-up calls run the model as it will run
+        host = generate_all(model.io, {i.name: host_shape(i, shapes[i.name])
+                                       for i in model.io.inputs})
+        static = self._feed(host)
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
@@ -134,20 +181,20 @@ class TorchCudaSession(CudaTimed):
         self._graph, self._static_in, self._static_out = graph, static, out
 
     def prepare(self, inputs: Mapping[str, np.ndarray]) -> Any:
-        batch = image_batch(inputs)
-        return self._input(batch)
+        return self._feed(inputs)
 
     def run(self, feed: Any) -> Sequence[np.ndarray]:
         start, end = self._event_pair()
         start.record()
         if self._graph is not None:
-            self._static_in.copy_(feed)  # type: ignore[attr-defined]
+            for buf, x in zip(self._static_in, feed, strict=True):
+                buf.copy_(x)
             self._graph.replay()
             y = self._static_out
         else:
             y = self._call(feed)
         end.record()
-        return [y.float().cpu().numpy()]  # type: ignore[union-attr]  # D2H: synchronises
+        return host_outputs(y)
 
     def info(self) -> dict[str, str]:
         return self._info
@@ -158,6 +205,9 @@ class TorchCudaSession(CudaTimed):
 
 def load_cuda(torch: Any, net: Any, model: ModelRef, recipe: Any, options: LoadOptions,
               v: Variant) -> TorchCudaSession:
+    if recipe.cuda_graph and options.dynamic_batch:
+        raise NotImplementedError("a CUDA graph replays the one batch size it captured; "
+                                  "dynamic batching needs every batch up to the max")
     if not torch.cuda.is_available():
         raise RuntimeError(f"torch {torch.__version__} sees no CUDA device")
     dev = torch.device("cuda")
@@ -165,7 +215,7 @@ def load_cuda(torch: Any, net: Any, model: ModelRef, recipe: Any, options: LoadO
     net = net.to(dev)
     if recipe.fp16:
         net = net.half()
-    if recipe.channels_last:
+    if recipe.channels_last and not model.torch_program:  # a program's layout is fixed
         net = net.to(memory_format=torch.channels_last)
     call: Any = net
     if recipe.compile:
@@ -174,8 +224,9 @@ def load_cuda(torch: Any, net: Any, model: ModelRef, recipe: Any, options: LoadO
             "cuda": str(torch.version.cuda), "cudnn": str(torch.backends.cudnn.version()),
             "precision": recipe.precision,
             "autocast": "bf16" if recipe.bf16 else "off",
-            "timed": "end to end: host uint8 -> device -> output on host; device compute "
-                     "from CUDA events"}
+            "timed": "end to end: host inputs (an image as uint8) -> device -> outputs on "
+                     "host; device compute from CUDA events"}
     if recipe.compile:
         info["compile"] = "first inference includes torch.compile's compilation"
-    return TorchCudaSession(torch, call, model, recipe, options.batch, info)
+    shapes = dict(options.shapes) or model.io.bind(options.batch, {})
+    return TorchCudaSession(torch, call, model, recipe, shapes, info)
