@@ -231,6 +231,33 @@ def test_a_gap_within_the_scans_resolution_is_a_tie_and_the_smaller_memory_wins(
     assert "resolution" in out.why or "re-tests" in out.why
 
 
+def test_more_retests_a_side_are_interleaved_and_all_must_agree() -> None:
+    """--retests 3: the leader and the runner-up (both scanned: --exhaustive) are each
+    re-tested three times at the leader's answer, alternating, and a 'better than' says 3 of
+    3; one re-test that goes the other way makes it a tie."""
+    space = build([(r, "default", "fp32") for r in ("fast", "slow")],
+                  parse_layouts("2x2", CORES), [1], [0.0])
+    bench = ModelBench(100.0, speed={"fast": 1.6, "slow": 1.0})
+    out = search(space, bench, G(slo_s=0.1, retests=3, exhaustive=True))
+    assert out.chosen is not None and out.runner_up is not None
+    assert len(out.retests) == 6
+    order = [r[0] for r in out.retests]
+    assert order == [out.chosen.id, out.runner_up.id] * 3
+    assert len({r[1] for r in out.retests}) == 1  # all at the leader's answer
+    assert not out.tie and "passed 3 of 3" in out.why and "failed 3 of 3" in out.why
+
+    class Flaky(ModelBench):  # the runner-up passes its last re-test
+        def test(self, c: Candidate, qps: float, rep: int) -> Trial:
+            t = super().test(c, qps, rep)
+            if rep == 3 and c.id == out.runner_up.id:  # type: ignore[union-attr]
+                return replace(t, valid=True)
+            return t
+
+    flaky = search(space, Flaky(100.0, speed={"fast": 1.6, "slow": 1.0}),
+                   G(slo_s=0.1, retests=3, exhaustive=True))
+    assert flaky.tie and "the runner-up passed 1 of 3" in flaky.why
+
+
 def test_latency_objective_finds_the_lowest_tail_at_the_load() -> None:
     space = _space(("fast",))
     bench = ModelBench(1000.0)

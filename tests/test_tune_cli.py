@@ -116,6 +116,8 @@ def test_an_slo_nothing_meets_exits_3_and_names_the_closest(fakes: None, tmp_pat
     (["--slo", "p99:50ms", "--max-memory", "lots"], "is not a size like 3GB"),
     (["--slo", "p99:50ms", "--budget", "soon"], "is not a duration"),
     (["--slo", "p99:50ms", "--max-batch", "0"], "--max-batch must be >= 1"),
+    (["--slo", "p99:50ms", "--retests", "0"], "--retests must be >= 1"),
+    (["--slo", "p99:50ms", "--retests", "two"], "argument --retests: invalid int value"),
     (["--slo", "p99:50ms", "--runtimes", "nope"], "unknown runtime 'nope'"),
 ])
 def test_bad_tune_input_is_one_line(args: list[str], message: str, tmp_path: Path) -> None:

@@ -64,6 +64,9 @@ def add_tune_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     t.add_argument("--exhaustive", action="store_true",
                    help="scan every candidate (for checking the search)")
     t.add_argument("--arrivals", default="exponential", help="exponential or linear")
+    t.add_argument("--retests", type=int, default=1,
+                   help="head-to-head re-tests a side of the two best at the leader's load "
+                   "(default 1); more make a 'better than' harder to earn on a noisy host")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped tune run")
     t.add_argument("--output", help="run directory (default: runs/<ts>-tune-<model>)")
 

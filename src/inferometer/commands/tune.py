@@ -87,6 +87,8 @@ def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     budget = seconds(args.budget, "--budget") if args.budget else None
     if budget is not None and budget <= 0:
         raise UsageError("--budget must be > 0")
+    if args.retests < 1:
+        raise UsageError("--retests must be >= 1")
     memory = megabytes(args.max_memory, "--max-memory") if args.max_memory else None
     if memory is not None and memory <= 0:
         raise UsageError("--max-memory must be > 0")
@@ -107,7 +109,8 @@ def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
               file=sys.stderr)
     space = build(_choices(args, model), layouts, batches, delays)
     goal = Goal(objective=args.objective, slo_s=slo, percentile=pct, qps=args.qps,
-                max_memory_mb=memory, budget_s=budget, exhaustive=args.exhaustive)
+                max_memory_mb=memory, budget_s=budget, exhaustive=args.exhaustive,
+                retests=args.retests)
     settings = tuple((k, " ".join(v) if isinstance(v, list) else str(v))
                      for k, v in vars(args).items()
                      if k not in ("handler", "command_line", "resume", "output")
