@@ -236,6 +236,70 @@ def test_device_feed_takes_every_input_in_its_own_dtype(tmp_path: Path, tiny) ->
     assert [o.dtype for o in outs] == [np.float32, np.int64]
 
 
+def _torch_with_cuda_stood_in(replays: list[int]):  # type: ignore[no-untyped-def]
+    """Real torch on the CPU, its CUDA calls (events, streams, graphs) stood in: a replay
+    is counted, not run, so a graph's outputs stay those of its capture."""
+    from contextlib import nullcontext
+    from types import SimpleNamespace
+
+    import torch
+
+    stream = SimpleNamespace(wait_stream=lambda s: None)
+    event = SimpleNamespace(record=lambda *a: None, elapsed_time=lambda e: 1.0)
+    cuda = SimpleNamespace(
+        Event=lambda enable_timing: event, Stream=lambda: stream,
+        current_stream=lambda: stream, stream=lambda s: nullcontext(),
+        CUDAGraph=lambda: SimpleNamespace(replay=lambda: replays.append(1)),
+        graph=lambda g: nullcontext(), synchronize=lambda: None)
+
+    class TorchOnCpu:
+        def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+            return cuda if name == "cuda" else getattr(torch, name)
+
+    return TorchOnCpu()
+
+
+def test_torch_cuda_session_captures_every_input(tmp_path: Path, tiny) -> None:  # type: ignore[no-untyped-def]
+    """The CUDA session's own logic, without a GPU: a CUDA graph's static buffers come from
+    the generated inputs at the cell's shapes (an image's NCHW shape -> its NHWC host
+    array -> NCHW on the device), each run copies every input into them before the replay,
+    and every output comes back on the host in its dtype."""
+    import numpy as np
+    import torch
+    from onnx_models import two_input_model
+
+    from inferometer.models.inputs import generate_all
+    from inferometer.models.resolve import resolve
+    from inferometer.runtimes._torch import _RECIPES
+    from inferometer.runtimes._torch_cuda import TorchCudaSession
+
+    replays: list[int] = []
+    fake = _torch_with_cuda_stood_in(replays)
+    two = resolve(str(two_input_model(tmp_path / "two.onnx")))
+    shapes = two.io.bind(2, {"seq": 16})
+    session = TorchCudaSession(fake, lambda x, ids: (x * 2, ids + 1), two,
+                               _RECIPES["cuda_graph"], shapes, {}, device="cpu")
+    assert [tuple(b.shape) for b in session._static_in] == [(2, 8), (2, 16)]
+    host = generate_all(two.io, shapes)
+    doubled, shifted = session.run(session.prepare(host))
+    assert replays == [1] and len(session.device_samples_ns()) == 1
+    for buf, name in zip(session._static_in, ("x", "ids"), strict=True):
+        np.testing.assert_array_equal(buf.numpy(), host[name])
+    assert doubled.dtype == np.float32 and shifted.dtype == np.int64
+    np.testing.assert_allclose(doubled, host["x"] * 2, rtol=1e-6)
+    np.testing.assert_array_equal(shifted, host["ids"] + 1)
+    image = tiny.io.bind(3, {})
+    session = TorchCudaSession(fake, lambda x: x.mean(dim=(2, 3)), tiny,
+                               _RECIPES["cuda_graph"], image, {}, device="cpu")
+    (static,) = session._static_in
+    assert tuple(static.shape) == image[tiny.input_name]
+    assert static.is_contiguous(memory_format=torch.channels_last)
+    eager = TorchCudaSession(fake, lambda x: x.mean(dim=(2, 3)), tiny, _RECIPES["eager"],
+                             image, {}, device="cpu")
+    (out,) = eager.run(eager.prepare(generate_all(tiny.io, image)))
+    assert out.shape == (3, 3) and replays == [1]
+
+
 def test_onnxruntime_io_binding_session(tiny) -> None:  # type: ignore[no-untyped-def]
     """The IO-binding session the CUDA variants use, bound to the CPU (same ORT calls, another
     device): same outputs as a plain session, one device figure per run."""

@@ -234,3 +234,69 @@ def test_not_installed_is_listed_with_the_install_command() -> None:
     a = TensorRT().available()
     assert not a.available and a.reason == "python module 'tensorrt' not installed"
     assert a.install and a.install.startswith("pip install tensorrt")
+
+
+def test_the_session_binds_every_input_and_output(tmp_path: Path) -> None:
+    """The TensorRT session's own logic, against a stand-in engine and torch's CPU device
+    (no GPU here): every input gets its cell shape and, at each run, the address of its feed
+    tensor in the dtype the engine states (token ids as int32 here); outputs are allocated at
+    the shapes the context reports and come back in the model's order."""
+    import numpy as np
+    import torch
+    from onnx_models import two_input_model
+    from test_devices import _torch_with_cuda_stood_in
+
+    from inferometer.models.inputs import generate_all
+    from inferometer.models.resolve import resolve
+    from inferometer.runtimes._tensorrt import _TrtSession
+
+    two = resolve(str(two_input_model(tmp_path / "two.onnx")))
+    shapes = two.io.bind(2, {"seq": 16})
+    dtypes = {"x": np.float32, "ids": np.int32, "embedded": np.float32, "logits": np.float32}
+    out_shapes = {"embedded": (2, 16, 8), "logits": (2, 4)}
+    calls: dict[str, Any] = {"shape": {}, "address": {}, "runs": 0}
+
+    class Ctx:
+        def set_input_shape(self, name: str, shape: tuple) -> None:
+            calls["shape"][name] = tuple(shape)
+
+        def get_tensor_shape(self, name: str) -> tuple:
+            return out_shapes[name]
+
+        def set_tensor_address(self, name: str, ptr: int) -> None:
+            calls["address"][name] = ptr
+
+        def execute_async_v3(self, stream: int) -> bool:
+            calls["runs"] += 1
+            return True
+
+    # the engine lists its tensors in its own order: outputs first, inputs reversed
+    names = ["embedded", "ids", "logits", "x"]
+    engine = SimpleNamespace(
+        num_io_tensors=len(names), get_tensor_name=names.__getitem__,
+        get_tensor_mode=lambda n: "in" if n in ("x", "ids") else "out",
+        get_tensor_dtype=lambda n: dtypes[n], create_execution_context=Ctx)
+    class Trt:  # hashable, as the module is: the logger is cached per TensorRT module
+        Logger = _FakeTrt().Logger
+        TensorIOMode = SimpleNamespace(INPUT="in")
+
+        @staticmethod
+        def Runtime(logger: Any) -> Any:
+            return SimpleNamespace(deserialize_cuda_engine=lambda plan: engine)
+
+        @staticmethod
+        def nptype(dtype: Any) -> Any:
+            return dtype
+
+    trt = Trt()
+    fake = _torch_with_cuda_stood_in([])
+    fake.cuda.Stream = lambda: SimpleNamespace(wait_stream=lambda s: None, cuda_stream=7)
+    session = _TrtSession(fake, trt, b"plan", two, shapes, {}, device="cpu")
+    assert calls["shape"] == {"x": (2, 8), "ids": (2, 16)}
+    feed = session.prepare(generate_all(two.io, shapes))
+    assert [t.dtype for t in feed] == [torch.float32, torch.int32]
+    logits, embedded = session.run(feed)
+    assert calls["runs"] == 1
+    assert calls["address"]["x"] == feed[0].data_ptr()
+    assert calls["address"]["ids"] == feed[1].data_ptr()
+    assert logits.shape == (2, 4) and embedded.shape == (2, 16, 8)

@@ -102,7 +102,8 @@ def _torch_dtype(torch: Any, trt: Any, dtype: Any) -> Any:
 
 class _TrtSession(CudaTimed):
     def __init__(self, torch: Any, trt: Any, plan: bytes, model: ModelRef,
-                 shapes: Mapping[str, tuple[int, ...]], info: dict[str, str]) -> None:
+                 shapes: Mapping[str, tuple[int, ...]], info: dict[str, str],
+                 device: str = "cuda") -> None:
         super().__init__()
         self._torch = torch
         self._runtime = trt.Runtime(_logger(trt))  # must outlive its engine
@@ -126,13 +127,13 @@ class _TrtSession(CudaTimed):
             outs = declared
         self._outputs = []
         for name in outs:
-            out = torch.empty(tuple(self._ctx.get_tensor_shape(name)), device="cuda",
+            out = torch.empty(tuple(self._ctx.get_tensor_shape(name)), device=device,
                               dtype=_torch_dtype(torch, trt, engine.get_tensor_dtype(name)))
             self._ctx.set_tensor_address(name, out.data_ptr())
             self._outputs.append(out)
         dtypes = {n: _torch_dtype(torch, trt, engine.get_tensor_dtype(n)) for n in wanted}
         self._input = DeviceFeed(torch, model, torch.float32, channels_last=False,
-                                 dtypes=dtypes)
+                                 device=device, dtypes=dtypes)
         self._stream = torch.cuda.Stream()  # TensorRT warns against the default stream
         self._info = info
 

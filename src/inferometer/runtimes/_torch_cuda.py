@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from ..models.io import host_shape
 from ..models.ref import ModelRef
 from .base import LoadOptions, Variant
 
@@ -137,12 +136,13 @@ class CudaTimed:
 
 class TorchCudaSession(CudaTimed):
     def __init__(self, torch: Any, fn: Any, model: ModelRef, recipe: Any,
-                 shapes: Mapping[str, tuple[int, ...]], info: dict[str, str]) -> None:
+                 shapes: Mapping[str, tuple[int, ...]], info: dict[str, str],
+                 device: str = "cuda") -> None:
         super().__init__()
         self._torch = torch
         self._recipe = recipe
         self._dtype = torch.float16 if recipe.fp16 else torch.float32
-        self._feed = DeviceFeed(torch, model, self._dtype, recipe.channels_last)
+        self._feed = DeviceFeed(torch, model, self._dtype, recipe.channels_last, device)
         self._fn = fn
         self._info = info
         self._graph = None
@@ -166,9 +166,7 @@ class TorchCudaSession(CudaTimed):
         torch = self._torch
         # the static buffers start from the generated inputs: valid token ids and masks, so
         # the warm-up calls run the model as it will run
-        host = generate_all(model.io, {i.name: host_shape(i, shapes[i.name])
-                                       for i in model.io.inputs})
-        static = self._feed(host)
+        static = self._feed(generate_all(model.io, shapes))  # model shapes in, host arrays out
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
