@@ -258,6 +258,33 @@ def test_more_retests_a_side_are_interleaved_and_all_must_agree() -> None:
     assert flaky.tie and "the runner-up passed 1 of 3" in flaky.why
 
 
+def test_a_close_win_must_hold_over_more_retests() -> None:
+    """Scan answers 15% apart (above the 10% resolution, under twice it): the win is re-tested
+    three times a side before it is called; 50% apart, the one re-test of --retests 1 does."""
+    space = build([(r, "default", "fp32") for r in ("fast", "slow")],
+                  parse_layouts("2x2", CORES), [1], [0.0])
+
+    class Fixed(ModelBench):  # scans answer `answers`; at the leader's load only fast passes
+        def __init__(self, answers: dict[str, float]) -> None:
+            super().__init__(100.0)
+            self.answers = answers
+
+        def scan(self, c: Candidate, start_qps: float, known_valid: float | None,
+                 max_steps: int = 20) -> Scan:
+            self.spent_s += 30
+            return Scan(self.answers[c.runtime], None, 80.0, 100.0, 5, 30.0)
+
+        def test(self, c: Candidate, qps: float, rep: int) -> Trial:
+            self.spent_s += 5
+            return Trial(qps, c.runtime == "fast", 80.0, 100.0, 5.0)
+
+    for fast, pairs in ((115.0, 3), (150.0, 1)):
+        out = search(space, Fixed({"fast": fast, "slow": 100.0}), G(slo_s=0.1, exhaustive=True))
+        assert out.chosen is not None and out.chosen.runtime == "fast" and not out.tie
+        assert len(out.retests) == 2 * pairs, out.retests
+        assert f"passed {pairs} of {pairs}" in out.why
+
+
 def test_latency_objective_finds_the_lowest_tail_at_the_load() -> None:
     space = _space(("fast",))
     bench = ModelBench(1000.0)
