@@ -267,12 +267,10 @@ def _throughput(feasible: list[tuple[float, Candidate]], bench: Bench, goal: Goa
         lead_ok, runner_ok = [], []
         close = goal.precision < gap < 2 * goal.precision
         wanted = max(goal.retests, goal.close_retests) if close else goal.retests
-        rep = 0
-        while rep < wanted:  # interleaved: drift hits both alike
-            if rep >= goal.retests and (not all(lead_ok) or any(runner_ok)
-                                        or steps_left(qa, 0.0) < 2):
+        for rep in range(1, wanted + 1):  # interleaved: drift hits both alike
+            if rep > goal.retests and (not all(lead_ok) or any(runner_ok)
+                                       or steps_left(qa, 0.0) < 2):
                 break  # already a tie, or the budget holds no more: extra re-tests stop
-            rep += 1
             ta, tb = bench.test(best, qa, rep), bench.test(runner, qa, rep)
             lead_ok.append(ta.valid)
             runner_ok.append(tb.valid)

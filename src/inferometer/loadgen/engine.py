@@ -390,15 +390,15 @@ def scan_target(test: Callable[[float], StepResult], start_qps: float, *,
         return r.valid
 
     def halve_down(q: float, hi: float, cap: int) -> tuple[float, float]:
-        """Halve from `q` until a load passes: (lo, hi), lo 0 when none did."""
+        """Halve from `q`, whose failed step is the last one, until a load passes: (lo, hi),
+        lo 0 when none did."""
         while q / 2 >= min_qps and len(steps) < cap:
-            prev = steps[-1] if steps else None
+            prev = steps[-1]
             q /= 2
             if ok(q):
                 return q, hi
             hi = q
-            why = (out_of_reach(prev, steps[-1], percentile_key)
-                   if prev is not None and percentile_key else None)
+            why = out_of_reach(prev, steps[-1], percentile_key) if percentile_key else None
             if why:
                 if on_note:
                     on_note(why)

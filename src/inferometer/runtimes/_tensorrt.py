@@ -204,7 +204,7 @@ class TensorRT:
         if not torch.cuda.is_available():
             raise RuntimeError(f"torch {torch.__version__} sees no CUDA device")
         gpu = torch.cuda.get_device_name()
-        shapes = dict(options.shapes) or model.io.bind(options.batch, {})
+        shapes = dict(options.shapes)
         path = engine_path(model, options.variant, options.batch, trt.__version__, gpu,
                            shapes)
         if path.exists():

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..models.ref import ModelRef
-from ._torch_cuda import host_outputs
+from ._torch_cuda import DeviceFeed, host_outputs
 from .base import Availability, LoadOptions, Variant, installed, variant
 
 
@@ -98,28 +98,13 @@ class _TorchSession:
         self._torch = torch
         self._fn = fn
         self._recipe = recipe
-        self._names = [i.name for i in model.io.inputs]
-        self._images = {i.name for i in model.io.inputs if i.is_image}
-        std = torch.tensor(model.std, dtype=torch.float32).view(1, 3, 1, 1)
-        self._scale = 1.0 / (255.0 * std)
-        self._shift = -torch.tensor(model.mean, dtype=torch.float32).view(1, 3, 1, 1) / std
+        # the CUDA sessions' feed on the CPU device: images normalised, other inputs as
+        # they are, 4-D tensors channels_last where the recipe says so
+        self._feed = DeviceFeed(torch, model, None, recipe.channels_last, "cpu")
         self._info = info
 
-    def _tensor(self, name: str, value: np.ndarray) -> Any:
-        torch = self._torch
-        if name in self._images:
-            # NHWC uint8 viewed as NCHW is already channels_last-strided; eager wants
-            # contiguous.
-            x = torch.from_numpy(value).permute(0, 3, 1, 2).float()
-            x = x * self._scale + self._shift
-        else:
-            x = torch.from_numpy(value)
-        if self._recipe.channels_last and x.dim() == 4:
-            return x.contiguous(memory_format=torch.channels_last)
-        return x.contiguous()
-
     def prepare(self, inputs: Mapping[str, np.ndarray]) -> Any:
-        return tuple(self._tensor(n, inputs[n]) for n in self._names)
+        return self._feed(inputs)
 
     def run(self, feed: Any) -> Sequence[np.ndarray]:
         torch = self._torch

@@ -64,8 +64,9 @@ class DeviceInput:
 class DeviceFeed:
     """Every named host input -> its device tensor, in the model's input order.  An image is
     copied as uint8 and normalised on the device (`DeviceInput`); any other input is copied in
-    its own dtype, except floats, which take the session's float dtype (a half model takes
-    half inputs).  `dtypes` overrides per input (a TensorRT engine states each one)."""
+    its own dtype, except floats, which take the session's float dtype when it has one (a half
+    model takes half inputs; None keeps them as they are).  `dtypes` overrides per input (a
+    TensorRT engine states each one).  The CPU torch session uses it too, on device "cpu"."""
 
     def __init__(self, torch: Any, model: ModelRef, float_dtype: Any, channels_last: bool,
                  device: str = "cuda", dtypes: Mapping[str, Any] | None = None) -> None:
@@ -73,7 +74,8 @@ class DeviceFeed:
         self._dev = torch.device(device)
         self._names = [i.name for i in model.io.inputs]
         dtypes = dict(dtypes or {})
-        self._images = {i.name: DeviceInput(torch, model, dtypes.get(i.name, float_dtype),
+        image_dtype = float_dtype or torch.float32
+        self._images = {i.name: DeviceInput(torch, model, dtypes.get(i.name, image_dtype),
                                             channels_last, device)
                         for i in model.io.inputs if i.is_image}
         self._float, self._dtypes = float_dtype, dtypes
@@ -226,5 +228,4 @@ def load_cuda(torch: Any, net: Any, model: ModelRef, recipe: Any, options: LoadO
                      "host; device compute from CUDA events"}
     if recipe.compile:
         info["compile"] = "first inference includes torch.compile's compilation"
-    shapes = dict(options.shapes) or model.io.bind(options.batch, {})
-    return TorchCudaSession(torch, call, model, recipe, shapes, info)
+    return TorchCudaSession(torch, call, model, recipe, dict(options.shapes), info)
