@@ -227,6 +227,19 @@ def test_text_table_wraps_long_cells_under_their_column() -> None:
     assert lines[1].split() == ["----", "-" * len("one two"), "----"]
 
 
+def test_text_table_puts_a_multiline_cell_under_its_column_unwrapped() -> None:
+    # `inferometer models` lists a multi-input model's inputs one per line
+    from inferometer.report.table import render
+
+    text = render(("model", "inputs", "about"), [["bert", "input_ids int64\nseq=128", "x"],
+                                                 ["tiny", "3x32x32", "y"]])
+    lines = text.splitlines()
+    col = lines[0].index("inputs")
+    assert [ln[col:].split()[0] for ln in lines[2:5]] == ["input_ids", "seq=128", "3x32x32"]
+    assert lines[3][:col].strip() == "" and lines[4].startswith("tiny")
+    assert len(lines[2]) == len(lines[4])  # the last column stays aligned
+
+
 def test_linear_magnitude_axes_start_at_zero(tmp_path: Path) -> None:
     from inferometer.report.plots import plots_for
     from inferometer.results.store import RunDir, load_result

@@ -16,13 +16,15 @@ from .compare import NOISE, Comparison, compare_cells, key_label, machine_probes
 
 def render(headers: Sequence[str], rows: Sequence[Sequence[str]],
            wrap: Mapping[int, int] | None = None) -> str:
-    """Left-align the first column and text, right-align numbers.  `wrap` maps a column to
-    its widest line: longer cells continue on the lines below, so a table of long lists fits a
-    terminal."""
+    """Left-align the first column and text, right-align numbers.  A cell's newlines put its
+    parts on lines of their own; `wrap` maps a column to its widest line: longer cells continue
+    on the lines below, so a table of long lists fits a terminal."""
     wrap = wrap or {}
     def split(i: int, cell: str) -> list[str]:
+        # A newline in any cell starts a line of its own; an unsplit one would break the
+        # columns of every row below it.
         if i not in wrap:
-            return [cell]
+            return cell.split("\n")
         return [x for part in cell.split("\n")
                 for x in textwrap.wrap(part, wrap[i], break_on_hyphens=False) or [""]]
 
