@@ -5,6 +5,7 @@ a few lines in _measure, _workloads, _tune, _serve or _reports that print what i
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -37,8 +38,18 @@ def _parser() -> argparse.ArgumentParser:
     return options.parser(_Parser)
 
 
+def _quiet_import_warnings() -> None:
+    # Two libraries warn on import about things no CPU benchmark uses: torchao that its CUDA
+    # kernels (mxfp8, sm90a cutlass) do not load on this build of torch, and torch's pytree
+    # that torchao registers enums the old way.  Printed above every table, they read as
+    # failures of the tool; their errors still print.
+    for name in ("torchao", "torch.utils._pytree"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _quiet_import_warnings()
     args = _parser().parse_args(argv)
     # What a run records as its command: exactly what the user typed after `inferometer`.
     args.command_line = ("inferometer", *argv)
