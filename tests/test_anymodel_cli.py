@@ -53,6 +53,20 @@ def test_two_input_model_runs_on_ort_and_openvino(tmp_path: Path) -> None:
     assert [i["name"] for i in model_info["inputs"]] == ["x", "ids"]
 
 
+def test_dry_run_counts_a_reference_per_cell_shape(tmp_path: Path) -> None:
+    pytest.importorskip("openvino")
+    p = cli("run", str(two_input_model(tmp_path / "two.onnx")), "--runtimes",
+            "onnxruntime,openvino", "--threads", "1", "--batch", "1,2", "--dim", "seq=4,9",
+            "--dry-run")
+    assert p.returncode == 0, p.stderr
+    header, _, *rows = p.stdout.splitlines()
+    assert header.split() == ["model", "runtime/variant", "device", "threads", "batch", "dims",
+                              "cells"]
+    assert rows[0].split()[1:] == ["onnxruntime/default", "cpu", "1", "1,2", "seq=4,9", "4"]
+    # the integrity reference runs once per (batch, seq): four shapes, not two batch sizes
+    assert "= 24 processes, scheduled interleaved; before them 4 reference run(s)" in p.stdout
+
+
 def test_rank3_block_with_only_the_flags_inspect_names(tmp_path: Path) -> None:
     pytest.importorskip("openvino")
     model = block_model(tmp_path / "block.onnx")

@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from . import envs, runtimes
 from .errors import ModelError, RuntimeUnavailable, UsageError
 from .models.ref import ModelRef
 from .models.shapes import dim_cells
 from .results.schema import ORDERS, CellSpec, RunSettings
+from .runtimes.base import Runtime, conversion_key, needs_conversion
 from .scenarios import RunLength
 
 MAX_BATCH = 4096
@@ -32,6 +34,37 @@ class Plan:
     length: RunLength
     settings: RunSettings
     command: tuple[str, ...]
+
+    # Resolved once, on first use, and not stored: a resumed plan (read back from its file)
+    # resolves its names again.  Every layer that runs the plan asks it, not the registry.
+    @cached_property
+    def _runtimes(self) -> dict[str, type[Runtime]]:
+        names = {c.runtime for c in self.cells} | {self.settings.reference_runtime}
+        return {n: runtimes.get(n) for n in sorted(names)}
+
+    @cached_property
+    def _models(self) -> dict[str, ModelRef]:
+        return {m.name: m for m in self.models}
+
+    def runtime(self, name: str) -> type[Runtime]:
+        """The class of a runtime this plan names."""
+        return self._runtimes[name]
+
+    def model(self, name: str) -> ModelRef:
+        return self._models[name]
+
+    def conversion_of(self, c: CellSpec) -> str | None:
+        """The key of the conversion a cell needs (one per model, runtime and variant, or per
+        cell shape where the runtime fixes shapes), None if its runtime runs the file."""
+        rt = self.runtime(c.runtime)
+        if not needs_conversion(rt, c.variant):
+            return None
+        return conversion_key(rt, self.model(c.model), c.variant, c.batch, c.dims)
+
+    @staticmethod
+    def reference_key(c: CellSpec) -> str:
+        """One integrity reference per model and input shapes."""
+        return f"{c.model}.{c.shape_key}"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, envs, runtimes
+from . import __version__, envs
 from .executor import Done, Executor, Local, Work
 from .integrity import compare_outputs
 from .jobs import Job
@@ -32,7 +32,7 @@ from .results.schema import (
     WorkerReport,
 )
 from .results.store import ProcessSamples, RunDir, atomic_write
-from .runtimes.base import conversion_key, converts_per_shape, needs_conversion, variant
+from .runtimes.base import converts_per_shape, variant
 from .stats import summarize
 
 
@@ -82,7 +82,6 @@ class Runner:
         self.machine = machine
         self.created = created
         self.on_event = on_event or (lambda e: None)
-        self.models = {m.name: m for m in plan.models}
         self.references: dict[str, str] = {}
         self.conversions: dict[str, str] = {}
         self.failed_conversions: dict[str, str] = {}
@@ -181,7 +180,7 @@ class Runner:
                     queue.remove(item)
                     self.on_event(Event("skip", cell=self.cells.get(spec.id), **ev))
                     continue
-                failed = self.failed_conversions.get(self._conversion_key(spec))
+                failed = self.failed_conversions.get(self.plan.conversion_of(spec) or "")
                 if failed:
                     queue.remove(item)
                     self.on_event(Event("start", **ev))
@@ -208,17 +207,14 @@ class Runner:
         self.executor.submit(work, None)
         return self.executor.wait()[0][1]
 
-    def _ref_key(self, spec: CellSpec) -> str:
-        return f"{spec.model}.{spec.shape_key}"
-
     def _references(self, pending: list[CellSpec]) -> None:
         """One reference job per (model, input shapes): the reference runtime's default
         variant."""
         name = self.plan.settings.reference_runtime
-        rt = runtimes.get(name)()
+        rt = self.plan.runtime(name)()
         seen: dict[str, CellSpec] = {}
         for c in pending:
-            seen.setdefault(self._ref_key(c), c)
+            seen.setdefault(self.plan.reference_key(c), c)
         for i, (key, c) in enumerate(seen.items(), 1):
             out = self.rundir.path / "outputs" / f"reference.{key}.npz"
             if out.exists():
@@ -227,7 +223,7 @@ class Runner:
             if not avail.available:
                 self.references[key] = f"none: reference runtime {name} not installed"
                 continue
-            if rt.supports(self.models[c.model]) is not None:
+            if rt.supports(self.plan.model(c.model)) is not None:
                 self.references[key] = f"none: {name} cannot run {c.model}"
                 continue
             spec = CellSpec(c.model, name, rt.default_variants[0], None, c.batch, dims=c.dims)
@@ -242,10 +238,11 @@ class Runner:
         a worker of the runtime's environment; a failed conversion fails its cells."""
         todo: dict[str, CellSpec] = {}
         for c in pending:
-            if needs_conversion(runtimes.get(c.runtime), c.variant):
-                todo.setdefault(self._conversion_key(c), c)
+            if (key := self.plan.conversion_of(c)) is not None:
+                todo.setdefault(key, c)
         for i, (key, c) in enumerate(todo.items(), 1):
-            per_shape = converts_per_shape(runtimes.get(c.runtime), self.models[c.model])
+            per_shape = converts_per_shape(self.plan.runtime(c.runtime),
+                                           self.plan.model(c.model))
             spec = CellSpec(c.model, c.runtime, c.variant, None, c.batch if per_shape else 1,
                             dims=c.dims)
             self.on_event(Event("convert", i, len(todo), spec))
@@ -261,14 +258,10 @@ class Runner:
                     break
                 self.conversions[key] = report.settings.get("conversion", "done")
 
-    def _conversion_key(self, c: CellSpec) -> str:
-        return conversion_key(runtimes.get(c.runtime), self.models[c.model], c.variant,
-                              c.batch, c.dims)
-
     def _work(self, spec: CellSpec, stem: str, outputs: str | None, mode: str = "measure",
               node: str | None = None, probe: bool = True) -> Work:
         s = self.plan.settings
-        job = Job(spec=spec, model=self.models[spec.model], length=self.plan.length,
+        job = Job(spec=spec, model=self.plan.model(spec.model), length=self.plan.length,
                   preprocess_timed=s.preprocess_timed, pin=s.pin,
                   report_path=str(self.rundir.path / "logs" / f"{stem}.report.json"),
                   outputs_path=outputs, mode=mode)
@@ -291,7 +284,7 @@ class Runner:
         cid = spec.id
         proc = None
         if report.status != "ok":
-            precision = variant(runtimes.get(spec.runtime), spec.variant).precision
+            precision = variant(self.plan.runtime(spec.runtime), spec.variant).precision
             prev = self.cells.get(cid)
             base = prev or CellResult(spec=spec, status="failed", precision=precision)
             cell = replace(base, status="failed", error=report.error,
@@ -319,12 +312,12 @@ class Runner:
                     max_spread=s.max_spread, noisy_threshold=s.noisy_threshold)
 
     def _integrity(self, spec: CellSpec, precision: str, out: Path) -> Integrity | None:
-        key = self._ref_key(spec)
+        key = self.plan.reference_key(spec)
         ref_path = self.rundir.path / "outputs" / f"reference.{key}.npz"
         if not (out.exists() and ref_path.exists()):
             return None
         ref_name = self.references.get(key, "reference")
-        io = self.models[spec.model].io
+        io = self.plan.model(spec.model).io
         try:
             return compare_outputs(_arrays(out), _arrays(ref_path), precision, ref_name,
                                    [o.name for o in io.outputs], [o.kind for o in io.outputs])
@@ -335,7 +328,7 @@ class Runner:
     def _cell(self, spec: CellSpec, r: WorkerReport, out: Path) -> CellResult:
         """What a cell's processes share (versions, settings, libraries, integrity), from the
         first one that succeeded; the figures are pooled in by `pool`."""
-        region = timed_region(self.models[spec.model], self.plan.settings.preprocess_timed)
+        region = timed_region(self.plan.model(spec.model), self.plan.settings.preprocess_timed)
         return CellResult(
             spec=spec, status="ok", runtime_version=r.runtime_version, precision=r.precision,
             settings=r.settings, timed_region=region, libraries=r.libraries,

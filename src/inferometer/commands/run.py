@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -224,28 +225,37 @@ def execute(plan: Plan, rundir: RunDir, machine: dict[str, object], created: str
             executor.shutdown()
 
 
+def _dims_text(cells: Sequence[CellSpec]) -> str:
+    """"seq=128,384" for the cells of one row: each dim with the values they bind."""
+    values: dict[str, dict[int, None]] = {}
+    for c in cells:
+        for k, v in c.dims:
+            values.setdefault(k, {})[v] = None
+    return " ".join(f"{k}={','.join(map(str, vs))}" for k, vs in values.items()) or "-"
+
+
 def _plan_text(plan: Plan) -> str:
     """What `run` would do, without doing it: the cells grouped by model and runtime/variant,
     the one-off jobs before them, the processes and the time they may take (each measures
     for --min-time to --max-time; loads and conversions come on top)."""
-    from ..runtimes.base import conversion_key, needs_conversion
-
     groups: dict[tuple[str, str, str], list[CellSpec]] = {}
     for c in plan.cells:
         groups.setdefault((c.model, f"{c.runtime}/{c.variant}", c.device), []).append(c)
+    # a dims column only where a model binds dims: the cells of `--dim seq=128,384`
+    dims = any(c.dims for c in plan.cells)
     rows = [[model, label, device,
              ",".join(dict.fromkeys(c.threads_label for c in cs)),
-             ",".join(dict.fromkeys(str(c.batch) for c in cs)), str(len(cs))]
+             ",".join(dict.fromkeys(str(c.batch) for c in cs)),
+             *([_dims_text(cs)] if dims else []),
+             str(len(cs))]
             for (model, label, device), cs in groups.items()]
-    models = {m.name: m for m in plan.models}
-    converts = {conversion_key(runtimes.get(c.runtime), models[c.model], c.variant, c.batch,
-                               c.dims)
-                for c in plan.cells if needs_conversion(runtimes.get(c.runtime), c.variant)}
-    refs = {(c.model, c.batch) for c in plan.cells}
+    converts = {plan.conversion_of(c) for c in plan.cells} - {None}
+    refs = {plan.reference_key(c) for c in plan.cells}
     n, length, s = len(plan.cells), plan.length, plan.settings
     procs = n * s.repeat
     return "\n".join([
-        render(("model", "runtime/variant", "device", "threads", "batch", "cells"), rows),
+        render(("model", "runtime/variant", "device", "threads", "batch",
+                *(("dims",) if dims else ()), "cells"), rows),
         f"{n} cells x {s.repeat} fresh worker process(es) each = {procs} processes, "
         f"scheduled {s.order}; before them {len(refs)} reference run(s) "
         f"({s.reference_runtime}) and {len(converts)} conversion(s) (cached ones are reused)",

@@ -131,7 +131,7 @@ def tune_text(run: TuneRun, every: bool = True) -> str:
     rows = pareto_rows(run)
     if rows:
         out += ["", "Pareto fronts (nothing else is better on both):",
-                render(PARETO_HEADERS, rows, wrap={1: 60})]
+                render(PARETO_HEADERS, rows, wrap={1: 72})]
     if run.recommendation is not None:
         out += ["", "deploy (also in deploy.json):", run.recommendation.snippet]
     return "\n".join(out)
