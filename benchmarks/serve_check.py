@@ -8,8 +8,9 @@
              over HTTP and gRPC, interleaved; the ratio ours/theirs (pass: within 5%).
 2. overhead: `serve` at concurrency 1 (binary tensors) against the in-process single stream of
              the same runtime and layout: the p50 the server adds per request (pass: <= 1 ms),
-             and the server's own split (client latency - server request time); then the
-             two alternated call by call in one loop (drift cancels out of the pairs).
+             the server's own split (client latency - server request time), and the
+             client's mean latency over the same requests' inference as the instance timed
+             it (prepare + run: the in-process timed region), from which drift cancels out.
 3. triton:   `serve` against `serve --engine triton` on the same runtime and layout: p50 at
              concurrency 1 and the max QPS whose p99 meets --slo (a scan of each), side by side.
 4. soak:     a 60 s run at concurrency 8 against `serve` (--soak-seconds): every request
@@ -170,65 +171,6 @@ def single_stream(model: str, runtime: str, out: Path) -> float:
         * 1e3
 
 
-def paired(model: str, runtime: str, http_url: str, logs: Path, pairs: int = 300
-           ) -> dict[str, float]:
-    """The served request and the in-process single stream, alternated call by call: one
-    request to `serve` over HTTP with binary tensors (our client), then one call of a pool
-    instance of the same runtime and layout on its own fixed input (what `loadtest --scenario
-    single-stream` runs), each timed from its issue to its completion on the same clock.
-    Drift between two measurements minutes apart is larger than the 1 ms in question here;
-    alternating makes it hit both alike, and the added time is the median of the pairs'
-    differences."""
-    from inferometer.loadgen.pool import InstancePool, PoolSpec
-    from inferometer.loadgen.remote import Remote, parse_target, request_feeds
-    from inferometer.models.resolve import resolve
-
-    ref = resolve(model)
-    logs.mkdir(parents=True, exist_ok=True)
-    done = threading.Event()
-    end = [0]
-
-    def complete(qid: int, t: int) -> None:
-        end[0] = t
-        done.set()
-
-    def failed(qid: int, reason: str) -> None:
-        raise SystemExit(f"paired: request {qid} failed: {reason}")
-
-    def timed(submit, qid: int) -> float:  # type: ignore[no-untyped-def]
-        done.clear()
-        t0 = time.monotonic_ns()
-        submit(qid)
-        if not done.wait(60):
-            raise SystemExit("paired: no answer in 60 s")
-        return (end[0] - t0) / 1e6
-
-    pool = InstancePool(PoolSpec(ref, runtime, "default", 1, None, 1), logs)
-    remote = Remote(parse_target(http_url), connections=1)
-    try:
-        for p in (pool, remote):
-            p.on_complete, p.on_error = complete, failed
-        remote.prepare(request_feeds(ref, 1, ()))
-        served, own = [], []
-        for i in range(pairs + 10):  # 10 pairs of warm-up
-            if i % 2:  # each goes first in half the pairs
-                s_ms, o_ms = timed(remote.submit, i), timed(pool.submit, i)
-            else:
-                o_ms, s_ms = timed(pool.submit, i), timed(remote.submit, i)
-            if i >= 10:
-                served.append(s_ms)
-                own.append(o_ms)
-    finally:
-        remote.close()
-        pool.close()
-    diffs = [x - y for x, y in zip(served, own, strict=True)]
-    return {"pairs": pairs, "served_p50_ms": statistics.median(served),
-            "inprocess_p50_ms": statistics.median(own),
-            "added_p50_ms": statistics.median(served) - statistics.median(own),
-            "paired_median_ms": statistics.median(diffs),
-            "paired_iqr_ms": [float(np.percentile(diffs, 25)), float(np.percentile(diffs, 75))]}
-
-
 def scan(target: str, slo: str, out: Path) -> float:
     r = subprocess.run([*CLI, "scan", "--target", target, "--targets", slo, "--arrivals",
                         "exponential", "--output", str(out)], capture_output=True, text=True)
@@ -319,24 +261,24 @@ def main() -> int:
                           f"{spread(ob) if ob else '-'}", flush=True)
             report["client"] = rows
         if "overhead" in parts:
-            added, split = [], []
+            added, split, over_infer = [], [], []
             for _ in range(args.rounds):
                 inproc = single_stream(args.model, args.runtime, fresh("inprocess"))
                 s = ours(http_url, 1, fresh("serve-c1"))
                 added.append(s["p50_ms"] - inproc)
-                if s["server"].get("request_ms"):
-                    split.append(s["mean_ms"] - s["server"]["request_ms"])
-            pairs = [paired(args.model, args.runtime, http_url, fresh("paired"))
-                     for _ in range(args.rounds)]
+                sv = s["server"]
+                if sv.get("request_ms"):
+                    split.append(s["mean_ms"] - sv["request_ms"])
+                if sv.get("compute_ms"):
+                    # the same requests' inference (prepare + run, the in-process timed
+                    # region) as the instance timed it: what serving adds, drift cancelled
+                    over_infer.append(s["mean_ms"] - sv["compute_ms"])
             report["overhead"] = {"added_p50_ms": added, "client_minus_server_ms": split,
-                                  "paired": pairs}
+                                  "client_minus_infer_ms": over_infer}
             print(f"overhead: serve p50 - in-process p50 {spread(added)} ms; client mean - "
-                  f"server request mean {spread(split) if split else '-'} ms", flush=True)
-            print(f"overhead, alternated call by call ({pairs[0]['pairs']} pairs a round): "
-                  f"served p50 - in-process p50 "
-                  f"{spread([p['added_p50_ms'] for p in pairs])} ms; median of the pairs' "
-                  f"differences {spread([p['paired_median_ms'] for p in pairs])} ms",
-                  flush=True)
+                  f"server request mean {spread(split) if split else '-'} ms; client mean - "
+                  f"the same requests' inference {spread(over_infer) if over_infer else '-'} "
+                  "ms", flush=True)
         if "triton" in parts:
             # both servers up at once (an idle one costs nothing), measured interleaved
             with served(args.model, args.runtime, out / "triton-logs", "--engine",

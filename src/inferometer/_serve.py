@@ -5,10 +5,12 @@ fixed inputs), answered on the response fd with "QID T_DONE" where T_DONE is CLO
 in ns, taken here right after the result is on the host: the load generator measures latency
 from the scheduled issue time to that instant, whatever its own threads were doing.  A served
 request carries its own inputs: "QID N BYTES" and that many bytes (`_wire.pack`), answered by
-"QID T_DONE BYTES" and the outputs packed the same way (negative BYTES: that many bytes of an
-error message; the instance goes on).  The protocol has its own fd because runtimes print to
-stdout at will.  Like the worker, this imports only numpy, psutil, the stdlib and the one
-runtime.
+"QID T_DONE BYTES T_IN T_OUT" and the outputs packed the same way, where T_IN..T_OUT is the
+inference (`prepare` and `run`, the timed region of every other measurement), so the server can
+split its compute time as Triton's statistics do: input (transfer, unpack), infer, output (copy,
+pack).  Negative BYTES: that many bytes of an error message, no times; the instance goes on.
+The protocol has its own fd because runtimes print to stdout at will.  Like the worker, this
+imports only numpy, psutil, the stdlib and the one runtime.
 """
 
 from __future__ import annotations
@@ -95,13 +97,16 @@ def _served(session, names: list[str], qid: str, payload: bytes) -> bytes:  # ty
     """Run a request's own inputs; its outputs (copied out of the runtime's buffers) or the
     error, which fails this request only."""
     try:
-        outputs = session.run(session.prepare(unpack(payload)))
+        arrays = unpack(payload)
+        t_in = time.monotonic_ns()
+        outputs = session.run(session.prepare(arrays))
+        t_out = time.monotonic_ns()
         body = pack(list(zip(names, (np.array(o) for o in outputs), strict=True)))
     except Exception as exc:
         t = time.monotonic_ns()
         msg = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}".encode()
         return f"{qid} {t} -{len(msg)}\n".encode() + msg
-    return f"{qid} {time.monotonic_ns()} {len(body)}\n".encode() + body
+    return f"{qid} {time.monotonic_ns()} {len(body)} {t_in} {t_out}\n".encode() + body
 
 
 if __name__ == "__main__":

@@ -25,9 +25,14 @@ def _concurrency_table(steps) -> str:  # type: ignore[no-untyped-def]
                      *(f"{st.tiles_s.get(k, 0.0) * 1e3:.2f}" for k in ("50", "90", "95", "99")),
                      f"{server['queue_ms']:.2f}" if "queue_ms" in server else "-",
                      f"{server['compute_ms']:.2f}" if "compute_ms" in server else "-",
+                     # getting the tensors to the model and the outputs back (Triton's
+                     # compute_input and compute_output): the server's own cost per request
+                     (f"{server['input_ms']:.2f} / {server['output_ms']:.2f}"
+                      if "input_ms" in server and "output_ms" in server else "-"),
                      str(st.errors), "VALID" if st.valid else "INVALID"])
     return render(("concurrency", "infer/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms",
-                   "server queue ms", "server compute ms", "errors", "verdict"), rows)
+                   "server queue ms", "server compute ms", "server in / out ms", "errors",
+                   "verdict"), rows)
 
 
 def cmd_load(args: argparse.Namespace) -> int:

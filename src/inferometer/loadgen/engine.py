@@ -332,7 +332,8 @@ def server_delta(before: dict[str, Any] | None, after: dict[str, Any] | None
     if n <= 0:
         return {}
     out: dict[str, float] = {"requests": float(n)}
-    for key, label in (("queue", "queue_ms"), ("compute_infer", "compute_ms"),
+    for key, label in (("queue", "queue_ms"), ("compute_input", "input_ms"),
+                       ("compute_infer", "compute_ms"), ("compute_output", "output_ms"),
                        ("success", "request_ms")):
         ns = after[key]["ns"] - before[key]["ns"]
         count = after[key]["count"] - before[key]["count"]

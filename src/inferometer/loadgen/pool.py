@@ -50,6 +50,11 @@ class Served:
     queue_ns: int  # enqueued -> handed to an instance
     compute_ns: int  # handed to an instance -> outputs back (the whole batch's call)
     batch: int  # items in the call that ran it
+    # compute_ns split as Triton's statistics split it: inputs to the instance and unpacked;
+    # the inference (prepare and run); outputs copied and packed.  0 where not known.
+    input_ns: int = 0
+    infer_ns: int = 0
+    output_ns: int = 0
 
 
 @dataclass(frozen=True)
@@ -125,16 +130,19 @@ class _Instance:
         self._send(f"{qid} {n}\n".encode())
         return int(self._answer()[1])
 
-    def ask_data(self, qid: int, n: int, inputs: Arrays) -> tuple[int, Arrays | str]:
-        """Run these inputs; the completion time and the outputs (or the error's text)."""
+    def ask_data(self, qid: int, n: int, inputs: Arrays
+                 ) -> tuple[int, Arrays | str, tuple[int, int] | None]:
+        """Run these inputs; the completion time, the outputs (or the error's text) and when
+        the inference began and ended (None with an error)."""
         payload = pack(inputs)
         self._send(f"{qid} {n} {len(payload)}\n".encode() + payload)
-        _, t_done, size = self._answer()
+        _, t_done, size, *span = self._answer()
         k = int(size)
         body = self.responses.read(abs(k))
         if len(body) < abs(k):
             raise PoolError(f"instance {self.proc.pid} exited mid-answer")
-        return int(t_done), (unpack(body) if k >= 0 else body.decode(errors="replace"))
+        times = (int(span[0]), int(span[1])) if len(span) == 2 else None
+        return int(t_done), (unpack(body) if k >= 0 else body.decode(errors="replace")), times
 
     @property
     def alive(self) -> bool:
@@ -233,12 +241,15 @@ class InstancePool:
             name: np.concatenate([d[name] for d in data if d is not None])
             for name in data[0]}
         try:
-            done, result = inst.ask_data(batch[0][0], size, inputs)
+            done, result, span = inst.ask_data(batch[0][0], size, inputs)
         except BaseException:
             for (qid, _, _), d in zip(batch, data, strict=True):
                 if d is not None:
                     self._data[qid] = d  # failed with the batch, reported by _replace
             raise
+        split = {} if span is None else {"input_ns": span[0] - t_sent,
+                                         "infer_ns": span[1] - span[0],
+                                         "output_ns": done - span[1]}
         start = 0
         for qid, n, t_enq in batch:
             outs = None
@@ -247,7 +258,7 @@ class InstancePool:
                         for k, v in result.items()}
             start += n
             self.on_served(qid, Served(outs, result if isinstance(result, str) else None,
-                                       t_sent - t_enq, done - t_sent, size))
+                                       t_sent - t_enq, done - t_sent, size, **split))
 
     def _fail(self, items: list[Item], reason: str) -> None:
         for qid, _, t_enq in items:

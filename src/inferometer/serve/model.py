@@ -65,7 +65,10 @@ class Counters:
     success: list[int] = field(default_factory=lambda: [0, 0])  # count, ns
     fail: list[int] = field(default_factory=lambda: [0, 0])
     queue: list[int] = field(default_factory=lambda: [0, 0])
-    compute: list[int] = field(default_factory=lambda: [0, 0])
+    # the instance's call split three ways (Triton's compute_input, _infer, _output)
+    compute_input: list[int] = field(default_factory=lambda: [0, 0])
+    compute_infer: list[int] = field(default_factory=lambda: [0, 0])
+    compute_output: list[int] = field(default_factory=lambda: [0, 0])
     inferences: int = 0  # items (a request of batch 4 is 4)
     last_ms: int = 0
 
@@ -153,8 +156,11 @@ class ServedModel:
                 c.success[1] += total_ns
                 c.queue[0] += 1
                 c.queue[1] += served.queue_ns
-                c.compute[0] += 1
-                c.compute[1] += served.compute_ns
+                for pair, ns in ((c.compute_input, served.input_ns),
+                                 (c.compute_infer, served.infer_ns or served.compute_ns),
+                                 (c.compute_output, served.output_ns)):
+                    pair[0] += 1
+                    pair[1] += ns
                 c.inferences += next(iter(served.outputs.values())).shape[0] \
                     if served.outputs else 1
                 c.last_ms = int(time.time() * 1000)
@@ -178,9 +184,10 @@ class ServedModel:
             return {"name": self.name, "version": VERSION, "last_inference": c.last_ms,
                     "inference_count": c.inferences, "execution_count": sum(calls.values()),
                     "inference_stats": {"success": d(c.success), "fail": d(c.fail),
-                                        "queue": d(c.queue), "compute_input": d([0, 0]),
-                                        "compute_infer": d(c.compute),
-                                        "compute_output": d([0, 0])},
+                                        "queue": d(c.queue),
+                                        "compute_input": d(c.compute_input),
+                                        "compute_infer": d(c.compute_infer),
+                                        "compute_output": d(c.compute_output)},
                     "batch_stats": [{"batch_size": b, "compute_infer": {"count": k, "ns": 0}}
                                     for b, k in calls.items()]}
 
@@ -194,7 +201,12 @@ class ServedModel:
                     ("nv_inference_exec_count", "counter", executions),
                     ("nv_inference_request_duration_us", "counter", c.success[1] // 1000),
                     ("nv_inference_queue_duration_us", "counter", c.queue[1] // 1000),
-                    ("nv_inference_compute_infer_duration_us", "counter", c.compute[1] // 1000),
+                    ("nv_inference_compute_input_duration_us", "counter",
+                     c.compute_input[1] // 1000),
+                    ("nv_inference_compute_infer_duration_us", "counter",
+                     c.compute_infer[1] // 1000),
+                    ("nv_inference_compute_output_duration_us", "counter",
+                     c.compute_output[1] // 1000),
                     ("inferometer_instances_live", "gauge", self.pool.live),
                     ("inferometer_instance_restarts", "counter", self.pool.restarts)]
         out = []
