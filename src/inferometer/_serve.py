@@ -9,6 +9,8 @@ request carries its own inputs: "QID N BYTES" and that many bytes (`_wire.pack`)
 inference (`prepare` and `run`, the timed region of every other measurement), so the server can
 split its compute time as Triton's statistics do: input (transfer, unpack), infer, output (copy,
 pack).  Negative BYTES: that many bytes of an error message, no times; the instance goes on.
+"@BYTES" in place of BYTES, either way: the packed arrays are not on the pipe but at the start
+of the shared segment the job names (`segment_fd`), which request and answer take in turn.
 The protocol has its own fd because runtimes print to stdout at will.  Like the worker, this
 imports only numpy, psutil, the stdlib and the one runtime.
 """
@@ -16,13 +18,14 @@ imports only numpy, psutil, the stdlib and the one runtime.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import sys
 import time
 
 import numpy as np
 
-from ._wire import pack, unpack
+from ._wire import pack, pack_into, unpack
 from .models.inputs import generate_all
 from .models.ref import ModelRef
 from .results.codec import from_dict
@@ -38,6 +41,10 @@ def main() -> None:
     stdin = sys.stdin.buffer
     job = json.loads(stdin.readline())
     out = _Answers(os.fdopen(job["response_fd"], "wb"))
+    segment = None
+    if job.get("segment_fd", -1) >= 0:
+        segment = memoryview(mmap.mmap(job["segment_fd"], job["segment_bytes"]))
+        os.close(job["segment_fd"])
     try:
         if job.get("cpus"):
             os.sched_setaffinity(0, job["cpus"])
@@ -68,7 +75,11 @@ def main() -> None:
         qid, n, *size = line.split()
         k = int(n)
         if size:
-            out.write(_served(session, names, qid.decode(), stdin.read(int(size[0]))))
+            if size[0].startswith(b"@") and segment is not None:
+                payload = segment[:int(size[0][1:])]
+            else:
+                payload = stdin.read(int(size[0]))
+            out.write(_served(session, names, qid.decode(), payload, segment))
             continue
         if preprocess and model.io.has_image:
             session.run(session.prepare(_first(inputs, k)))
@@ -93,20 +104,26 @@ class _Answers:
         self.f.flush()
 
 
-def _served(session, names: list[str], qid: str, payload: bytes) -> bytes:  # type: ignore[no-untyped-def]
+def _served(session, names: list[str], qid: str, payload: bytes | memoryview,  # type: ignore[no-untyped-def]
+            segment: memoryview | None) -> bytes:
     """Run a request's own inputs; its outputs (copied out of the runtime's buffers) or the
-    error, which fails this request only."""
+    error, which fails this request only.  The outputs go back through the segment when they
+    fit: the inputs there are no longer needed once the outputs are copied."""
     try:
         arrays = unpack(payload)
         t_in = time.monotonic_ns()
         outputs = session.run(session.prepare(arrays))
         t_out = time.monotonic_ns()
-        body = pack(list(zip(names, (np.array(o) for o in outputs), strict=True)))
+        named = list(zip(names, (np.array(o) for o in outputs), strict=True))
+        del arrays, payload  # nothing views the segment's inputs any more
+        size = None if segment is None else pack_into(segment, named)
+        body = b"" if size is not None else pack(named)
     except Exception as exc:
         t = time.monotonic_ns()
         msg = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}".encode()
         return f"{qid} {t} -{len(msg)}\n".encode() + msg
-    return f"{qid} {time.monotonic_ns()} {len(body)} {t_in} {t_out}\n".encode() + body
+    answer = f"@{size}" if size is not None else str(len(body))
+    return f"{qid} {time.monotonic_ns()} {answer} {t_in} {t_out}\n".encode() + body
 
 
 if __name__ == "__main__":

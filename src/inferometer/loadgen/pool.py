@@ -9,13 +9,17 @@ up to the batch's size (load.batching), and runs them as one call.
 
 A load test's queries run the instance's own fixed inputs; a served request (`submit(...,
 data=...)`) carries its inputs, which travel to the instance and whose outputs come back
-(`on_served`).  An instance that dies is replaced; the queries it held fail (`on_error`,
-`Served.error`) and are never left waiting.
+(`on_served`).  Those arrays cross into the instance through a shared segment (memfd) the
+dispatcher writes in place and the instance reads without a copy, with only a short line on the
+pipe; a request too large for the segment, or a platform without memfd, uses the pipe.  An
+instance that dies is replaced; the queries it held fail (`on_error`, `Served.error`) and are
+never left waiting.
 """
 
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import queue
 import subprocess
@@ -29,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._wire import pack, unpack
+from .._wire import pack, pack_into, unpack
 from ..childenv import worker_env
 from ..errors import InferometerError
 from ..measure.memory import process_peak_mb
@@ -39,6 +43,9 @@ from .batching import Batching, Item, collect
 
 Completion = Callable[[int, int], None]  # (query id, completion time ns)
 Arrays = dict[str, np.ndarray]
+
+# Address space only: a memfd's pages exist once written, so this costs what a request uses.
+SEGMENT_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ class PoolSpec:
     preprocess_timed: bool = True
     batching: Batching | None = None  # dynamic batching in the dispatchers
     dynamic_batch: bool = False  # instances take every batch up to `batch` (without batching)
+    shared_memory: bool = True  # served arrays through a shared segment, else the pipe
 
     @property
     def instance_batch(self) -> int:
@@ -85,6 +93,13 @@ class _Instance:
     def __init__(self, spec: PoolSpec, index: int, python: str, log: Path) -> None:
         r, w = os.pipe()
         self.log = log
+        seg_fd = -1
+        self.segment: mmap.mmap | None = None
+        if spec.shared_memory and hasattr(os, "memfd_create"):
+            seg_fd = os.memfd_create("inferometer-instance", os.MFD_CLOEXEC)
+            os.ftruncate(seg_fd, SEGMENT_BYTES)
+            self.segment = mmap.mmap(seg_fd, SEGMENT_BYTES)
+        self.view = memoryview(self.segment) if self.segment is not None else None
         cpus = None
         if spec.pin and spec.threads:
             allowed = sorted(os.sched_getaffinity(0))
@@ -93,14 +108,18 @@ class _Instance:
         with open(log, "a") as f:
             self.proc = subprocess.Popen([python, "-m", "inferometer._serve"],
                                          stdin=subprocess.PIPE, stdout=f, stderr=subprocess.STDOUT,
-                                         env=worker_env(spec.threads), pass_fds=(w,),
+                                         env=worker_env(spec.threads),
+                                         pass_fds=(w,) if seg_fd < 0 else (w, seg_fd),
                                          start_new_session=True)
         os.close(w)
+        if seg_fd >= 0:
+            os.close(seg_fd)  # the mapping keeps it
         self.responses = os.fdopen(r, "rb")
         job = {"model": to_dict(spec.model), "runtime": spec.runtime, "variant": spec.variant,
                "threads": spec.threads, "batch": spec.instance_batch, "response_fd": w,
                "cpus": cpus, "preprocess_timed": spec.preprocess_timed,
-               "dynamic_batch": spec.batching is not None or spec.dynamic_batch}
+               "dynamic_batch": spec.batching is not None or spec.dynamic_batch,
+               "segment_fd": seg_fd, "segment_bytes": SEGMENT_BYTES}
         self._send((json.dumps(job) + "\n").encode())
 
     def _send(self, data: bytes) -> None:
@@ -134,14 +153,22 @@ class _Instance:
                  ) -> tuple[int, Arrays | str, tuple[int, int] | None]:
         """Run these inputs; the completion time, the outputs (or the error's text) and when
         the inference began and ended (None with an error)."""
-        payload = pack(inputs)
-        self._send(f"{qid} {n} {len(payload)}\n".encode() + payload)
-        _, t_done, size, *span = self._answer()
-        k = int(size)
+        size = None if self.view is None else pack_into(self.view, inputs)
+        if size is None:
+            payload = pack(inputs)
+            self._send(f"{qid} {n} {len(payload)}\n".encode() + payload)
+        else:  # "@": the payload is in the segment
+            self._send(f"{qid} {n} @{size}\n".encode())
+        _, t_done, answer, *span = self._answer()
+        times = (int(span[0]), int(span[1])) if len(span) == 2 else None
+        if answer.startswith("@") and self.view is not None:
+            # copied out: the next request overwrites the segment
+            outputs = unpack(self.view[:int(answer[1:])])
+            return int(t_done), {k: v.copy() for k, v in outputs.items()}, times
+        k = int(answer)
         body = self.responses.read(abs(k))
         if len(body) < abs(k):
             raise PoolError(f"instance {self.proc.pid} exited mid-answer")
-        times = (int(span[0]), int(span[1])) if len(span) == 2 else None
         return int(t_done), (unpack(body) if k >= 0 else body.decode(errors="replace")), times
 
     @property
@@ -160,11 +187,23 @@ class _Instance:
         except (OSError, subprocess.TimeoutExpired):
             self.kill()
         self.responses.close()
+        self._unmap()
+
+    def _unmap(self) -> None:
+        view, segment, self.view, self.segment = self.view, self.segment, None, None
+        try:
+            if view is not None:
+                view.release()
+            if segment is not None:
+                segment.close()
+        except BufferError:  # an array still views it: the collector unmaps it later
+            pass
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        self._unmap()
 
 
 class InstancePool:

@@ -1,0 +1,89 @@
+"""How a served request's arrays reach an instance and come back: packed in place into the
+instance's shared segment, or over its pipe when they do not fit (or shared memory is off);
+either way every answer belongs to its own request."""
+
+from __future__ import annotations
+
+import mmap
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fake_runtimes import echo
+
+from inferometer._wire import ALIGN, pack, pack_into, unpack
+from inferometer.loadgen import pool as poolmod
+from inferometer.loadgen.pool import InstancePool, PoolSpec, Served
+from inferometer.models.resolve import resolve
+
+
+def _arrays() -> dict[str, np.ndarray]:
+    return {"x": np.arange(24, dtype=np.float32).reshape(4, 6)[:, ::2],  # not contiguous
+            "empty": np.zeros((0, 3), np.int64), "scalar": np.array(2.5),
+            "bytes": np.array([1, 2, 3], np.int8), "half": np.ones((2, 2), np.float16)}
+
+
+def test_pack_into_writes_the_same_bytes_as_pack_with_aligned_arrays() -> None:
+    arrays = _arrays()
+    seg = memoryview(mmap.mmap(-1, 1 << 16))
+    size = pack_into(seg, arrays)
+    assert size == len(pack(arrays)) and bytes(seg[:size]) == pack(arrays)
+    got = unpack(seg[:size])
+    assert list(got) == list(arrays)
+    for name, a in arrays.items():
+        assert got[name].dtype == a.dtype and np.array_equal(got[name], a), name
+        assert got[name].ctypes.data % ALIGN == 0, name  # the segment is page-aligned
+    assert pack_into(seg[:size - 1], arrays) is None  # one byte short: refused, not cut
+    with pytest.raises(ValueError, match="beyond"):
+        unpack(pack(arrays) + b"\0")
+
+
+def _serve_all(pool: InstancePool, xs: list[np.ndarray]) -> dict[int, Served]:
+    got: dict[int, Served] = {}
+    done = threading.Event()
+
+    def served(qid: int, s: Served) -> None:
+        got[qid] = s
+        if len(got) == len(xs):
+            done.set()
+    pool.on_served = served
+    for i, x in enumerate(xs):
+        pool.submit(i, len(x), {"input": x})
+    assert done.wait(60)
+    return got
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_served_answers_match_their_requests_through_segment_or_pipe(
+        fakes: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared: bool) -> None:
+    # A segment that holds one image but not four: the larger requests must take the pipe.
+    monkeypatch.setattr(poolmod, "SEGMENT_BYTES", 8192)
+    rng = np.random.default_rng(3)
+    xs = [rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8) for n in (1, 4, 1, 4, 2)]
+    spec = PoolSpec(resolve("tinynet"), "echo", "default", 1, 1, 4, shared_memory=shared,
+                    dynamic_batch=True)
+    with InstancePool(spec, tmp_path) as pool:
+        (inst,) = pool._instances
+        assert (inst.view is not None) == shared
+        got = _serve_all(pool, xs)
+        if shared:  # the last request went through the segment: its answer is still there
+            last = unpack(inst.view[:len(pack({"output": echo(xs[-1])}))])
+            assert np.array_equal(last["output"], echo(xs[-1]))
+    for i, x in enumerate(xs):
+        assert got[i].error is None, got[i].error
+        assert got[i].outputs is not None and np.array_equal(got[i].outputs["output"], echo(x))
+        assert got[i].infer_ns > 0 and got[i].input_ns >= 0
+
+
+def test_answers_outlive_the_segment_they_came_through(
+        fakes: None, tmp_path: Path) -> None:
+    """The pool copies an answer out of the segment: the next request overwrites it."""
+    rng = np.random.default_rng(4)
+    xs = [rng.integers(0, 256, (1, 32, 32, 3), dtype=np.uint8) for _ in range(3)]
+    spec = PoolSpec(resolve("tinynet"), "echo", "default", 1, 1, 1)
+    with InstancePool(spec, tmp_path) as pool:
+        got = _serve_all(pool, xs)
+    for i, x in enumerate(xs):
+        out = got[i].outputs
+        assert out is not None and np.array_equal(out["output"], echo(x))
