@@ -4,16 +4,22 @@ because an instance may run inside a runtime's environment that holds nothing el
 
 The same layout travels through a pipe (`pack`) or is written in place into a shared segment
 (`pack_into`), where it costs one copy per array and no system call.  Every array starts on a
-64-byte boundary of the payload, so in a (page-aligned) segment the runtime gets aligned views."""
+64-byte boundary of the payload, so in a (page-aligned) segment the runtime gets aligned views.
+A server sees the same few layouts over and over, so each is worked out once (`_layout`,
+`_parse`): after a long inference the caches are cold and every line of Python on this path
+shows in the request's latency."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 import numpy as np
 
 Named = Mapping[str, np.ndarray] | Sequence[tuple[str, np.ndarray]]
+Key = tuple[tuple[str, np.dtype, tuple[int, ...]], ...]
+Entry = tuple[str, np.dtype, tuple[int, ...], int, int]  # name, dtype, shape, offset, count
 ALIGN = 64
 
 
@@ -25,61 +31,69 @@ def _items(arrays: Named) -> list[tuple[str, np.ndarray]]:
     return list(arrays.items()) if isinstance(arrays, Mapping) else list(arrays)
 
 
-def _header(items: list[tuple[str, np.ndarray]]) -> bytes:
-    head = json.dumps([[name, str(a.dtype), list(a.shape)] for name, a in items]).encode()
+def _entries(key: Key, start: int) -> tuple[tuple[Entry, ...], int]:
+    entries, pos = [], start
+    for name, dt, shape in key:
+        count = int(np.prod(shape, dtype=np.int64))
+        pos = _up(pos)
+        entries.append((name, dt, shape, pos, count))
+        pos += count * dt.itemsize
+    return tuple(entries), pos
+
+
+@lru_cache(maxsize=256)
+def _layout(key: Key) -> tuple[bytes, tuple[Entry, ...], int]:
+    """The header of these arrays, where each goes, and the payload's size."""
+    head = json.dumps([[name, str(dt), list(shape)] for name, dt, shape in key]).encode()
     head = head.ljust(_up(4 + len(head)) - 4)  # JSON allows the trailing blanks
-    return len(head).to_bytes(4, "little") + head
+    head = len(head).to_bytes(4, "little") + head
+    return (head, *_entries(key, len(head)))
 
 
-def _size(items: list[tuple[str, np.ndarray]], start: int) -> int:
-    pos = start
-    for _, a in items:
-        pos = _up(pos) + a.nbytes
-    return pos
+@lru_cache(maxsize=256)
+def _parse(head: bytes) -> tuple[tuple[Entry, ...], int]:
+    key = tuple((name, np.dtype(dtype), tuple(shape)) for name, dtype, shape in json.loads(head))
+    return _entries(key, 4 + len(head))
+
+
+def _key(items: list[tuple[str, np.ndarray]]) -> Key:
+    return tuple((name, a.dtype, a.shape) for name, a in items)
 
 
 def pack(arrays: Named) -> bytes:
     items = _items(arrays)
-    parts = [_header(items)]
-    pos = len(parts[0])
-    for _, a in items:
-        pad = _up(pos) - pos
-        parts += [b"\0" * pad, np.ascontiguousarray(a).tobytes()]
-        pos += pad + a.nbytes
-    return b"".join(parts)
+    head, entries, end = _layout(_key(items))
+    out = bytearray(end)
+    out[:len(head)] = head
+    _fill(memoryview(out), items, entries)
+    return bytes(out)
 
 
 def pack_into(buf: memoryview, arrays: Named) -> int | None:
     """Write the packed arrays at the start of `buf`; their size, or None (nothing written
     that matters) when they do not fit."""
     items = _items(arrays)
-    head = _header(items)
-    if _size(items, len(head)) > len(buf):
+    head, entries, end = _layout(_key(items))
+    if end > len(buf):
         return None
     buf[:len(head)] = head
-    pos = len(head)
-    for _, a in items:
-        pos = _up(pos)
-        if a.nbytes:  # frombuffer refuses an empty view
-            dst = np.frombuffer(buf, a.dtype, a.size, pos).reshape(a.shape)
-            np.copyto(dst, a, casting="no")
-        pos += a.nbytes
-    return pos
+    _fill(buf, items, entries)
+    return end
+
+
+def _fill(buf: memoryview, items: list[tuple[str, np.ndarray]],
+          entries: tuple[Entry, ...]) -> None:
+    for (_, a), (_, dt, shape, pos, count) in zip(items, entries, strict=True):
+        if count:  # frombuffer refuses an empty view
+            np.copyto(np.frombuffer(buf, dt, count, pos).reshape(shape), a, casting="no")
 
 
 def unpack(buf: bytes | memoryview) -> dict[str, np.ndarray]:
     """The arrays, as views of `buf` (no copy)."""
     view = memoryview(buf)
     n = int.from_bytes(view[:4], "little")
-    header = json.loads(bytes(view[4:4 + n]))
-    out: dict[str, np.ndarray] = {}
-    pos = 4 + n
-    for name, dtype, shape in header:
-        dt = np.dtype(dtype)
-        size = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
-        pos = _up(pos)
-        out[name] = np.frombuffer(view[pos:pos + size], dt).reshape(shape)
-        pos += size
-    if pos != len(view):
-        raise ValueError(f"payload has {len(view) - pos} bytes beyond its arrays")
-    return out
+    entries, end = _parse(bytes(view[4:4 + n]))
+    if end != len(view):
+        raise ValueError(f"payload of {len(view)} bytes, its arrays take {end}")
+    return {name: np.frombuffer(view, dt, count, pos).reshape(shape)
+            for name, dt, shape, pos, count in entries}
