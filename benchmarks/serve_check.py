@@ -210,6 +210,15 @@ def spread(xs: list[float]) -> str:
     return f"{statistics.median(xs):.3f} (range {min(xs):.3f}-{max(xs):.3f}, n={len(xs)})"
 
 
+def qps_spread(xs: list[float]) -> str:
+    """Max QPS of scans, where the scan's -1 means that no load it tried met the bound."""
+    met = [x for x in xs if x >= 0]
+    none = f"no load met the bound in {len(xs) - len(met)} of {len(xs)} scans"
+    if not met:
+        return f"none ({none})"
+    return spread(met) + (f"; {none}" if len(met) < len(xs) else "")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="resnet50")
@@ -297,7 +306,7 @@ def main() -> int:
                 report.update(res)
             for name in ("serve", "triton"):
                 print(f"{name}: p50 at c=1 {spread(res[name]['p50_c1_ms'])} ms, max QPS under "
-                      f"p99 {args.slo} {spread(res[name]['max_qps'])}", flush=True)
+                      f"p99 {args.slo} {qps_spread(res[name]['max_qps'])}", flush=True)
     if "soak" in parts:
         report["soak"] = soak(args.model, args.runtime, out, args.soak_seconds)
         print(f"soak: {report['soak']}", flush=True)
