@@ -60,13 +60,15 @@ def _key(items: list[tuple[str, np.ndarray]]) -> Key:
     return tuple((name, a.dtype, a.shape) for name, a in items)
 
 
-def pack(arrays: Named) -> bytes:
+def pack(arrays: Named) -> bytearray:
+    """The packed arrays, for the pipe (a bytearray: a bytes copy of a large payload would
+    cost as much as packing it)."""
     items = _items(arrays)
     head, entries, end = _layout(_key(items))
     out = bytearray(end)
     out[:len(head)] = head
     _fill(memoryview(out), items, entries)
-    return bytes(out)
+    return out
 
 
 def pack_into(buf: memoryview, arrays: Named) -> int | None:

@@ -94,12 +94,11 @@ class _Instance:
         r, w = os.pipe()
         self.log = log
         seg_fd = -1
-        self.segment: mmap.mmap | None = None
+        self.view: memoryview | None = None  # of the shared segment, an mmap
         if spec.shared_memory and hasattr(os, "memfd_create"):
             seg_fd = os.memfd_create("inferometer-instance", os.MFD_CLOEXEC)
             os.ftruncate(seg_fd, SEGMENT_BYTES)
-            self.segment = mmap.mmap(seg_fd, SEGMENT_BYTES)
-        self.view = memoryview(self.segment) if self.segment is not None else None
+            self.view = memoryview(mmap.mmap(seg_fd, SEGMENT_BYTES))
         cpus = None
         if spec.pin and spec.threads:
             allowed = sorted(os.sched_getaffinity(0))
@@ -190,12 +189,13 @@ class _Instance:
         self._unmap()
 
     def _unmap(self) -> None:
-        view, segment, self.view, self.segment = self.view, self.segment, None, None
+        view, self.view = self.view, None
+        if view is None:
+            return
+        segment = view.obj
         try:
-            if view is not None:
-                view.release()
-            if segment is not None:
-                segment.close()
+            view.release()
+            segment.close()
         except BufferError:  # an array still views it: the collector unmaps it later
             pass
 
