@@ -213,15 +213,23 @@ def test_overload_is_invalid() -> None:
                     reason="mlcommons-loadgen not installed")
 def test_our_p99_agrees_with_loadgen_on_a_known_system(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Same SUT (4 ms service, one server), same offered Poisson load (~40% busy): the p99 of
-    both generators must agree within 35% (different random schedules of 600 queries)."""
+    both generators must agree within 35% (different random schedules of 600 queries), their
+    p50 within 15%. A stall of the shared host only ever adds latency, and the 6th-worst of 600
+    queries moves with one stall (CI once saw LoadGen's p99 at 44 ms against ours at 17 ms,
+    where a quiet host gives 17.2 and 16.6): so each generator runs twice, interleaved, and
+    the less disturbed run of each is compared."""
     from inferometer.loadgen import mlperf
 
     qps, duration = 100.0, 6.0
-    ours, _ = engine.run_server(FakePool(0.004), qps, "exponential", duration_s=duration,
-                                seed=5, max_issue_lag_ns=50_000_000)
-    theirs = mlperf.run_server(FakePool(0.004), qps, "exponential", duration_s=duration,
-                               seed=5, log_dir=tmp_path)
-    assert theirs.queries >= min_queries(99)
-    a, b = ours.tiles_s["99"], theirs.tiles_s["99"]
-    assert a >= 0.004 and b >= 0.004
-    assert abs(a - b) / max(a, b) <= 0.35, (a, b)
+    ours, theirs = [], []
+    for i in range(2):
+        ours.append(engine.run_server(FakePool(0.004), qps, "exponential", duration_s=duration,
+                                      seed=5, max_issue_lag_ns=50_000_000)[0])
+        theirs.append(mlperf.run_server(FakePool(0.004), qps, "exponential",
+                                        duration_s=duration, seed=5, log_dir=tmp_path / str(i)))
+    assert min(t.queries for t in theirs) >= min_queries(99)
+    for tile, margin in (("99", 0.35), ("50", 0.15)):
+        a = min(s.tiles_s[tile] for s in ours)
+        b = min(s.tiles_s[tile] for s in theirs)
+        assert a >= 0.004 and b >= 0.004
+        assert abs(a - b) / max(a, b) <= margin, (tile, a, b)
