@@ -13,6 +13,7 @@ all kinds interleaved in time.  Then, with the tool's own API:
 
     .venv/bin/python benchmarks/aa_test.py --runs 5 --slowed-runs 2 --out runs/aa
     .venv/bin/python benchmarks/aa_test.py --out runs/aa-r1 -- --repeat 1   # one process a cell
+    .venv/bin/python benchmarks/aa_test.py --out runs/aa --analyse-only     # the stored runs again
 
 Everything after `--` is passed to every `inferometer run`.  Prints a table per thread count
 and writes OUT/aa.json.  The figures are this machine's: a shared 2-core host is noisy.
@@ -73,6 +74,9 @@ def main() -> int:
     p.add_argument("--slowdowns", default="5,10", help="known slowdowns, percent")
     p.add_argument("--slowed-runs", type=int, default=2, help="runs per slowdown (2)")
     p.add_argument("--out", default="runs/aa", help="directory for the runs and aa.json")
+    p.add_argument("--analyse-only", action="store_true",
+                   help="run nothing: judge the runs already in OUT again (after a change to "
+                        "the verdict rule, on the same evidence)")
     p.add_argument("extra", nargs="*", help="after --: passed to every inferometer run")
     args = p.parse_args()
     out = Path(args.out)
@@ -87,6 +91,11 @@ def main() -> int:
     order = [x for pair in itertools.zip_longest(base, slowed) for x in pair if x]
     dirs: dict[str, list[Path]] = {}
     walls = []
+    if args.analyse_only:
+        order = []
+        for kind in dict.fromkeys(k for k, _ in plan):
+            dirs[kind] = sorted(out.glob(f"{kind}-*"), key=lambda d: int(d.name.split("-")[-1]))
+        walls = [0.0]
     for kind, s in order:
         d = out / f"{kind}-{len(dirs.get(kind, [])) + 1}"
         runtimes = "onnxruntime,onnxruntime_twin" if kind == "base" else "onnxruntime"
@@ -99,8 +108,9 @@ def main() -> int:
                                                                for k, v in dirs.items()}}
     aa = [_verdicts(a, b) for a, b in itertools.combinations(dirs["base"], 2)]
     lines = [f"A/A: {len(aa)} pairs of identical runs ({args.model}, onnxruntime, "
-             f"extra args: {' '.join(args.extra) or 'none'}); {sum(walls) / len(walls):.0f} s "
-             "per run on average"]
+             f"extra args: {' '.join(args.extra) or 'none'}); "
+             + ("the stored runs judged again" if args.analyse_only
+                else f"{sum(walls) / len(walls):.0f} s per run on average")]
     rows = {}
     for t in threads:
         calls = sum(v.get(t) in ("faster", "slower") for v, _, _ in aa)

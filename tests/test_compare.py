@@ -191,3 +191,31 @@ def test_a_change_no_bigger_than_the_machines_own_drift_is_not_called(tmp_path: 
     steady = compare_runs(str(tmp_path / "a"), str(tmp_path / "steady"))
     assert steady.cells[0].get("p50").verdict == "slower"  # type: ignore[union-attr]
     assert not any("machine itself" in n for n in steady.notes)
+
+
+def test_a_side_whose_processes_disagree_is_not_called(tmp_path: Path) -> None:
+    """From an A/A check on the 2-core host: in one run two of the three processes of a cell
+    landed 8% fast ([43.7, 47.7, 44.0] ms), and an identical rerun measured [48.9, 49.8,
+    48.1]. The bootstrap's interval of B/A excluded 1 and the ratio (1.10) cleared A's spread
+    (9%), so the rule without Welch's test called it "slower" and --fail-on p50:5% failed an
+    identical rerun; with it, p is about 0.09 and nothing is called. A real 10% slowdown
+    between runs whose processes agree is still called."""
+    a = processes(1e6, [43.7, 47.7, 44.0], n=40, seed=1, spread=0.003)
+    b = processes(1e6, [48.9, 49.8, 48.1], n=40, seed=2, spread=0.003)
+    write_run(tmp_path / "a", [Cell("r", "v", 1, 1, a)])
+    write_run(tmp_path / "b", [Cell("r", "v", 1, 1, b)])
+    cmp = compare_runs(str(tmp_path / "a"), str(tmp_path / "b"))
+    p50 = cmp.cells[0].get("p50")
+    assert p50 is not None and p50.low is not None and p50.low > 1.0  # the interval alone
+    assert abs(p50.ratio - 1) > p50.floor  # and the floor alone would call it
+    assert p50.p is not None and p50.p > 0.05
+    assert p50.verdict == "no significant change"
+    assert regressions(cmp, parse_fail_on("p50:5%")) == []
+    c = processes(1e6, [52.3, 52.6, 52.1], n=40, seed=3, spread=0.003)
+    write_run(tmp_path / "c", [Cell("r", "v", 1, 1, processes(1e6, [47.5, 48.0, 47.8], n=40,
+                                                                 seed=4, spread=0.003))])
+    write_run(tmp_path / "d", [Cell("r", "v", 1, 1, c)])
+    slow = compare_runs(str(tmp_path / "c"), str(tmp_path / "d")).cells[0].get("p50")
+    assert slow is not None and slow.verdict == "slower" and slow.p is not None
+    r = cli("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--fail-on", "p50:5%")
+    assert r.returncode == 0 and "Welch" in r.stdout, r.stdout

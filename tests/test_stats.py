@@ -1,3 +1,4 @@
+import math
 import random
 import statistics
 
@@ -149,3 +150,41 @@ def test_each_process_weighs_the_same_in_a_cells_statistics() -> None:
     assert s.p50_ms == pytest.approx(20.0) and s.count == 1200 and s.min_ms == 10.0
     one = [[1_000_000, 2_000_000, 3_000_000]]
     assert summarize_processes(one) == summarize(one[0])
+
+
+def test_the_t_distribution_matches_its_tables() -> None:
+    """Two-sided 5% critical values of Student's t (any table), whole and fractional df."""
+    from inferometer.stats import t_two_sided
+
+    for t, df in ((12.706, 1), (4.303, 2), (2.776, 4), (2.228, 10), (1.984, 100)):
+        assert t_two_sided(t, df) == pytest.approx(0.05, abs=2e-4)
+    assert t_two_sided(0.0, 3.0) == pytest.approx(1.0)
+    assert t_two_sided(math.inf, 2.5) == 0.0
+    # fractional df lie between their neighbours (Welch's df is rarely whole)
+    assert t_two_sided(3.0, 2.0) > t_two_sided(3.0, 2.5) > t_two_sided(3.0, 3.0)
+
+
+def test_welch_on_process_medians_pays_for_a_side_that_disagrees() -> None:
+    """The case an A/A run on the 2-core host produced: two of A's three processes landed 8%
+    fast.  The ratio of the pooled medians (1.10) clears that side's spread, but three
+    processes that disagree so much cannot show a 10% change: p > 0.05.  The same 10% between
+    sides whose processes agree is beyond doubt."""
+    from inferometer.stats import welch_p
+
+    p = welch_p([43.7, 47.7, 44.0], [48.9, 49.8, 48.1])
+    assert p is not None and 0.05 < p < 0.2
+    p = welch_p([47.5, 48.0, 47.8], [52.5, 53.0, 52.6])
+    assert p is not None and p < 1e-4
+    assert welch_p([10.0], [11.0, 11.2]) is None  # one process: no test, the rule falls back
+    assert welch_p([10.0, 10.0], [10.0, 10.0]) == 1.0
+    assert welch_p([10.0, 10.0], [11.0, 11.0]) == 0.0
+    # a ratio test: swapping the sides or scaling both changes nothing
+    a, b = [9.8, 10.1, 10.3], [10.9, 11.4, 11.0]
+    assert welch_p(a, b) == pytest.approx(welch_p(b, a))
+    assert welch_p(a, b) == pytest.approx(welch_p([x * 7 for x in a], [x * 7 for x in b]))
+    # the verdict rule: Welch's p vetoes what the interval and the floor alone would call
+    from inferometer.stats import significant
+
+    assert significant(1.10, 1.01, 1.13, floor=0.092)
+    assert not significant(1.10, 1.01, 1.13, floor=0.092, p=0.09)
+    assert significant(1.10, 1.01, 1.13, floor=0.092, p=0.01)

@@ -29,7 +29,7 @@ from typing import Protocol
 
 from ..errors import InferometerError
 from ..results.tunerun import Candidate, Probe, Scan, Trial, Verdict
-from ..stats import process_ratio, significant, spread
+from ..stats import process_ratio, significant, spread, welch_p
 from .queueing import bound_qps, simulated_p99
 
 NOISE = 0.05  # the smallest p99 change the latency objective calls (as compare's floor)
@@ -382,15 +382,18 @@ def _latency(feasible: list[tuple[float, Candidate]], bench: Bench, goal: Goal,
         ratio = (sum(b) / len(b)) / (sum(a) / len(a))
         low, high = process_ratio(a, b)
         floor = max(NOISE, spread(a) or 0.0, spread(b) or 0.0)
-        if significant(ratio, low, high, floor) and ratio > 1 and all(
+        p = welch_p(a, b)
+        test = "" if p is None else f", p={p:.2f}"
+        if significant(ratio, low, high, floor, p) and ratio > 1 and all(
                 t.valid for t in tests[best.id]):
             why = (f"p{goal.percentile:g} {p99(best):.1f} ms against the runner-up's "
                    f"{p99(runner):.1f} ms: {ratio:.2f}x, 95% CI [{low:.2f}, {high:.2f}], "
-                   f"floor {floor * 100:.0f}%, {len(a)} tests a side")
+                   f"floor {floor * 100:.0f}%{test}, {len(a)} tests a side")
         else:
             tie = True
             why = (f"the runner-up's p{goal.percentile:g} is {ratio:.2f}x, 95% CI "
-                   f"[{low:.2f}, {high:.2f}], floor {floor * 100:.0f}%, {len(a)} tests a side")
+                   f"[{low:.2f}, {high:.2f}], floor {floor * 100:.0f}%{test}, {len(a)} tests "
+                   "a side")
             chosen = _prefer(best, runner, verdicts)
     return _finish(verdicts, chosen, runner if chosen == best else best, default, tie, why,
                    retests)

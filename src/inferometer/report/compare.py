@@ -2,13 +2,15 @@
 from the two-level bootstrap of the raw samples (processes first, then samples in time blocks),
 a verdict, a geometric-mean summary, and thresholds (`--fail-on`) that make it a CI gate.
 
-A change is called only when the 95% interval of the ratio excludes 1 *and* the ratio is
-further from 1 than the noise floor: the larger of a fixed floor (default 2%) and the spread
-between the processes of either side.  The interval resamples processes because the variance
-between processes (memory layout, thread placement, clock, neighbours) is larger than the
-variance inside one: an interval built from one process's samples called identical reruns
-"faster" (pyperf, benchstat and Google Benchmark's compare test across repetitions for the same
-reason).  Several runs a side (`compare A1,A2 B1,B2`) pool their processes.
+A change is called only when the 95% interval of the ratio excludes 1, the ratio is further
+from 1 than the noise floor (the larger of a fixed floor, default 2%, and the spread between
+the processes of either side) *and* Welch's t-test on the processes' own figures rejects "no
+change" at 5%: with three processes a side the bootstrap alone is too sure of itself.  The
+interval resamples processes because the variance between processes (memory layout, thread
+placement, clock, neighbours) is larger than the variance inside one: an interval built from
+one process's samples called identical reruns "faster" (pyperf, benchstat and Google
+Benchmark's compare test across repetitions for the same reason).  Several runs a side
+(`compare A1,A2 B1,B2`) pool their processes.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ..errors import UsageError
 from ..results.pooling import pool
 from ..results.schema import CellResult
 from ..results.store import RunDir
-from ..stats import bootstrap_ratios, process_ratio, significant
+from ..stats import bootstrap_ratios, process_ratio, significant, welch_p
 
 NOISE = 0.02  # the fixed part of the noise floor: a ratio within 2% of 1 is no change
 METRICS = ("p50", "p90", "p99", "mean", "items_per_s", "peak_rss", "load_s")
@@ -62,6 +64,7 @@ class Change:
     high: float | None
     verdict: str  # "faster"/"slower" (latency), "better"/"worse", or "no significant change"
     floor: float = NOISE  # the noise floor the ratio had to clear
+    p: float | None = None  # Welch's test on the processes' figures; None: one process a side
 
     @property
     def bounded(self) -> bool:
@@ -106,8 +109,8 @@ def _words(metric: str, worse: bool) -> str:
 
 
 def _verdict(metric: str, ratio: float, low: float | None, high: float | None,
-             floor: float) -> str:
-    if not significant(ratio, low, high, floor):
+             floor: float, p: float | None = None) -> str:
+    if not significant(ratio, low, high, floor, p):
         return "no significant change"
     worse = ratio < 1.0 if metric == "items_per_s" else ratio > 1.0
     return _words(metric, worse)
@@ -119,6 +122,17 @@ def _value(c: CellResult, metric: str) -> float | None:
         return None
     return {"p50": s.p50_ms, "p90": s.p90_ms, "p99": s.p99_ms, "mean": s.mean_ms,
             "items_per_s": c.items_per_s, "peak_rss": c.peak_rss_mb, "load_s": c.load_s}[metric]
+
+
+def _process_figures(c: CellResult, metric: str) -> list[float]:
+    """The metric as each process of the cell measured it (items/s: its inverse median, a
+    ratio test on logs gives the same answer); empty where processes keep no such figure."""
+    if metric in _PER_PROCESS:
+        values = [getattr(p, _PER_PROCESS[metric]) for p in c.processes]
+        return [] if any(v is None for v in values) else [float(v) for v in values]
+    field = {"p50": "p50_ms", "p90": "p90_ms", "p99": "p99_ms", "mean": "mean_ms",
+             "items_per_s": "p50_ms"}[metric]
+    return [getattr(p.summary, field) for p in c.processes]
 
 
 def noise_floor(ca: CellResult, cb: CellResult, noise: float = NOISE,
@@ -188,8 +202,9 @@ def compare_cells(ca: CellResult, cb: CellResult, samples_a: Sequence[Sequence[i
         elif metric in _PER_PROCESS and len(ca.processes) > 1 and len(cb.processes) > 1:
             low, high = process_ratio(*([getattr(p, _PER_PROCESS[metric]) or 0.0
                                          for p in c.processes] for c in (ca, cb)))
+        p = welch_p(_process_figures(ca, metric), _process_figures(cb, metric))
         changes.append(Change(metric, va, vb, ratio, low, high,
-                              _verdict(metric, ratio, low, high, floor), floor))
+                              _verdict(metric, ratio, low, high, floor, p), floor, p))
     return CellComparison(cell_key(ca), tuple(changes), max(1, len(ca.processes)),
                           max(1, len(cb.processes)))
 

@@ -123,8 +123,9 @@ def best_cells(cells: Sequence[CellResult]) -> dict[tuple[int, str], CellResult]
 
 def _runner_up(best: CellResult, ranked: Sequence[CellResult]) -> str:
     """The fastest other runtime, and whether the lead is beyond noise, by compare's rule on
-    the stored process medians: the ratio's interval excludes 1 and the ratio clears the
-    noise floor (2%, or the larger between-process spread).  A tie is worth saying: the
+    the stored process medians: the ratio's interval excludes 1, the ratio clears the
+    noise floor (2%, or the larger between-process spread) and Welch's test on the process
+    medians has p < 0.05.  A tie is worth saying: the
     choice is then free on speed."""
     other = next((c for c in ranked if c.spec.runtime != best.spec.runtime), None)
     if other is None:
@@ -135,7 +136,8 @@ def _runner_up(best: CellResult, ranked: Sequence[CellResult]) -> str:
         return ""
     label = f"{other.spec.runtime}/{other.spec.variant} threads={other.spec.threads_label}"
     ci = f", 95% CI [{change.low:.2f}, {change.high:.2f}]" if change.bounded else ""
-    evidence = (f"{ci}, {cmp.processes_a} vs {cmp.processes_b} processes, noise floor "
+    test = "" if change.p is None else f", p={change.p:.2f}"
+    evidence = (f"{ci}, {cmp.processes_a} vs {cmp.processes_b} processes{test}, noise floor "
                 f"{change.floor:.1%}")
     if change.verdict == "slower":
         return f"; next runtime {label} {change.ratio:.2f}x slower{evidence}"
@@ -481,13 +483,14 @@ def comparison_text(cmp: Comparison, thresholds_failed: Sequence[str]) -> str:
         if p50 is None:
             continue
         ci = f"[{p50.low:.3f}, {p50.high:.3f}]" if p50.bounded else "-"
+        test = "-" if p50.p is None else f"{p50.p:.3f}"
         mem = "-" if rss is None else f"{rss.a:.0f} -> {rss.b:.0f} ({rss.ratio - 1:+.0%})"
         rows.append([key_label(cc.key), f"{p50.a:.3f}", f"{p50.b:.3f}", f"{p50.ratio:.3f}",
-                     ci, f"{cc.processes_a}/{cc.processes_b}", f"{p50.floor:.1%}", p50.verdict,
-                     mem])
+                     ci, f"{cc.processes_a}/{cc.processes_b}", test, f"{p50.floor:.1%}",
+                     p50.verdict, mem])
     out = [f"A: {cmp.a}", f"B: {cmp.b}",
-           render(("cell", "A p50 ms", "B p50 ms", "B/A", "95% CI", "procs A/B", "floor",
-                   "verdict", "peak MB"), rows)]
+           render(("cell", "A p50 ms", "B p50 ms", "B/A", "95% CI", "procs A/B", "p",
+                   "floor", "verdict", "peak MB"), rows)]
     g = cmp.geomean("p50")
     if g is not None:
         counts = {v: sum(1 for cc in cmp.cells if (c := cc.get("p50")) and c.verdict == v)
@@ -496,9 +499,10 @@ def comparison_text(cmp: Comparison, thresholds_failed: Sequence[str]) -> str:
                    f"({counts['faster']} faster, {counts['slower']} slower, "
                    f"{counts['no significant change']} no significant change; a change is "
                    "called when the 95% CI (two-level bootstrap: processes, then samples) "
-                   f"excludes 1 and it exceeds the noise floor: {cmp.noise:.0%}, or the "
+                   f"excludes 1, it exceeds the noise floor: {cmp.noise:.0%}, or the "
                    "larger between-process spread of either side, or the difference in the "
-                   f"machine's own speed ({cmp.machine_shift:.0%} here))")
+                   f"machine's own speed ({cmp.machine_shift:.0%} here), and p, Welch's test "
+                   "on the process medians, is under 0.05)")
     out += [f"note: {n}" for n in cmp.notes]
     for label, keys in (("only in A", cmp.only_a), ("only in B", cmp.only_b),
                         ("not compared", cmp.failed)):
