@@ -72,9 +72,11 @@ def test_expand_makes_the_full_matrix_and_skips_what_cannot_run(tiny) -> None:  
     assert len(cells) == 2 * 2 * 2
     assert len({c.id for c in cells}) == len(cells)
     onnx_only = tiny.__class__(**{**tiny.__dict__, "torch_builder": None})
+    from inferometer import runtimes
     from inferometer.plan import RuntimeChoice
-    cells, notes = expand([onnx_only], [RuntimeChoice("torch", ("eager",)),
-                                        RuntimeChoice("null", ("default",))], (1,), (1,))
+    cells, notes = expand([onnx_only],
+                          [RuntimeChoice("torch", ("eager",), runtimes.get("torch")),
+                           RuntimeChoice("null", ("default",), runtimes.get("null"))], (1,), (1,))
     assert [c.runtime for c in cells] == ["null"]
     assert "an .onnx file carries no PyTorch module" in notes[0]
 

@@ -69,8 +69,12 @@ class Plan:
 
 @dataclass(frozen=True)
 class RuntimeChoice:
+    """A runtime the user chose, its class resolved once here and carried with the choice, and
+    the variants to run."""
+
     name: str
     variants: tuple[str, ...]
+    runtime: type[Runtime]
 
 
 def usable_cpus() -> int:
@@ -281,7 +285,7 @@ def select_runtimes(requested: str | None, variants: str | None,
                 raise UsageError(f"runtime '{name}' has no variant '{v}'{on}; valid: "
                                  f"{', '.join(known[name])}")
         vs = pinned[name] or [v for v in wanted if v in known[name]] or defaults[name]
-        out.append(RuntimeChoice(name, tuple(dict.fromkeys(vs))))
+        out.append(RuntimeChoice(name, tuple(dict.fromkeys(vs)), type(chosen[name])))
     return out
 
 
@@ -307,7 +311,7 @@ def expand(models: Sequence[ModelRef], choices: Sequence[RuntimeChoice],
         for combo in combos:
             io.bind(batches[0], dict(combo))
         for choice in choices:
-            why_not = runtimes.get(choice.name)().supports(model)
+            why_not = choice.runtime().supports(model)
             if why_not:
                 notes.append(f"skipping {choice.name} for {model.name}: {why_not}")
                 continue

@@ -39,14 +39,14 @@ def _slo(text: str | None) -> tuple[float | None, float]:
 
 
 def _choices(args: argparse.Namespace, model):  # type: ignore[no-untyped-def]
-    from .. import envs, runtimes
+    from .. import envs
 
     names = args.runtimes
     if names is None:
         names = ",".join(n for n in DEFAULT_RUNTIMES if envs.availability(n).available)
     out, notes = [], []
     for choice in select_runtimes(names, None, args.precisions, notes=notes):
-        rt = runtimes.get(choice.name)()
+        rt = choice.runtime()
         why = rt.supports(model) if hasattr(rt, "supports") else None
         if why:
             if args.runtimes:
