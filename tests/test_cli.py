@@ -177,3 +177,29 @@ def test_interrupt_keeps_finished_cells_and_resume_finishes(fakes: None, tmp_pat
     # only the missing process ran: the first one is the one measured before the interrupt
     assert [p.rep for p in run.cells[0].processes] == [0, 1]
     assert run.cells[0].processes[0] == first
+
+
+def test_sigterm_kills_the_running_worker_and_keeps_finished_cells(fakes: None,
+                                                                   tmp_path: Path) -> None:
+    """A scheduler's SIGTERM must not leave the worker the run waits on behind (it runs in
+    its own session, so the signal does not reach it): the run stops as on Ctrl-C."""
+    import psutil
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "inferometer", "run", "tinynet", "--runtimes",
+                             "onnxruntime,hang", "--threads", "1", "--timeout", "600",
+                             "--output", str(out), *QUICK],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list((out / "cells").glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # the hang cell's worker is running now
+    workers = psutil.Process(proc.pid).children(recursive=True)
+    assert workers, "no worker was running"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "resume with: inferometer run --resume" in err
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, [p.cmdline() for p in alive]
+    assert [c.spec.runtime for c in RunDir(out).load().cells] == ["onnxruntime"]

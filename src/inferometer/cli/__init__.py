@@ -7,7 +7,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
 from ..commands import options
@@ -47,12 +49,24 @@ def _quiet_import_warnings() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _quiet_import_warnings()
     args = _parser().parse_args(argv)
     # What a run records as its command: exactly what the user typed after `inferometer`.
     args.command_line = ("inferometer", *argv)
+    # SIGTERM (a job scheduler, `timeout`, a closed session) takes Ctrl-C's path: Python's
+    # default would end this process at once and leave the worker it waits on running, in
+    # its own session, for as long as its cell takes; as an interrupt, the worker is killed
+    # and what finished is saved.  serve installs its own draining handlers over this one.
+    previous = None
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL):
+        previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         return HANDLERS[args.command](args)
     except InferometerError as exc:
@@ -61,6 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `inferometer show RUN | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
