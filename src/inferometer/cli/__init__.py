@@ -72,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InferometerError as exc:
         print(f"inferometer: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM where the command has no word of its own
+        print("\ninferometer: interrupted (what each command stores as it goes is kept; "
+              "run and tune take --resume)", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `inferometer show RUN | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
