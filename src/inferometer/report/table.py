@@ -125,8 +125,7 @@ def _runner_up(best: CellResult, ranked: Sequence[CellResult]) -> str:
     """The fastest other runtime, and whether the lead is beyond noise, by compare's rule on
     the stored process medians: the ratio's interval excludes 1, the ratio clears the
     noise floor (2%, or the larger between-process spread) and Welch's test on the process
-    medians has p < 0.05.  A tie is worth saying: the
-    choice is then free on speed."""
+    medians has p < 0.05.  A tie is worth saying: the choice is then free on speed."""
     other = next((c for c in ranked if c.spec.runtime != best.spec.runtime), None)
     if other is None:
         return ""
