@@ -147,3 +147,18 @@ def test_int8_means_dynamic_for_models_without_an_image_and_torch_calibrates_per
     assert _flavour(image, "tensorrt_int8") == _flavour(tokens, "tensorrt_int8") == "tensorrt"
     shapes = tuple(BERTISH.bind(2, {"seq": 384}).items())
     assert _cell_dims(tokens, LoadOptions("int8", 1, 2, shapes=shapes)) == {"seq": 384}
+
+
+def test_one_rule_says_which_outputs_are_class_logits() -> None:
+    """Every file reader asks output_kind: top-1 is checked on [batch, classes] floats that
+    are the only output or are named for logits, never on a single score column (where it is
+    100% whatever the runtime computes) nor on integers."""
+    from inferometer.models.io import Tensor, output_kind
+
+    assert output_kind(Tensor("out", "float32", ("batch", 10)), 1) == "classes"
+    assert output_kind(Tensor("prob", "float32", ("batch", 1)), 1) == "tensor"
+    assert output_kind(Tensor("ids", "int64", ("batch", 10)), 1) == "tensor"
+    assert output_kind(Tensor("h", "float32", ("batch", "seq", 8)), 1) == "tensor"
+    assert output_kind(Tensor("logits", "float32", ("batch", 4)), 2) == "classes"
+    assert output_kind(Tensor("boxes", "float32", ("batch", 4)), 2) == "tensor"
+    assert output_kind(Tensor("out", "bfloat16", ("batch", "classes")), 1) == "classes"

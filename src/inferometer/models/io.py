@@ -50,6 +50,16 @@ class Tensor:
         return f"{self.name} {self.dtype} {self.shape_text()}"
 
 
+def output_kind(t: Tensor, outputs: int) -> str:
+    """What a model file's output holds, as the integrity check reads it: class logits (top-1
+    is compared) when it is [batch, classes] in a float type and the model's only output, or
+    named for logits; a single column (a score, a probability) is no choice between classes.
+    One rule for every file reader (ONNX, torch.export, TorchScript)."""
+    classes = (len(t.shape) == 2 and t.dtype.startswith(("float", "bfloat"))
+               and t.shape[1] != 1 and (outputs == 1 or "logit" in t.name))
+    return "classes" if classes else "tensor"
+
+
 @dataclass(frozen=True)
 class Input:
     tensor: Tensor

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import ModelError
 from .export import file_sha256
-from .io import Dim, Input, ModelIO, Tensor, Values
+from .io import Dim, Input, ModelIO, Tensor, Values, output_kind
 from .ref import ModelRef
 
 # onnx.TensorProto element types -> numpy dtype names (string inputs are refused)
@@ -113,10 +113,7 @@ def describe_graph(path: Path, proto: Any) -> ModelIO:
         t, un = _tensor(path, vi, "output")
         if batch is not None and t.shape and un[0]:
             t = Tensor(t.name, t.dtype, (batch, *t.shape[1:]))
-        # class logits: the only output, [batch, classes]; or an output named for them
-        classes = (len(t.shape) == 2 and (len(proto.graph.output) == 1 or "logit" in t.name)
-                   and t.dtype.startswith("float"))
-        outs.append(Tensor(t.name, t.dtype, t.shape, "classes" if classes else "tensor"))
+        outs.append(Tensor(t.name, t.dtype, t.shape, output_kind(t, len(proto.graph.output))))
     return ModelIO(inputs=tuple(Input(t, default_values(proto, t)) for t in tensors),
                    outputs=tuple(outs), batch_dim=batch)
 

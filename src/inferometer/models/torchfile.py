@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import ModelError
 from .export import file_sha256
-from .io import Dim, Input, ModelIO, Tensor
+from .io import Dim, Input, ModelIO, Tensor, output_kind
 from .onnxfile import default_values
 from .ref import ModelRef
 
@@ -73,8 +73,8 @@ def describe_program(path: Path, ep: Any, proto: Any = None) -> ModelIO:
                     outputs.append(_tensor(sig.user_outputs[k] or f"output_{k}", v.meta["val"]))
     leads = {t.shape[0] for t in inputs if t.shape}
     batch = next(iter(leads)) if len(leads) == 1 and isinstance(next(iter(leads)), str) else None
-    outs = tuple(Tensor(o.name, o.dtype, o.shape, "classes" if len(o.shape) == 2
-                        and len(outputs) == 1 else "tensor") for o in outputs)
+    outs = tuple(Tensor(o.name, o.dtype, o.shape, output_kind(o, len(outputs)))
+                 for o in outputs)
     return ModelIO(tuple(Input(t, default_values(proto, t)) for t in inputs), outs, batch)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import ModelError
 from .export import file_sha256
-from .io import Dim, Input, ModelIO, Tensor
+from .io import Dim, Input, ModelIO, Tensor, output_kind
 from .onnxfile import default_values
 from .ref import ModelRef
 from .torchfile import export_onnx
@@ -138,10 +138,9 @@ def describe_script(path: Path, module: Any,
     for name, (dtype, shape) in zip(names, traced, strict=True):
         t = Tensor(name, dtype, dims(shape))
         inputs.append(Input(t, default_values(None, t)))
-    outputs = tuple(Tensor(f"output_{k}", str(o.dtype).removeprefix("torch."),
-                           dims(tuple(o.shape)),
-                           "classes" if o.dim() == 2 and len(outs) == 1 else "tensor")
-                    for k, o in enumerate(outs))
+    plain = [Tensor(f"output_{k}", str(o.dtype).removeprefix("torch."), dims(tuple(o.shape)))
+             for k, o in enumerate(outs)]
+    outputs = tuple(replace(t, kind=output_kind(t, len(plain))) for t in plain)
     return ModelIO(tuple(inputs), outputs, batch)
 
 
