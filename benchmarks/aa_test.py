@@ -95,7 +95,6 @@ def main() -> int:
         order = []
         for kind in dict.fromkeys(k for k, _ in plan):
             dirs[kind] = sorted(out.glob(f"{kind}-*"), key=lambda d: int(d.name.split("-")[-1]))
-        walls = [0.0]
     for kind, s in order:
         d = out / f"{kind}-{len(dirs.get(kind, [])) + 1}"
         runtimes = "onnxruntime,onnxruntime_twin" if kind == "base" else "onnxruntime"

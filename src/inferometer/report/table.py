@@ -11,6 +11,7 @@ from ..results.loadrun import LoadRun
 from ..results.schema import CellResult, ModelInfo, RunResult
 from ..results.trainrun import TrainRun
 from ..results.tunerun import TuneRun
+from ..stats import ALPHA
 from .compare import NOISE, Comparison, compare_cells, key_label, machine_probes
 
 
@@ -501,7 +502,7 @@ def comparison_text(cmp: Comparison, thresholds_failed: Sequence[str]) -> str:
                    f"excludes 1, it exceeds the noise floor: {cmp.noise:.0%}, or the "
                    "larger between-process spread of either side, or the difference in the "
                    f"machine's own speed ({cmp.machine_shift:.0%} here), and p, Welch's test "
-                   "on the process medians, is under 0.05)")
+                   f"on the process medians, is under {ALPHA:g})")
     out += [f"note: {n}" for n in cmp.notes]
     for label, keys in (("only in A", cmp.only_a), ("only in B", cmp.only_b),
                         ("not compared", cmp.failed)):
