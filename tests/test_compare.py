@@ -219,3 +219,25 @@ def test_a_side_whose_processes_disagree_is_not_called(tmp_path: Path) -> None:
     assert slow is not None and slow.verdict == "slower" and slow.p is not None
     r = cli("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--fail-on", "p50:5%")
     assert r.returncode == 0 and "Welch" in r.stdout, r.stdout
+
+
+def test_a_process_without_a_memory_figure_gives_no_interval(tmp_path: Path) -> None:
+    """A process that kept no peak RSS (a resumed run's older record) must not enter the
+    interval as 0 MB: a 0 on one side drags its mean down and makes any change look like
+    the opposite. Without every process's figure, the cell's figure is judged on the floor
+    alone, as a one-process side is."""
+    from dataclasses import replace
+
+    from inferometer.report.compare import compare_cells
+    from inferometer.results.store import RunDir
+
+    write_run(tmp_path / "a", [Cell("r", "v", 1, 1, processes(1e6, [1, 1, 1]), peak_mb=100)])
+    write_run(tmp_path / "b", [Cell("r", "v", 1, 1, processes(1e6, [1, 1, 1]), peak_mb=60)])
+    ca = RunDir(tmp_path / "a").load().cells[0]
+    cb = RunDir(tmp_path / "b").load().cells[0]
+    full = compare_cells(ca, cb, None, None).get("peak_rss")
+    assert full is not None and full.low is not None and full.verdict == "better"
+    gap = replace(ca, processes=(*ca.processes[:2], replace(ca.processes[2], peak_rss_mb=None)))
+    peak = compare_cells(gap, cb, None, None).get("peak_rss")
+    assert peak is not None and peak.low is None and peak.high is None and peak.p is None
+    assert peak.verdict == "better"  # 0.6x is beyond the floor

@@ -199,10 +199,12 @@ def compare_cells(ca: CellResult, cb: CellResult, samples_a: Sequence[Sequence[i
             ratio, low, high = 1.0 / r, 1.0 / hi, 1.0 / lo
         elif metric == "p50" and (stored := _stored_interval(ca, cb)):
             low, high = stored
-        elif metric in _PER_PROCESS and len(ca.processes) > 1 and len(cb.processes) > 1:
-            low, high = process_ratio(*([getattr(p, _PER_PROCESS[metric]) or 0.0
-                                         for p in c.processes] for c in (ca, cb)))
-        p = welch_p(_process_figures(ca, metric), _process_figures(cb, metric))
+        fa, fb = _process_figures(ca, metric), _process_figures(cb, metric)
+        if metric in _PER_PROCESS and len(fa) > 1 and len(fb) > 1:
+            # a process that kept no such figure leaves the cell without an interval (a
+            # 0 in its place would widen it towards "changed")
+            low, high = process_ratio(fa, fb)
+        p = welch_p(fa, fb)
         changes.append(Change(metric, va, vb, ratio, low, high,
                               _verdict(metric, ratio, low, high, floor, p), floor, p))
     return CellComparison(cell_key(ca), tuple(changes), max(1, len(ca.processes)),
