@@ -161,9 +161,9 @@ def server_stats(http_port: int | None, model: str) -> dict[str, Any] | None:
     return json.loads(c.getresponse().read())["model_stats"][0]["inference_stats"]
 
 
-def single_stream(model: str, runtime: str, out: Path) -> float:
+def single_stream(model: str, runtime: str, out: Path, *extra: str) -> float:
     r = subprocess.run([*CLI, "loadtest", model, "--runtime", runtime, "--scenario",
-                        "single-stream", "--duration", "15s", "--output", str(out)],
+                        "single-stream", "--duration", "15s", "--output", str(out), *extra],
                        capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"single-stream failed: {r.stderr[-800:]}")
@@ -230,6 +230,9 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--scan-rounds", type=int, default=1,
                     help="scans per server (each takes minutes)")
+    ap.add_argument("--threads-per-instance", default=None,
+                    help="the instance layout of serve and of the in-process baseline "
+                         "(default: the runtime's)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -242,7 +245,10 @@ def main() -> int:
         n[0] += 1
         return out / f"{n[0]:03d}-{tag}"
 
-    with served(args.model, args.runtime, out / "serve-logs") as (hp, gp):
+    layout = ([] if args.threads_per_instance is None
+              else ["--threads-per-instance", str(args.threads_per_instance)])
+    report["threads_per_instance"] = args.threads_per_instance
+    with served(args.model, args.runtime, out / "serve-logs", *layout) as (hp, gp):
         http_url = f"http://127.0.0.1:{hp}/v2/models/{args.model}"
         grpc_url = f"grpc://127.0.0.1:{gp}/{args.model}"
         if "client" in parts:
@@ -272,7 +278,7 @@ def main() -> int:
         if "overhead" in parts:
             added, split, over_infer = [], [], []
             for _ in range(args.rounds):
-                inproc = single_stream(args.model, args.runtime, fresh("inprocess"))
+                inproc = single_stream(args.model, args.runtime, fresh("inprocess"), *layout)
                 s = ours(http_url, 1, fresh("serve-c1"))
                 added.append(s["p50_ms"] - inproc)
                 sv = s["server"]
@@ -291,7 +297,7 @@ def main() -> int:
         if "triton" in parts:
             # both servers up at once (an idle one costs nothing), measured interleaved
             with served(args.model, args.runtime, out / "triton-logs", "--engine",
-                        "triton") as (thp, _):
+                        "triton", *layout) as (thp, _):
                 turl = f"http://127.0.0.1:{thp}/v2/models/{args.model}"
                 res: dict[str, dict[str, list[float]]] = {
                     k: {"p50_c1_ms": [], "max_qps": []} for k in ("serve", "triton")}
