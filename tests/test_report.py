@@ -296,3 +296,15 @@ def test_the_fastest_line_is_tied_when_the_processes_disagree_more_than_the_lead
                                  Cell("alpha", "default", 1, 1, slow[1])])
     (line,) = fastest_lines(load_result(tmp_path / "one").cells)
     assert "next runtime alpha/default threads=1 1.06x slower" in line, line
+
+
+def test_a_tiny_models_latency_keeps_three_significant_digits(tmp_path: Path) -> None:
+    """A 12 us call printed with two decimals read "0.01" ms: a 20% change vanished."""
+    from inferometer.report.table import cell_row
+    from inferometer.results.store import RunDir
+
+    write_run(tmp_path / "r", [Cell("a", "v", 1, 1, noisy(12_300, spread=0.001))])
+    row = cell_row(RunDir(tmp_path / "r").load().cells[0])
+    mean, p50 = row[4], row[5]
+    assert "0.01" not in row and p50.startswith("0.012") and len(p50) == 6, row
+    assert mean.startswith("0.01") and len(mean) == 6, row

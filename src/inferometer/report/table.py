@@ -51,7 +51,11 @@ def render(headers: Sequence[str], rows: Sequence[Sequence[str]],
 
 
 def _num(x: float | None, digits: int = 2) -> str:
-    return "-" if x is None else f"{x:.{digits}f}"
+    """A figure with `digits` decimals, and three significant digits below 1 (a tiny model's
+    0.0123 ms is not "0.01")."""
+    if x is None:
+        return "-"
+    return f"{x:#.3g}" if 0 < abs(x) < 1 else f"{x:.{digits}f}"
 
 
 def _cost(x: float | None) -> str:
@@ -351,14 +355,14 @@ def load_rows(run: LoadRun) -> list[list[str]]:
     for ls in run.scan:
         st = ls.step
         sv = st.server
-        server = (f"{sv.get('queue_ms', 0):.2f} / {sv.get('compute_ms', 0):.2f}" if sv
+        server = (f"{_num(sv.get('queue_ms', 0))} / {_num(sv.get('compute_ms', 0))}" if sv
                   else "-")
         arrivals = (f"concurrency {st.concurrency}" if st.concurrency is not None
                     else st.arrivals)
         rows.append([ls.config, arrivals, "-" if st.target_s is None else f"{st.target_s:g}",
                      f"{st.offered_qps:g}", f"{st.achieved_qps:.2f}", str(st.queries),
-                     f"{st.tiles_s.get('50', 0) * 1000:.2f}",
-                     f"{st.tiles_s.get('99', 0) * 1000:.2f}", str(st.errors), server,
+                     _num(st.tiles_s.get('50', 0) * 1000),
+                     _num(st.tiles_s.get('99', 0) * 1000), str(st.errors), server,
                      ("VALID" if st.valid else "INVALID: " + "; ".join(st.reasons))
                      + "".join(f" (note: {n})" for n in st.notes)])
     return rows
