@@ -356,3 +356,22 @@ def test_nothing_met_names_the_lowest_measured_tail_not_one_call_alone() -> None
     out = search(_space(("fast",), max_batch=1), Scanned(100.0), G(slo_s=0.1))
     assert out.chosen is None
     assert "p99 204.0 ms (measured)" in out.closest and "2.04x the 100 ms SLO" in out.closest
+
+
+def test_when_the_budget_runs_out_what_the_bounds_decided_is_still_said() -> None:
+    """A candidate whose ideal-server bound (with the margin) is below the leader's answer
+    needs no measurement. When the budget ran out, every later candidate used to be called
+    "not measured: the budget ran out" (35 of 48 here, 2 of which were undecided), telling
+    the user the search had skipped what it had in fact ruled out."""
+    bench = ModelBench(100.0, speed={"fast": 1.0, "near": 0.97, "slow": 0.3})
+    goal = G(slo_s=0.1, budget_s=150)
+    out = search(_space(("fast", "near", "slow")), bench, goal)
+    assert out.chosen is not None and bench.spent_s <= 150
+    leader = max(v.max_qps or 0.0 for v in out.verdicts)
+    undecided = [v for v in out.verdicts if v.status == "not measured"]
+    assert undecided and all("budget" in v.note for v in undecided)
+    assert all(v.bound is not None and v.bound * (1 + goal.margin) >= leader for v in undecided)
+    ruled_out = [v for v in out.verdicts if v.status == "bound"]
+    assert ruled_out and all(v.bound is not None and v.bound * (1 + goal.margin) < leader
+                             for v in ruled_out)
+    assert len(out.verdicts) == len(_space(("fast", "near", "slow")))

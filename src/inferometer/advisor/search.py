@@ -219,21 +219,23 @@ def _throughput(feasible: list[tuple[float, Candidate]], bench: Bench, goal: Goa
         left = goal.budget_s - bench.spent_s - (reserve if keep is None else keep)
         return int(left // _step_s(goal, q))
 
-    for k, (bound, c) in enumerate(feasible):
+    spent = False  # once the budget holds no more, it holds none for the rest
+    for bound, c in feasible:
         q = leader_qps()
         start = round(max(0.5, 0.8 * bound), 2)
         scanning = best is None or goal.exhaustive
-        if steps_left(start if scanning else q) < (_MIN_SCAN if scanning else 1):
-            for b2, c2 in feasible[k:]:
-                verdicts[c2.id] = Verdict(c2, "not measured", "the budget ran out", bound=b2,
-                                          memory_mb=mem(c2))
-            break
-        if scanning:
-            s = bench.scan(c, start, None, steps_left(start))
-        elif bound * (1 + goal.margin) < q:
+        # decided by its bound, which costs nothing: said so even after the budget ran out
+        if not scanning and bound * (1 + goal.margin) < q:
             verdicts[c.id] = Verdict(c, "bound", f"ideal servers carry {bound:.1f}/s at most: "
                                      f"cannot beat {q:g} QPS", bound=bound, memory_mb=mem(c))
             continue
+        spent = spent or steps_left(start if scanning else q) < (_MIN_SCAN if scanning else 1)
+        if spent:
+            verdicts[c.id] = Verdict(c, "not measured", "the budget ran out", bound=bound,
+                                     memory_mb=mem(c))
+            continue
+        if scanning:
+            s = bench.scan(c, start, None, steps_left(start))
         else:
             t = bench.test(c, q, 0)
             if not t.valid:
@@ -340,21 +342,23 @@ def _latency(feasible: list[tuple[float, Candidate]], bench: Bench, goal: Goal,
         return probes[c.group].memory_mb.get(_b(c))
 
     reserve = 2 * goal.retests * step
-    for k, (bound, c) in enumerate(feasible):
-        if goal.budget_s is not None and bench.spent_s + step + reserve > goal.budget_s:
+    spent = False
+    for bound, c in feasible:
+        if best is not None and not goal.exhaustive and bound / (1 + goal.margin) > p99(best):
+            verdicts[c.id] = Verdict(c, "bound", f"one query alone takes {bound:.1f} ms, over "
+                                     f"the best p{goal.percentile:g} {p99(best):.1f} ms",
+                                     bound=bound, memory_mb=mem(c))
+            continue
+        spent = spent or (goal.budget_s is not None
+                          and bench.spent_s + step + reserve > goal.budget_s)
+        if spent:
             if best is None:
                 raise BudgetTooSmall(f"--budget {goal.budget_s:g}s cannot hold one test at "
                                      f"{qps:g} QPS with its re-tests: give --budget "
                                      f"{math.ceil((bench.spent_s + step + reserve) / 60)}m "
                                      "at least")
-            for b2, c2 in feasible[k:]:
-                verdicts[c2.id] = Verdict(c2, "not measured", "the budget ran out", bound=b2,
-                                          memory_mb=mem(c2))
-            break
-        if best is not None and not goal.exhaustive and bound / (1 + goal.margin) > p99(best):
-            verdicts[c.id] = Verdict(c, "bound", f"one query alone takes {bound:.1f} ms, over "
-                                     f"the best p{goal.percentile:g} {p99(best):.1f} ms",
-                                     bound=bound, memory_mb=mem(c))
+            verdicts[c.id] = Verdict(c, "not measured", "the budget ran out", bound=bound,
+                                     memory_mb=mem(c))
             continue
         t = bench.test(c, qps, 0)
         tests[c.id] = [t]
