@@ -215,6 +215,11 @@ class _Fake(BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         if self.mode == "v2-slow":
             time.sleep(2.0)
+        if self.mode == "v2-ok":
+            self._send(200, json.dumps({"model_name": "m", "outputs": [
+                {"name": "y", "datatype": "FP32", "shape": [1, 4], "data": [0.0] * 4}]}
+                ).encode(), "application/json")
+            return
         self._send(500, b'{"error": "the model crashed"}', "application/json")
 
 
@@ -305,3 +310,40 @@ def test_a_two_input_model_is_served_and_load_tested(tmp_path) -> None:  # type:
         r = _run("loadtest", "--target", s.url, "--concurrency", "2", "--window", "0.5s",
                  "--value-range", f"ids:0,{VOCAB}", "--output", str(tmp_path / "lt"))
         assert r.returncode == 0, r.stderr
+
+
+def test_a_request_completes_when_its_answer_is_in_not_when_it_is_decoded() -> None:
+    """perf_analyzer's timing: the client's own reading of the answer's tensors is not the
+    server's latency. A check that takes 300 ms must not show in the completion time, and an
+    answer it refuses is still an error."""
+    from inferometer.loadgen.remote import Remote, RemoteError, remote_model, request_feeds
+
+    with fake_server("v2-ok") as port:
+        target = parse_target(f"http://127.0.0.1:{port}/v2/models/m")
+        with Remote(target, connections=1) as pool:
+            pool.prepare(request_feeds(remote_model(target, pool.meta), 1, []))
+            real_check = pool.client.check
+
+            def slow_check(answer) -> None:  # type: ignore[no-untyped-def]
+                time.sleep(0.3)
+                real_check(answer)
+
+            pool.client.check = slow_check  # type: ignore[method-assign]
+            got: dict[str, int] = {}
+            done = threading.Event()
+            pool.on_start = lambda qid: got.setdefault("sent", time.monotonic_ns())
+            pool.on_complete = lambda qid, t: (got.setdefault("done", t), done.set())
+            t0 = time.monotonic_ns()
+            pool.submit(0)
+            assert done.wait(10)
+            assert time.monotonic_ns() - t0 >= 0.3e9  # the check ran, after the stamp
+            assert got["done"] - got["sent"] < 0.15e9
+
+            def refuse(answer) -> None:  # type: ignore[no-untyped-def]
+                raise RemoteError("an answer without outputs")
+
+            pool.client.check = refuse  # type: ignore[method-assign]
+            failed = threading.Event()
+            pool.on_error = lambda qid, reason: failed.set()
+            pool.submit(1)
+            assert failed.wait(10)
