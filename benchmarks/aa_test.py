@@ -15,6 +15,9 @@ all kinds interleaved in time.  Then, with the tool's own API:
     .venv/bin/python benchmarks/aa_test.py --out runs/aa-r1 -- --repeat 1   # one process a cell
     .venv/bin/python benchmarks/aa_test.py --out runs/aa --analyse-only     # the stored runs again
 
+It also pools runs a side, as a regression gate on a drifting host should be fed: every split
+of the baseline runs into two groups, and every two baseline runs against the slowed ones.
+
 Everything after `--` is passed to every `inferometer run`.  Prints a table per thread count
 and writes OUT/aa.json.  The figures are this machine's: a shared 2-core host is noisy.
 """
@@ -28,6 +31,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -53,10 +57,14 @@ def _run(out: Path, model: str, threads: str, runtimes: str, slowdown: float,
     return time.monotonic() - t0
 
 
-def _verdicts(a: Path, b: Path) -> tuple[dict[str, str], dict[str, float], bool]:
+def _verdicts(a: Path | Sequence[Path], b: Path | Sequence[Path]
+              ) -> tuple[dict[str, str], dict[str, float], bool]:
     """threads label -> p50 verdict and ratio for the onnxruntime cells; whether
-    --fail-on p50:5% would fail the whole comparison."""
-    cmp = compare_runs(str(a), str(b))
+    --fail-on p50:5% would fail the whole comparison.  Several runs a side are pooled as
+    processes (`compare A1,A2 B1,B2`)."""
+    def side(x: Path | Sequence[Path]) -> str:
+        return str(x) if isinstance(x, Path) else ",".join(map(str, x))
+    cmp = compare_runs(side(a), side(b))
     verdicts, ratios = {}, {}
     for cc in cmp.cells:
         ch = cc.get("p50")
@@ -135,11 +143,46 @@ def main() -> int:
     lines.append(f"fastest line against the identical twin runtime: {false_fastest}/"
                  f"{len(fastest)} claimed a lead beyond noise")
     lines += [f"  {line}" for line in fastest]
+    report["pooled"] = _pooled(dirs, threads, slowdowns, lines)
     report.update(threads=rows, fail_on_exits=fail, fastest_lines=fastest,
                   fastest_false_calls=false_fastest, wall_s=walls)
     (out / "aa.json").write_text(json.dumps(report, indent=1) + "\n")
     print("\n".join(lines))
     return 0
+
+
+def _pooled(dirs: dict[str, list[Path]], threads: list[str], slowdowns: list[float],
+            lines: list[str]) -> dict[str, object]:
+    """The same verdicts with runs taken at different times pooled a side, as a regression
+    gate should be fed (`compare A1,A2,A3 B1,B2`): the between-run drift of the host enters
+    each side's spread and Welch's test.  Identical: every split of the baseline runs into
+    two groups; slowed: every two baseline runs against all the slowed runs of a kind."""
+    base = dirs["base"]
+    if len(base) < 4:
+        return {}
+    half = len(base) // 2
+    splits = [(list(a), [d for d in base if d not in a])
+              for a in itertools.combinations(base, len(base) - half)]
+    same = [_verdicts(a, b) for a, b in splits]
+    out: dict[str, object] = {"splits": len(same),
+                              "fail_on_exits": sum(f for _, _, f in same)}
+    for t in threads:
+        calls = sum(v.get(t) in ("faster", "slower") for v, _, _ in same)
+        found = []
+        for s in slowdowns:
+            kind = f"slow{s * 100:g}"
+            det = [_verdicts(list(a), dirs[kind]) for a in itertools.combinations(base, 2)]
+            hits = sum(v.get(t) == "slower" for v, _, _ in det)
+            out[f"threads={t} {kind}"] = [hits, len(det)]
+            found.append(f"{s * 100:g}% found in {hits}/{len(det)}")
+        out[f"threads={t} false_calls"] = calls
+        lines.append(f"pooled, threads={t}: {calls}/{len(same)} splits of the identical runs "
+                     f"({len(base) - half} vs {half}) called; 2 baseline runs vs the "
+                     f"{len(dirs.get(f'slow{slowdowns[0] * 100:g}', []))} slowed: "
+                     + ", ".join(found))
+    lines.append(f"pooled: --fail-on p50:5% would exit 1 on {out['fail_on_exits']}/"
+                 f"{len(same)} splits")
+    return out
 
 
 if __name__ == "__main__":
