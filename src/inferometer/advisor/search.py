@@ -226,8 +226,10 @@ def _throughput(feasible: list[tuple[float, Candidate]], bench: Bench, goal: Goa
         scanning = best is None or goal.exhaustive
         # decided by its bound, which costs nothing: said so even after the budget ran out
         if not scanning and bound * (1 + goal.margin) < q:
-            verdicts[c.id] = Verdict(c, "bound", f"ideal servers carry {bound:.1f}/s at most: "
-                                     f"cannot beat {q:g} QPS", bound=bound, memory_mb=mem(c))
+            # "about": a probe that caught a slow spell makes the bound read low
+            verdicts[c.id] = Verdict(c, "bound", f"ideal servers carry about {bound:.1f}/s; "
+                                     f"with the {goal.margin:.0%} margin, below the leader's "
+                                     f"{q:g} QPS", bound=bound, memory_mb=mem(c))
             continue
         spent = spent or steps_left(start if scanning else q) < (_MIN_SCAN if scanning else 1)
         if spent:
