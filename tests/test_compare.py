@@ -171,6 +171,13 @@ def test_several_runs_a_side_pool_as_processes(tmp_path: Path) -> None:
     r = cli("compare", f"{tmp_path / 'a1'},{tmp_path / 'a2'}", str(tmp_path / "b1"))
     assert r.returncode == 1 and "4/2" in r.stdout, r.stdout
     assert "different numbers of processes per cell (A: 4, B: 2)" in r.stdout
+    # a call with one run on a side says a host step between runs reads the same way;
+    # pooled on both sides, or nothing called, it says nothing of the kind
+    assert "pool runs of A and B taken alternately" in r.stdout
+    assert not any("alternately" in n for n in cmp.notes)
+    same = compare_runs(str(tmp_path / "a1"), str(tmp_path / "a2"))
+    assert same.cells[0].get("p50").verdict == "no significant change"  # type: ignore[union-attr]
+    assert not any("alternately" in n for n in same.notes)
 
 
 def test_a_change_no_bigger_than_the_machines_own_drift_is_not_called(tmp_path: Path) -> None:

@@ -220,6 +220,7 @@ class _Side:
     samples: dict[Key, list[list[int]]]
     models: str
     probes: list[float]  # the machine's speed probe before each of the side's processes
+    runs: int = 1  # stored runs pooled into this side
 
 
 Stored = tuple[CellResult, list[list[int]] | None]  # a cell and its raw samples
@@ -230,7 +231,7 @@ def _side(paths: Sequence[str]) -> _Side:
     for path in paths:
         rd = RunDir(Path(path))
         entries += [(c, rd.samples(c.spec.id)) for c in rd.load().cells]
-    return _side_of(entries, ",".join(paths))
+    return replace(_side_of(entries, ",".join(paths)), runs=len(paths))
 
 
 def _side_of(entries: Sequence[Stored], label: str) -> _Side:
@@ -336,6 +337,14 @@ def _compare_sides(sa: _Side, sb: _Side, noise: float, probes: bool = True) -> C
             continue
         cells.append(compare_cells(a, b, sa.samples.get(k), sb.samples.get(k), noise, shift))
     notes = _repetition_notes(sa, sb, common)
+    called = any(ch.verdict != "no significant change" for cc in cells for ch in cc.changes)
+    if probes and called and min(sa.runs, sb.runs) == 1:
+        # the A/A checks' finding (docs/decisions.md): a host step between two runs reads
+        # as a change that no statistic of one run can see; pooled runs carry it
+        notes.append("a change was called with one run on a side: a shared host that "
+                     "changes speed between runs (10-18% within a minute was seen) reads the "
+                     "same way; before acting on it, pool runs of A and B taken alternately "
+                     "(compare A1,A2,A3 B1,B2,B3)")
     if shift > noise:
         ma, mb = statistics.median(sa.probes), statistics.median(sb.probes)
         how = "slower" if mb > ma else "faster"
