@@ -317,17 +317,20 @@ def compare_machines(path: str, noise: float = NOISE,
     # types; the samples are found by the stored cell's own id
     sides = {t: _side_of([(replace(c, spec=replace(c.spec, machine=None)), rd.samples(c.spec.id))
                           for c in run.cells if c.spec.machine == t], t) for t in types}
-    return [_compare_sides(sides[base], sides[t], noise, probes=False)
+    return [_compare_sides(sides[base], sides[t], noise, apart=False)
             for t in types if t != base]
 
 
-def _compare_sides(sa: _Side, sb: _Side, noise: float, probes: bool = True) -> Comparison:
+def _compare_sides(sa: _Side, sb: _Side, noise: float, apart: bool = True) -> Comparison:
+    """B against A.  `apart`: the sides ran at different times (separate runs), so the
+    machine's own change of speed between them matters (the probes' floor, the one-run
+    note); False for machine types side by side in one run."""
     common = [k for k in sa.cells if k in sb.cells]
     if not common:
         raise UsageError(f"no common cells: {sa.label} has {sa.models}, {sb.label} has "
                          f"{sb.models}; compare runs of the same model, runtime, variant, "
                          "threads and batch")
-    shift = machine_shift(sa.probes, sb.probes) if probes else 0.0
+    shift = machine_shift(sa.probes, sb.probes) if apart else 0.0
     cells, failed = [], []
     for k in common:
         a, b = sa.cells[k], sb.cells[k]
@@ -338,7 +341,7 @@ def _compare_sides(sa: _Side, sb: _Side, noise: float, probes: bool = True) -> C
         cells.append(compare_cells(a, b, sa.samples.get(k), sb.samples.get(k), noise, shift))
     notes = _repetition_notes(sa, sb, common)
     called = any(ch.verdict != "no significant change" for cc in cells for ch in cc.changes)
-    if probes and called and min(sa.runs, sb.runs) == 1:
+    if apart and called and min(sa.runs, sb.runs) == 1:
         # the A/A checks' finding (docs/decisions.md): a host step between two runs reads
         # as a change that no statistic of one run can see; pooled runs carry it
         notes.append("a change was called with one run on a side: a shared host that "
