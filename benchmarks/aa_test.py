@@ -119,6 +119,9 @@ def main() -> int:
              + ("the stored runs judged again" if args.analyse_only
                 else f"{sum(walls) / len(walls):.0f} s per run on average")]
     rows = {}
+    # each comparison gives every thread count's verdict: made once, read per thread count
+    detections = {f"slow{s * 100:g}": [_verdicts(a, b) for a in dirs["base"]
+                                       for b in dirs[f"slow{s * 100:g}"]] for s in slowdowns}
     for t in threads:
         calls = sum(v.get(t) in ("faster", "slower") for v, _, _ in aa)
         ratios = [r[t] for _, r, _ in aa if t in r]
@@ -126,7 +129,7 @@ def main() -> int:
                                   "aa_ratio_min": min(ratios), "aa_ratio_max": max(ratios)}
         for s in slowdowns:
             kind = f"slow{s * 100:g}"
-            det = [_verdicts(a, b) for a in dirs["base"] for b in dirs[kind]]
+            det = detections[kind]
             row[f"detected_{kind}"] = sum(v.get(t) == "slower" for v, _, _ in det)
             row[f"pairs_{kind}"] = len(det)
             row[f"ratio_{kind}"] = sorted(r[t] for _, r, _ in det)
@@ -166,12 +169,15 @@ def _pooled(dirs: dict[str, list[Path]], threads: list[str], slowdowns: list[flo
     same = [_verdicts(a, b) for a, b in splits]
     out: dict[str, object] = {"splits": len(same),
                               "fail_on_exits": sum(f for _, _, f in same)}
+    detections = {f"slow{s * 100:g}": [_verdicts(list(a), dirs[f"slow{s * 100:g}"])
+                                       for a in itertools.combinations(base, 2)]
+                  for s in slowdowns}
     for t in threads:
         calls = sum(v.get(t) in ("faster", "slower") for v, _, _ in same)
         found = []
         for s in slowdowns:
             kind = f"slow{s * 100:g}"
-            det = [_verdicts(list(a), dirs[kind]) for a in itertools.combinations(base, 2)]
+            det = detections[kind]
             hits = sum(v.get(t) == "slower" for v, _, _ in det)
             out[f"threads={t} {kind}"] = [hits, len(det)]
             found.append(f"{s * 100:g}% found in {hits}/{len(det)}")
