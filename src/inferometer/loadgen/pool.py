@@ -13,7 +13,9 @@ data=...)`) carries its inputs, which travel to the instance and whose outputs c
 dispatcher writes in place and the instance reads without a copy, with only a short line on the
 pipe; a request too large for the segment, or a platform without memfd, uses the pipe.  An
 instance that dies is replaced; the queries it held fail (`on_error`, `Served.error`) and are
-never left waiting.
+never left waiting.  A server's event loop can drive the instances itself instead of the
+dispatcher threads (`threads=False`, serve.dispatch): the same instances, two thread
+wake-ups fewer a request.
 """
 
 from __future__ import annotations
@@ -152,12 +154,21 @@ class _Instance:
                  ) -> tuple[int, Arrays | str, tuple[int, int] | None]:
         """Run these inputs; the completion time, the outputs (or the error's text) and when
         the inference began and ended (None with an error)."""
+        self.send_data(qid, n, inputs)
+        return self.answer_data()
+
+    def send_data(self, qid: int, n: int, inputs: Arrays) -> None:
+        """The first half of `ask_data`: the request is on its way (an event loop sends it
+        and reads the answer when the response fd is readable)."""
         size = None if self.view is None else pack_into(self.view, inputs)
         if size is None:
             payload = pack(inputs)
             self._send(f"{qid} {n} {len(payload)}\n".encode() + payload)
         else:  # "@": the payload is in the segment
             self._send(f"{qid} {n} @{size}\n".encode())
+
+    def answer_data(self) -> tuple[int, Arrays | str, tuple[int, int] | None]:
+        """The second half: the answer to the request `send_data` sent."""
         _, t_done, answer, *span = self._answer()
         times = (int(span[0]), int(span[1])) if len(span) == 2 else None
         if answer.startswith("@") and self.view is not None:
@@ -207,7 +218,12 @@ class _Instance:
 
 
 class InstancePool:
-    def __init__(self, spec: PoolSpec, log_dir: Path, python: str = sys.executable) -> None:
+    """`threads=False`: no dispatcher threads; whoever drives the instances (an event loop,
+    `loopdispatch`) takes them from `instances` and reports through `count_call`,
+    `served`, `fail_items` and `restart`."""
+
+    def __init__(self, spec: PoolSpec, log_dir: Path, python: str = sys.executable, *,
+                 threads: bool = True) -> None:
         self.spec = spec
         self.queue: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
         self._counts: Counter[int] = Counter()
@@ -231,7 +247,8 @@ class InstancePool:
             raise
         self.load_s = max(s[0] for s in starts)
         self.version = starts[0][1]
-        for i in range(spec.instances):
+        self.threaded = threads
+        for i in range(spec.instances if threads else 0):
             t = threading.Thread(target=self._dispatch, args=(i,), daemon=True)
             t.start()
             self._threads.append(t)
@@ -243,6 +260,15 @@ class InstancePool:
     def live(self) -> int:
         """Instances able to take queries now."""
         return self._live
+
+    @property
+    def instances(self) -> list[_Instance]:
+        return self._instances
+
+    def count_call(self, size: int) -> None:
+        with self._lock:
+            self._counts[size] += 1
+            self._executions[size] += 1
 
     def _dispatch(self, index: int) -> None:
         policy = self.spec.batching
@@ -257,9 +283,7 @@ class InstancePool:
             else:
                 batch, pending, stop = collect(self.queue, item, policy)
             size = sum(b[1] for b in batch)
-            with self._lock:
-                self._counts[size] += 1
-                self._executions[size] += 1
+            self.count_call(size)
             for qid, _, _ in batch:
                 self.on_start(qid)
             try:
@@ -275,10 +299,10 @@ class InstancePool:
             for qid, _, _ in batch:
                 self.on_complete(qid, done)
             return
-        t_sent = time.monotonic_ns()
         inputs = data[0] if len(batch) == 1 else {
             name: np.concatenate([d[name] for d in data if d is not None])
             for name in data[0]}
+        t_sent = time.monotonic_ns()
         try:
             done, result, span = inst.ask_data(batch[0][0], size, inputs)
         except BaseException:
@@ -286,18 +310,28 @@ class InstancePool:
                 if d is not None:
                     self._data[qid] = d  # failed with the batch, reported by _replace
             raise
+        for (qid, _, _), served in zip(batch, self.served(batch, size, t_sent, done, result,
+                                                        span), strict=True):
+            self.on_served(qid, served)
+
+    @staticmethod
+    def served(batch: list[Item], size: int, t_sent: int, done: int, result: Arrays | str,
+               span: tuple[int, int] | None) -> list[Served]:
+        """What each query of a call got: its rows of every output (or the call's error),
+        and the call's time split as the statistics extension splits it."""
         split = {} if span is None else {"input_ns": span[0] - t_sent,
                                          "infer_ns": span[1] - span[0],
                                          "output_ns": done - span[1]}
-        start = 0
-        for qid, n, t_enq in batch:
+        out, start = [], 0
+        for _, n, t_enq in batch:
             outs = None
             if isinstance(result, dict):  # the batch's rows of every output, in query order
                 outs = {k: v[start:start + n] if v.ndim and v.shape[0] == size else v
                         for k, v in result.items()}
             start += n
-            self.on_served(qid, Served(outs, result if isinstance(result, str) else None,
-                                       t_sent - t_enq, done - t_sent, size, **split))
+            out.append(Served(outs, result if isinstance(result, str) else None,
+                              t_sent - t_enq, done - t_sent, size, **split))
+        return out
 
     def _fail(self, items: list[Item], reason: str) -> None:
         for qid, _, t_enq in items:
@@ -312,8 +346,23 @@ class InstancePool:
         and start a new instance in its place.  False when none could start: this dispatcher
         stops, and the last one to stop fails whatever is still queued."""
         self._fail(batch, reason)
-        old = self._instances[index]
-        old.kill()
+        if self.restart(index):
+            return True
+        if self._live == 0:  # nobody is left to take what is queued
+            while True:
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    self._fail([item], "no live instance")
+        return False
+
+    def restart(self, index: int) -> bool:
+        """Instance `index` died (or failed): kill what is left of it and start a new one in
+        its place (blocks for the model's load).  False when none could start: the pool has
+        one live instance fewer."""
+        self._instances[index].kill()
         if not self._closing:
             try:
                 new = self._start(index)
@@ -326,15 +375,6 @@ class InstancePool:
                 pass
         with self._lock:
             self._live -= 1
-            last = self._live == 0
-        if last:  # nobody is left to take what is queued
-            while True:
-                try:
-                    item = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is not None:
-                    self._fail([item], "no live instance")
         return False
 
     def submit(self, qid: int, n: int = 1, data: Arrays | None = None) -> None:

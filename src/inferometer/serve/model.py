@@ -19,8 +19,10 @@ from ..loadgen.pool import InstancePool, Served
 from ..models.io import host_shape
 from ..models.ref import ModelRef
 from ..oip import ProtocolError, datatype
+from .dispatch import LoopDispatcher
 
 VERSION = "1"
+STARTING_S = 60.0  # how long a gRPC request waits for the HTTP side's event loop to start
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,21 @@ class ServedModel:
         self._pending: dict[int, Future[Served]] = {}
         self._ids = count()
         pool.on_served = self._served
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._dispatcher: LoopDispatcher | None = None
+        self._attached = threading.Event()  # gRPC may take a request before the loop runs
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Called on the server's event loop before it serves: a pool made without
+        dispatcher threads is driven from this loop (`dispatch.LoopDispatcher`)."""
+        self._loop = loop
+        if not self.pool.threaded:
+            self._dispatcher = LoopDispatcher(self.pool, loop)
+        self._attached.set()
+
+    def detach(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.close()
 
     # metadata -----------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
@@ -128,8 +145,16 @@ class ServedModel:
 
     # inference ----------------------------------------------------------------------------
     def submit(self, inputs: dict[str, np.ndarray]) -> Future[Served]:
+        """From a thread other than the event loop's (gRPC's workers)."""
         n = self.check(inputs)
+        if not self.pool.threaded and self._attached.wait(STARTING_S):
+            assert self._dispatcher is not None and self._loop is not None
+            return asyncio.run_coroutine_threadsafe(self._dispatcher.infer(n, inputs),
+                                                    self._loop)
         fut: Future[Served] = Future()
+        if not self.pool.threaded:  # no loop drives the instances (yet)
+            fut.set_result(Served(None, "the server is not serving yet", 0, 0, 0))
+            return fut
         qid = next(self._ids)
         with self._lock:
             self._pending[qid] = fut
@@ -138,7 +163,10 @@ class ServedModel:
 
     async def infer(self, inputs: dict[str, np.ndarray]) -> Served:
         t0 = time.monotonic_ns()
-        served = await asyncio.wrap_future(self.submit(inputs))
+        if self._dispatcher is not None:
+            served = await self._dispatcher.infer(self.check(inputs), inputs)
+        else:
+            served = await asyncio.wrap_future(self.submit(inputs))
         self.record(served, time.monotonic_ns() - t0)
         return served
 

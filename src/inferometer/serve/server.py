@@ -5,6 +5,7 @@ flight (uvicorn's graceful shutdown, then gRPC's grace), then the instances stop
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import math
@@ -99,7 +100,10 @@ def open_pool(cfg: ServeConfig, log_dir: Path) -> InstancePool:
     spec = PoolSpec(cfg.model, cfg.runtime, cfg.variant, cfg.instances, cfg.threads,
                     cfg.max_batch, cfg.pin, batching=cfg.batching,
                     dynamic_batch=cfg.max_batch > 1)
-    return InstancePool(spec, log_dir, envs.python_for(cfg.runtime))
+    # without a batcher the event loop drives the instances itself (serve.dispatch): two
+    # thread wake-ups fewer a request; the batcher's timing lives in the dispatcher threads
+    return InstancePool(spec, log_dir, envs.python_for(cfg.runtime),
+                        threads=cfg.batching is not None)
 
 
 def serve(cfg: ServeConfig, log_dir: Path, on_line: Callable[[str], None]) -> None:
@@ -123,6 +127,9 @@ def serve(cfg: ServeConfig, log_dir: Path, on_line: Callable[[str], None]) -> No
 
         @contextlib.asynccontextmanager
         async def lifespan(app: Any) -> AsyncIterator[None]:
+            loop = asyncio.get_running_loop()
+            for served in models.values():
+                served.attach(loop)
             m = models[cfg.model.name]
             on_line(f"serving '{m.name}' on http://{cfg.host}:{cfg.port}/v2/models/{m.name}"
                     + (f" and grpc://{cfg.host}:{cfg.grpc_port}/{m.name}" if grpc_server else "")
@@ -131,6 +138,10 @@ def serve(cfg: ServeConfig, log_dir: Path, on_line: Callable[[str], None]) -> No
                     + f", max body {m.max_body} bytes); Ctrl-C or SIGTERM stops")
             yield
             on_line("draining in-flight requests...")
+            if grpc_server is not None:  # its requests may be waiting on this loop
+                await loop.run_in_executor(None, lambda: grpc_server.stop(GRACE_S).wait())
+            for served in models.values():
+                served.detach()
 
         server = uvicorn.Server(uvicorn.Config(
             build_app(models, lifespan), host=cfg.host, port=cfg.port, log_level="warning",
