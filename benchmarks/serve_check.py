@@ -7,10 +7,12 @@
              latency, throughput) against a closed loop of tritonclient with as many threads,
              over HTTP and gRPC, interleaved; the ratio ours/theirs (pass: within 5%).
 2. overhead: `serve` at concurrency 1 (binary tensors) against the in-process single stream of
-             the same runtime and layout: the p50 the server adds per request (pass: <= 1 ms),
-             the server's own split (client latency - server request time), and the
-             client's mean latency over the same requests' inference as the instance timed
-             it (prepare + run: the in-process timed region), from which drift cancels out.
+             the same runtime and layout: the p50 the server adds per request, the server's
+             own split (client latency - server request time), the client's mean latency
+             over the same requests' inference as the instance timed it (prepare + run: the
+             in-process timed region), the in-process stream's mean over its own inference,
+             and the difference of the last two: what serve adds a request, with neither
+             drift nor two processes' speeds in it (pass: <= 1 ms).
 3. triton:   `serve` against `serve --engine triton` on the same runtime and layout: p50 at
              concurrency 1 and the max QPS whose p99 meets --slo (a scan of each), side by side.
 4. soak:     a 60 s run at concurrency 8 against `serve` (--soak-seconds): every request
@@ -161,14 +163,16 @@ def server_stats(http_port: int | None, model: str) -> dict[str, Any] | None:
     return json.loads(c.getresponse().read())["model_stats"][0]["inference_stats"]
 
 
-def single_stream(model: str, runtime: str, out: Path, *extra: str) -> float:
+def single_stream(model: str, runtime: str, out: Path, *extra: str) -> dict[str, Any]:
+    """The in-process single stream's p50, mean and the instance's own inference time."""
     r = subprocess.run([*CLI, "loadtest", model, "--runtime", runtime, "--scenario",
                         "single-stream", "--duration", "15s", "--output", str(out), *extra],
                        capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"single-stream failed: {r.stderr[-800:]}")
-    return json.loads((out / "results.json").read_text())["scan"][0]["step"]["tiles_s"]["50"] \
-        * 1e3
+    st = json.loads((out / "results.json").read_text())["scan"][0]["step"]
+    return {"p50_ms": st["tiles_s"]["50"] * 1e3, "mean_ms": st["mean_s"] * 1e3,
+            "server": st.get("server", {})}
 
 
 def scan(target: str, slo: str, out: Path) -> float:
@@ -276,11 +280,11 @@ def main() -> int:
                           f"{spread(ob) if ob else '-'}", flush=True)
             report["client"] = rows
         if "overhead" in parts:
-            added, split, over_infer = [], [], []
+            added, split, over_infer, inproc_over, added_same = [], [], [], [], []
             for _ in range(args.rounds):
                 inproc = single_stream(args.model, args.runtime, fresh("inprocess"), *layout)
                 s = ours(http_url, 1, fresh("serve-c1"))
-                added.append(s["p50_ms"] - inproc)
+                added.append(s["p50_ms"] - inproc["p50_ms"])
                 sv = s["server"]
                 if sv.get("request_ms"):
                     split.append(s["mean_ms"] - sv["request_ms"])
@@ -288,12 +292,23 @@ def main() -> int:
                     # the same requests' inference (prepare + run, the in-process timed
                     # region) as the instance timed it: what serving adds, drift cancelled
                     over_infer.append(s["mean_ms"] - sv["compute_ms"])
+                if inproc["server"].get("compute_ms") and sv.get("compute_ms"):
+                    # the same for the in-process stream (its latency over its own
+                    # inference): the difference is serve's added time per request with
+                    # neither the host's drift nor the two processes' speeds in it
+                    inproc_over.append(inproc["mean_ms"] - inproc["server"]["compute_ms"])
+                    added_same.append(over_infer[-1] - inproc_over[-1])
             report["overhead"] = {"added_p50_ms": added, "client_minus_server_ms": split,
-                                  "client_minus_infer_ms": over_infer}
-            print(f"overhead: serve p50 - in-process p50 {spread(added)} ms; client mean - "
-                  f"server request mean {spread(split) if split else '-'} ms; client mean - "
-                  f"the same requests' inference {spread(over_infer) if over_infer else '-'} "
-                  "ms", flush=True)
+                                  "client_minus_infer_ms": over_infer,
+                                  "inprocess_minus_infer_ms": inproc_over,
+                                  "added_over_infer_ms": added_same}
+            print(f"overhead: serve p50 - in-process p50 {spread(added)} ms (two processes, "
+                  f"measured one after the other); client mean - server request mean "
+                  f"{spread(split) if split else '-'} ms; client mean - the same requests' "
+                  f"inference {spread(over_infer) if over_infer else '-'} ms; in-process "
+                  f"mean - its inference {spread(inproc_over) if inproc_over else '-'} ms; "
+                  f"so serve adds {spread(added_same) if added_same else '-'} ms a request "
+                  "(pass: <= 1 ms)", flush=True)
         if "triton" in parts:
             # both servers up at once (an idle one costs nothing), measured interleaved
             with served(args.model, args.runtime, out / "triton-logs", "--engine",

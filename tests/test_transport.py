@@ -87,3 +87,24 @@ def test_answers_outlive_the_segment_they_came_through(
     for i, x in enumerate(xs):
         out = got[i].outputs
         assert out is not None and np.array_equal(out["output"], echo(x))
+
+
+def test_in_process_steps_split_their_latency_as_a_server_does(
+        fakes: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The instance times its own inference (20 ms of sleep here), so an in-process step
+    shows queue and compute as a served one does: the inference is inside each latency and
+    at least the sleep; queries of an all-at-once offline step wait in the queue."""
+    from inferometer.loadgen import engine
+
+    monkeypatch.setenv("ECHO_SLEEP_MS", "20")
+    spec = PoolSpec(resolve("tinynet"), "echo", "default", 2, 1, 1)
+    with InstancePool(spec, tmp_path) as pool:
+        step, lat = engine.run_single_stream(pool, duration_s=0.2, min_count=10)
+        sv = step.server
+        assert sv["requests"] == step.queries == len(lat)
+        assert 20.0 <= sv["compute_ms"] <= step.mean_s * 1e3
+        assert 0 <= sv["queue_ms"] < sv["compute_ms"]  # one query at a time: none waits long
+        off, _ = engine.run_offline(pool, 8, 1)
+        assert off.server["requests"] == 8  # this step's calls only, not the last step's
+        assert off.server["queue_ms"] > sv["compute_ms"]  # 8 at once on 2 instances
+        assert pool.take_timing() == {}  # taken: the next step starts from nothing

@@ -1,9 +1,11 @@
 """Serving instance: `python -m inferometer._serve`, one per runtime instance of a load test.
 
 First stdin line: the job (JSON).  Then one request per line, "QID N" (run a batch of N of the
-fixed inputs), answered on the response fd with "QID T_DONE" where T_DONE is CLOCK_MONOTONIC
-in ns, taken here right after the result is on the host: the load generator measures latency
-from the scheduled issue time to that instant, whatever its own threads were doing.  A served
+fixed inputs), answered on the response fd with "QID T_DONE T_IN" where T_DONE is
+CLOCK_MONOTONIC in ns, taken here right after the result is on the host: the load generator
+measures latency from the scheduled issue time to that instant, whatever its own threads were
+doing; T_IN..T_DONE is the inference (the timed region), so the pool can tell its own
+dispatch from the model's time.  A served
 request carries its own inputs: "QID N BYTES" and that many bytes (`_wire.pack`), answered by
 "QID T_DONE BYTES T_IN T_OUT" and the outputs packed the same way, where T_IN..T_OUT is the
 inference (`prepare` and `run`, the timed region of every other measurement), so the server can
@@ -81,6 +83,7 @@ def main() -> None:
                 payload = stdin.read(int(size[0]))
             out.write(_served(session, names, qid.decode(), payload, segment))
             continue
+        t_in = time.monotonic_ns()
         if preprocess and model.io.has_image:
             session.run(session.prepare(_first(inputs, k)))
         else:
@@ -88,7 +91,7 @@ def main() -> None:
             if feed is None:
                 feed = feeds[k] = session.prepare(_first(inputs, k))
             session.run(feed)
-        out.write(f"{qid.decode()} {time.monotonic_ns()}\n".encode())
+        out.write(f"{qid.decode()} {time.monotonic_ns()} {t_in}\n".encode())
     os._exit(0)
 
 

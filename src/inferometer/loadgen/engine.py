@@ -46,6 +46,13 @@ def _batch_counts(pool: Pool) -> dict[str, int]:
     return {str(k): v for k, v in take().items()} if take else {}
 
 
+def _timing(pool: Pool) -> dict[str, float]:
+    """The pool's own split of the step's calls (queue, inference), as a server's statistics
+    give it; none from a SUT that does not time its calls."""
+    take = getattr(pool, "take_timing", None)
+    return take() if take else {}
+
+
 def sleep_until(t_ns: int, clock: Clock = time.monotonic_ns) -> None:
     """Coarse sleep, then a spin that yields the GIL on every turn (time.sleep(0)): a pure
     Python busy loop would hold the GIL and delay the dispatcher threads that hand queued
@@ -109,6 +116,7 @@ def run_server(pool: Pool, qps: float, arrivals: str, *, duration_s: float,
     issued_all = threading.Event()
     pool.on_complete, pool.on_start, pool.on_error = on_complete, on_start, on_error
     _batch_counts(pool)  # what ran before this step is not this step's
+    _timing(pool)
     t0 = clock() + 20_000_000
     lag: list[int] = []
     for i, off in enumerate(offsets):
@@ -137,7 +145,8 @@ def run_server(pool: Pool, qps: float, arrivals: str, *, duration_s: float,
                     max_issue_lag_ns=max_issue_lag_ns,
                     aborted="; ".join(aborted) if aborted else None)
     res = _summarize("server", arrivals, qps, lat, lag, span, verdict, target_ns)
-    return replace(res, batch_sizes=_batch_counts(pool), errors=len(errors)), lat
+    return replace(res, batch_sizes=_batch_counts(pool), errors=len(errors),
+                   server=_timing(pool)), lat
 
 
 def run_offline(pool: Pool, queries: int, batch: int,
@@ -162,6 +171,7 @@ def run_offline(pool: Pool, queries: int, batch: int,
                 done.set()
 
     pool.on_complete, pool.on_start, pool.on_error = on_complete, lambda qid: None, on_error
+    _timing(pool)
     t0 = clock()
     for i in range(nb):
         pool.submit(i, batch)
@@ -172,7 +182,7 @@ def run_offline(pool: Pool, queries: int, batch: int,
     res = _summarize("offline", "all-at-once", 0.0, lat, [], span, verdict, None)
     items_per_s = len(lat) * batch / (span / 1e9) if span > 0 else 0.0
     return replace(res, achieved_qps=items_per_s, queries=len(lat) * batch,
-                   errors=len(errors)), lat
+                   errors=len(errors), server=_timing(pool)), lat
 
 
 def run_single_stream(pool: Pool, *, duration_s: float, min_count: int,
@@ -191,6 +201,7 @@ def run_single_stream(pool: Pool, *, duration_s: float, min_count: int,
         done.set()
 
     pool.on_complete, pool.on_start, pool.on_error = on_complete, lambda qid: None, on_error
+    _timing(pool)
     lat: list[int] = []
     t0 = clock()
     end = t0 + int(duration_s * 1e9)
@@ -204,7 +215,7 @@ def run_single_stream(pool: Pool, *, duration_s: float, min_count: int,
     span = clock() - t0
     verdict = Verdict(False, (_failed(errors, len(lat) + 1),)) if errors else Verdict(True, ())
     res = _summarize("single-stream", "closed-loop", 0.0, lat, [], span, verdict, None)
-    return replace(res, errors=len(errors)), lat
+    return replace(res, errors=len(errors), server=_timing(pool)), lat
 
 
 def _window_stable(windows: Sequence[tuple[float, float]], bound: float) -> bool:

@@ -145,10 +145,12 @@ class _Instance:
         _, load_s, version = line.split(maxsplit=2)
         return float(load_s), version
 
-    def ask(self, qid: int, n: int) -> int:
-        """Run a batch of n of the instance's own inputs; the completion time (ns)."""
+    def ask(self, qid: int, n: int) -> tuple[int, int]:
+        """Run a batch of n of the instance's own inputs; when it completed and when its
+        inference began (ns)."""
         self._send(f"{qid} {n}\n".encode())
-        return int(self._answer()[1])
+        _, done, *began = self._answer()
+        return int(done), int(began[0]) if began else int(done)
 
     def ask_data(self, qid: int, n: int, inputs: Arrays
                  ) -> tuple[int, Arrays | str, tuple[int, int] | None]:
@@ -228,6 +230,7 @@ class InstancePool:
         self.queue: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
         self._counts: Counter[int] = Counter()
         self._executions: Counter[int] = Counter()  # calls per batch size since start
+        self._timing: list = [0, 0.0, 0]  # calls, queue ns (mean of a call's), inference ns
         self._lock = threading.Lock()
         self.on_complete: Completion = lambda qid, t: None
         self.on_start: Callable[[int], None] = lambda qid: None
@@ -295,7 +298,9 @@ class InstancePool:
     def _call(self, inst: _Instance, batch: list[Item], size: int) -> None:
         data = [self._data.pop(qid, None) for qid, _, _ in batch]
         if data[0] is None:
-            done = inst.ask(batch[0][0], size)
+            t_sent = time.monotonic_ns()
+            done, began = inst.ask(batch[0][0], size)
+            self._timed(batch, t_sent, done - began)
             for qid, _, _ in batch:
                 self.on_complete(qid, done)
             return
@@ -310,6 +315,8 @@ class InstancePool:
                 if d is not None:
                     self._data[qid] = d  # failed with the batch, reported by _replace
             raise
+        if span is not None:
+            self._timed(batch, t_sent, span[1] - span[0])
         for (qid, _, _), served in zip(batch, self.served(batch, size, t_sent, done, result,
                                                         span), strict=True):
             self.on_served(qid, served)
@@ -391,6 +398,24 @@ class InstancePool:
         """Calls per batch size since the pool started (a copy: dispatchers add to it)."""
         with self._lock:
             return dict(sorted(self._executions.items()))
+
+    def _timed(self, batch: list[Item], t_sent: int, infer_ns: int) -> None:
+        with self._lock:
+            self._timing[0] += 1
+            self._timing[1] += sum(t_sent - t_enq for _, _, t_enq in batch) / len(batch)
+            self._timing[2] += infer_ns
+
+    def take_timing(self) -> dict[str, float]:
+        """Mean ms per call since the last take, as a server's statistics extension gives
+        them: waiting in the queue, and the inference as the instance timed it (prepare and
+        run, the timed region of `run`).  So an in-process step shows how much of its latency
+        was the model's, as a served one does."""
+        with self._lock:
+            (n, queue_ns, infer_ns), self._timing = self._timing, [0, 0.0, 0]
+        if not n:
+            return {}
+        return {"requests": float(n), "queue_ms": round(queue_ns / n / 1e6, 3),
+                "compute_ms": round(infer_ns / n / 1e6, 3)}
 
     def take_batch_counts(self) -> dict[int, int]:
         """Calls per batch size since the last take (a step's histogram; none without

@@ -29,8 +29,9 @@ class StepResult:
     errors: int = 0  # failed requests (a step with any is INVALID)
     concurrency: int | None = None  # the concurrency mode's requests in flight
     windows: int = 0  # measurement windows the concurrency mode took
-    # a remote server's own view of the step (statistics extension), mean ms per request:
-    # queue_ms, compute_ms, request_ms, and the requests it counted
+    # the server's own view of the step, mean ms per request: a remote server's statistics
+    # extension (queue_ms, compute_ms, request_ms, and the requests it counted), or our
+    # instance pool's (queue_ms, compute_ms: the inference as the instance timed it)
     server: dict[str, float] = field(default_factory=dict)
     # said about a step without rejecting it (the issuer was late: pessimistic, not wrong)
     notes: tuple[str, ...] = ()
@@ -52,8 +53,11 @@ class StepResult:
         batches = f", batches={self.batch_text()}" if self.batch_sizes else ""
         if self.concurrency is not None:
             head = f"concurrency/{target_label or '-'}/{self.concurrency}"
+        # a remote server's statistics (they carry its request time); our own pool's split
+        # is kept in the results and tables but not put in this line, whose shape the
+        # reference's tools parse
         server = (", server=" + ",".join(f"{k}:{v:g}" for k, v in self.server.items())
-                  if self.server else "")
+                  if "request_ms" in self.server else "")
         errors = f", errors={self.errors}" if self.errors else ""
         if self.notes:
             verdict += " [" + "; ".join(self.notes) + "]"
