@@ -347,3 +347,30 @@ def test_a_request_completes_when_its_answer_is_in_not_when_it_is_decoded() -> N
             pool.on_error = lambda qid, reason: failed.set()
             pool.submit(1)
             assert failed.wait(10)
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_concurrency_mode_loops_each_client_thread_as_perf_analyzer_does(
+        concurrency: int) -> None:
+    """An answered request is replaced by the thread that got the answer, so no hand-off
+    to another thread (a wake-up) falls inside the next request's latency: N in flight
+    means N client threads, each sending its next request itself."""
+    from inferometer.loadgen import engine
+    from inferometer.loadgen.remote import Remote, remote_model, request_feeds
+
+    with fake_server("v2-ok") as port:
+        target = parse_target(f"http://127.0.0.1:{port}/v2/models/m")
+        with Remote(target, connections=8) as pool:
+            pool.prepare(request_feeds(remote_model(target, pool.meta), 1, []))
+            senders: list[int] = []
+            real_infer = pool.client.infer
+
+            def infer(req):  # type: ignore[no-untyped-def]
+                senders.append(threading.get_ident())
+                return real_infer(req)
+
+            pool.client.infer = infer  # type: ignore[method-assign]
+            step, _ = engine.run_concurrency(pool, concurrency, window_s=0.2,
+                                             window_requests=20, stability=10.0)
+    assert step.errors == 0 and len(senders) > 3 * 20
+    assert len(set(senders)) == concurrency
