@@ -395,3 +395,20 @@ def test_a_slow_spell_in_the_probe_does_not_sink_a_batching_candidates_bound() -
 
     assert bound(service_estimate(spell)) >= bound(sorted(clean)[2])
     assert bound(sorted(spell)[2]) < bound(service_estimate(spell))  # the median sank it
+
+
+@pytest.mark.parametrize("slow_speed", [0.6, 0.9])
+def test_without_a_runner_up_the_reason_says_what_became_of_the_others(
+        slow_speed: float) -> None:
+    """A candidate that failed a test at the leader's load was never scanned: it may meet
+    the SLO at a lower load, so "the only candidate that met the SLO" would be untrue."""
+    space = build([(r, "default", "fp32") for r in ("fast", "slow")],
+                  parse_layouts("2x2", CORES), [1], [0.0])
+    out = search(space, ModelBench(100.0, speed={"fast": 1.0, "slow": slow_speed}),
+                 G(slo_s=0.1))
+    assert out.chosen is not None and out.chosen.runtime == "fast"
+    assert out.runner_up is None and not out.tie
+    (other,) = [v for v in out.verdicts if v.candidate != out.chosen]
+    said = {"beaten": "1 failed the SLO when tested there",
+            "bound": "1 cannot reach it (their ideal-server bound"}[other.status]
+    assert "only candidate" not in out.why and said in out.why

@@ -264,7 +264,7 @@ def _throughput(feasible: list[tuple[float, Candidate]], bench: Bench, goal: Goa
     if best.precision != "fp32":
         pool = [c for c in pool if c.precision == "fp32"] or pool
     runner = max(pool, key=lambda c: (answers[c.id].max_qps, c.id), default=None)
-    chosen, tie, why, retests = best, False, "the only candidate that met the SLO", []
+    chosen, tie, why, retests = best, False, _alone(best, answers[best.id], verdicts), []
     if runner is not None:
         qa, qb = answers[best.id].max_qps, answers[runner.id].max_qps
         gap = qa / qb - 1
@@ -308,6 +308,19 @@ def _throughput(feasible: list[tuple[float, Candidate]], bench: Bench, goal: Goa
                    bounds[default.id])
     return _finish(verdicts, chosen, runner if chosen == best else best, default, tie, why,
                    retests)
+
+
+def _alone(best: Candidate, scan: Scan, verdicts: Mapping[str, Verdict]) -> str:
+    """Why there is no runner-up: said as it was found (a candidate that failed a test at
+    the leader's load was never scanned, so it may meet the SLO at a lower one)."""
+    others = [v for v in verdicts.values() if v.candidate != best]
+    beaten = sum(v.status == "beaten" for v in others)
+    bound = sum(v.status == "bound" for v in others)
+    if not beaten and not bound:
+        return "the only candidate that met the SLO"
+    parts = ([f"{beaten} failed the SLO when tested there"] if beaten else []) + (
+        [f"{bound} cannot reach it (their ideal-server bound is below)"] if bound else [])
+    return f"no other candidate carries {scan.max_qps:g} QPS: " + ", ".join(parts)
 
 
 def _prefer(a: Candidate, b: Candidate, verdicts: Mapping[str, Verdict]) -> Candidate:
