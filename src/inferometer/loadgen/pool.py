@@ -221,8 +221,8 @@ class _Instance:
 
 class InstancePool:
     """`threads=False`: no dispatcher threads; whoever drives the instances (an event loop,
-    `loopdispatch`) takes them from `instances` and reports through `count_call`,
-    `served`, `fail_items` and `restart`."""
+    serve.dispatch) takes them from `instances` and uses `count_call`, `served` and
+    `restart` as the threads do."""
 
     def __init__(self, spec: PoolSpec, log_dir: Path, python: str = sys.executable, *,
                  threads: bool = True) -> None:
@@ -250,7 +250,6 @@ class InstancePool:
             raise
         self.load_s = max(s[0] for s in starts)
         self.version = starts[0][1]
-        self.threaded = threads
         for i in range(spec.instances if threads else 0):
             t = threading.Thread(target=self._dispatch, args=(i,), daemon=True)
             t.start()
@@ -267,6 +266,11 @@ class InstancePool:
     @property
     def instances(self) -> list[_Instance]:
         return self._instances
+
+    @property
+    def threaded(self) -> bool:
+        """Dispatcher threads drive the instances (else whoever made it with threads=False)."""
+        return bool(self._threads)
 
     def count_call(self, size: int) -> None:
         with self._lock:

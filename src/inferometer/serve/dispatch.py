@@ -77,17 +77,16 @@ class LoopDispatcher:
                 self._lost(index, f"instance {index} failed: {exc}")
 
     def _answered(self, index: int) -> None:
-        req = self.busy.pop(index, None)
-        if req is None:  # readable while idle: the instance died (EOF)
+        if index not in self.busy:  # readable while idle: the instance died (EOF)
             self.idle.remove(index)
             self._lost(index, "")
             return
         try:
             done, result, span = self.pool.instances[index].answer_data()
         except (PoolError, OSError, ValueError) as exc:
-            self.busy[index] = req
             self._lost(index, f"instance {index} failed: {exc}")
             return
+        req = self.busy.pop(index)
         (served,) = self.pool.served([(0, req.n, req.t_enq)], req.n, req.t_sent, done,
                                      result, span)
         if not req.future.done():
