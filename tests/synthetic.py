@@ -46,6 +46,8 @@ class Cell:
     model: str = "net"
     status: str = "ok"
     probe_ms: float | None = None  # the machine's speed probe before each process
+    gemm_ms: float | None = None  # the matrix speed probe before each process
+    device: str = "cpu"
 
 
 def write_run(path: Path, cells: Sequence[Cell], created: str = "2026-01-01T00:00:00+00:00",
@@ -54,7 +56,7 @@ def write_run(path: Path, cells: Sequence[Cell], created: str = "2026-01-01T00:0
     rd.create({})
     results = []
     for c in cells:
-        spec = CellSpec(c.model, c.runtime, c.variant, c.threads, c.batch)
+        spec = CellSpec(c.model, c.runtime, c.variant, c.threads, c.batch, c.device)
         if c.status != "ok":
             cell = CellResult(spec, "failed", error="boom", runtime_version=version)
             rd.save_cell(cell, None)
@@ -68,7 +70,8 @@ def write_run(path: Path, cells: Sequence[Cell], created: str = "2026-01-01T00:0
                           integrity=integrity)
         records = [ProcessResult(rep=k, summary=summarize(p), first_ms=1.0, load_s=0.5,
                                  stop_reason="converged", rss_after_load_mb=c.peak_mb * 0.8,
-                                 peak_rss_mb=c.peak_mb, wall_s=1.0, probe_ms=c.probe_ms)
+                                 peak_rss_mb=c.peak_mb, wall_s=1.0, probe_ms=c.probe_ms,
+                                 gemm_ms=c.gemm_ms)
                    for k, p in enumerate(procs)]
         cell = pool(base, records, procs)
         rd.save_cell(cell, [{"rep": k, "first": 1, "warmup": [1], "samples": list(p)}

@@ -30,6 +30,7 @@ from . import __version__
 from .errors import UsageError
 from .executor import Done, Node, Work, run_work
 from .jobs import Job
+from .measure.speed import Speed
 from .models.ref import ModelRef
 from .results.codec import from_dict, to_dict
 from .results.schema import WorkerReport
@@ -169,7 +170,8 @@ def _node_task(work_data: dict[str, Any], files: dict[str, tuple[int, str, list[
             report, wall, probe = run_work(dataclasses.replace(work, job=job, log_path=str(log)))
         finally:
             os.sched_setaffinity(0, before)
-        result = {"report": to_dict(report), "wall": wall, "probe": probe,
+        result = {"report": to_dict(report), "wall": wall,
+                  "probe": to_dict(probe) if probe else None,
                   "outputs": Path(out).read_bytes() if out and Path(out).exists() else None,
                   "log": log.read_text(errors="replace") if log.exists() else ""}
     # yielded once the directory is gone: a worker stopped right after its last item (the
@@ -469,7 +471,7 @@ class RayExecutor:
             Path(work.job.outputs_path).write_bytes(r["outputs"])
         Path(work.log_path).write_text(r["log"])
         return (t.tag, Done(work, from_dict(WorkerReport, r["report"]), r["wall"],
-                            slot.node.id, r["probe"]))
+                            slot.node.id, from_dict(Speed, r["probe"]) if r["probe"] else None))
 
     def _drop(self, node: Node) -> None:
         """A node that died takes no more work (Ray would refuse it anyway)."""

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from . import envs
 from .jobs import Job
-from .measure.speed import speed_probe
+from .measure.speed import Speed, speed_probe
 from .results.schema import WorkerReport
 from .spawn import spawn_worker
 
@@ -37,7 +37,7 @@ class Done:
     report: WorkerReport
     wall_s: float
     node: str  # the node it ran on (LOCAL without a cluster)
-    probe_ms: float | None = None
+    probe: Speed | None = None  # the machine's speed just before the process
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-def run_work(work: Work) -> tuple[WorkerReport, float, float | None]:
+def run_work(work: Work) -> tuple[WorkerReport, float, Speed | None]:
     """Run one worker process here: the report, its wall time and the speed probe taken
     just before it (where no runtime thread spins)."""
     try:

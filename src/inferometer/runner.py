@@ -17,6 +17,7 @@ from . import __version__, envs
 from .executor import Done, Executor, Local, Work
 from .integrity import compare_outputs
 from .jobs import Job
+from .measure.speed import Speed
 from .models.ref import ModelRef
 from .plan import Plan
 from .results.export import to_csv
@@ -291,7 +292,7 @@ class Runner:
                            wall_s=(base.wall_s or 0.0) + wall)
         else:
             assert done is not None
-            proc = _process(rep, report, wall, done.probe_ms, done.node)
+            proc = _process(rep, report, wall, done.probe, done.node)
             self.procs.setdefault(cid, []).append(proc)
             self.raw.setdefault(cid, []).append(
                 {"rep": rep, "first": report.first_ns, "warmup": list(report.warmup_ns),
@@ -350,7 +351,7 @@ def _arrays(path: Path) -> list[np.ndarray]:
         return [f[f"arr_{k}"] for k in range(len(f.files))]
 
 
-def _process(rep: int, r: WorkerReport, wall: float, probe: float | None,
+def _process(rep: int, r: WorkerReport, wall: float, probe: Speed | None,
              node: str) -> ProcessResult:
     return ProcessResult(
         rep=rep, summary=summarize(r.samples_ns), first_ms=(r.first_ns or 0) / 1e6,
@@ -358,4 +359,5 @@ def _process(rep: int, r: WorkerReport, wall: float, probe: float | None,
         rss_after_load_mb=r.rss_after_load_mb, peak_rss_after_load_mb=r.peak_rss_after_load_mb,
         peak_rss_mb=r.peak_rss_mb, wall_s=wall, cpu_affinity=r.cpu_affinity,
         device_summary=summarize(r.device_samples_ns) if r.device_samples_ns else None,
-        probe_ms=probe, node=node)
+        probe_ms=probe.loop_ms if probe else None, gemm_ms=probe.gemm_ms if probe else None,
+        node=node)

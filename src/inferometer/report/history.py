@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import RunDirError, UsageError
 from ..results.schema import CellResult, RunResult
 from ..results.store import load_result
-from .compare import compare_cells, machine_probes, machine_shift
+from .compare import compare_cells, machine_change
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,8 @@ def _verdict(prev: CellResult | None, cell: CellResult) -> str:
     machine's speed between the two)."""
     if prev is None:
         return "-"
-    shift = machine_shift(machine_probes([prev]), machine_probes([cell]))
-    change = compare_cells(prev, cell, None, None, machine=shift).get("p50")
+    change = compare_cells(prev, cell, None, None,
+                           machine=machine_change([prev], [cell])).get("p50")
     return "-" if change is None else change.verdict.replace("no significant change", "tied")
 
 

@@ -12,7 +12,14 @@ from ..results.schema import CellResult, ModelInfo, RunResult
 from ..results.trainrun import TrainRun
 from ..results.tunerun import TuneRun
 from ..stats import ALPHA
-from .compare import NOISE, Comparison, compare_cells, key_label, machine_probes
+from .compare import (
+    NOISE,
+    SENSITIVITY,
+    Comparison,
+    compare_cells,
+    key_label,
+    machine_probes,
+)
 
 
 def render(headers: Sequence[str], rows: Sequence[Sequence[str]],
@@ -336,8 +343,13 @@ def _footer(run: RunResult) -> str:
     else:
         lines.append(f"processes: {s.repeat} per cell, scheduled {s.order}; 'spread' is the "
                      "range of the process medians over their median")
+    gemm = sorted(p.gemm_ms for c in run.cells for p in c.processes if p.gemm_ms)
     probes = sorted(machine_probes(run.cells))
-    if probes:
+    if gemm:
+        lines.append(f"machine speed before each process: a one-thread matrix product took "
+                     f"median {gemm[len(gemm) // 2]:.3f} ms (range {gemm[0]:.3f}-{gemm[-1]:.3f});"
+                     " compare divides another run's CPU latencies by the difference in it")
+    elif probes:
         lines.append(f"machine speed probe before each process: median "
                      f"{probes[len(probes) // 2]:.2f} ms of fixed work (range {probes[0]:.2f}-"
                      f"{probes[-1]:.2f}); compare holds two runs to the difference in it")
@@ -489,11 +501,14 @@ def comparison_text(cmp: Comparison, thresholds_failed: Sequence[str]) -> str:
         ci = f"[{p50.low:.3f}, {p50.high:.3f}]" if p50.bounded else "-"
         test = "-" if p50.p is None else f"{p50.p:.3f}"
         mem = "-" if rss is None else f"{rss.a:.0f} -> {rss.b:.0f} ({rss.ratio - 1:+.0%})"
-        rows.append([key_label(cc.key), f"{p50.a:.3f}", f"{p50.b:.3f}", f"{p50.ratio:.3f}",
+        raw = [] if cmp.machine.speed == 1.0 else ["-" if p50.raw is None else f"{p50.raw:.3f}"]
+        rows.append([key_label(cc.key), f"{p50.a:.3f}", f"{p50.b:.3f}", *raw, f"{p50.ratio:.3f}",
                      ci, f"{cc.processes_a}/{cc.processes_b}", test, f"{p50.floor:.1%}",
                      p50.verdict, mem])
+    # with the machine's change divided out, B/A is the adjusted ratio and 'raw' B/A as measured
+    ratio_heads = ("raw B/A", "B/A") if cmp.machine.speed != 1.0 else ("B/A",)
     out = [f"A: {cmp.a}", f"B: {cmp.b}",
-           render(("cell", "A p50 ms", "B p50 ms", "B/A", "95% CI", "procs A/B", "p",
+           render(("cell", "A p50 ms", "B p50 ms", *ratio_heads, "95% CI", "procs A/B", "p",
                    "floor", "verdict", "peak MB"), rows)]
     g = cmp.geomean("p50")
     if g is not None:
@@ -504,9 +519,13 @@ def comparison_text(cmp: Comparison, thresholds_failed: Sequence[str]) -> str:
                    f"{counts['no significant change']} no significant change; a change is "
                    "called when the 95% CI (two-level bootstrap: processes, then samples) "
                    f"excludes 1, it exceeds the noise floor: {cmp.noise:.0%}, or the "
-                   "larger between-process spread of either side, or the difference in the "
-                   f"machine's own speed ({cmp.machine_shift:.0%} here), and p, Welch's test "
-                   f"on the process medians, is under {ALPHA:g})")
+                   "larger between-process spread of either side"
+                   + (f", at both ends of the machine's own change of speed divided out "
+                      f"(B/A to the power {SENSITIVITY[0]:g} and {SENSITIVITY[1]:g})"
+                      if cmp.machine.adjusted and cmp.machine.speed != 1.0 else
+                      f", or the difference in the machine's own speed "
+                      f"({cmp.machine.shift:.0%} here)")
+                   + f", and p, Welch's test on the process medians, is under {ALPHA:g})")
     out += [f"note: {n}" for n in cmp.notes]
     for label, keys in (("only in A", cmp.only_a), ("only in B", cmp.only_b),
                         ("not compared", cmp.failed)):

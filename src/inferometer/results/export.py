@@ -80,7 +80,7 @@ def process_rows(run: RunResult) -> list[dict[str, Any]]:
                         "mean_ms": s.mean_ms, "p50_ms": s.p50_ms, "p99_ms": s.p99_ms,
                         "count": s.count, "first_ms": p.first_ms, "load_s": p.load_s,
                         "peak_rss_mb": p.peak_rss_mb, "wall_s": p.wall_s,
-                        "probe_ms": p.probe_ms})
+                        "probe_ms": p.probe_ms, "gemm_ms": p.gemm_ms})
     return out
 
 

@@ -134,8 +134,10 @@ class ProcessResult:
     wall_s: float | None = None
     cpu_affinity: tuple[int, ...] = ()
     device_summary: Summary | None = None
-    # the machine's speed just before this process started (measure.speed: ms of fixed work)
+    # the machine's speed just before this process started (measure.speed: ms of fixed work):
+    # the Python loop, and the single-thread matrix product (None in runs made before it)
     probe_ms: float | None = None
+    gemm_ms: float | None = None
     node: str = ""  # the node it ran on: a key of the run's `machines`
 
 
