@@ -65,6 +65,8 @@ def test_run_writes_a_complete_run_directory(run_dir) -> None:  # type: ignore[n
         for p, rec in zip(c.processes, raw["processes"], strict=True):
             assert p.rep == rec["rep"] and len(rec["warmup"]) == 1
             assert summarize(rec["samples"]) == p.summary
+            # the machine's speed just before the process: compare divides it out
+            assert p.gemm_ms and 0.01 < p.gemm_ms < 1000 and p.probe_ms
         procs = [rec["samples"] for rec in raw["processes"]]
         lo, hi = median_interval(procs)
         s = summarize_processes(procs)

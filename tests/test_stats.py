@@ -188,3 +188,31 @@ def test_welch_on_process_medians_pays_for_a_side_that_disagrees() -> None:
     assert significant(1.10, 1.01, 1.13, floor=0.092)
     assert not significant(1.10, 1.01, 1.13, floor=0.092, p=0.09)
     assert significant(1.10, 1.01, 1.13, floor=0.092, p=0.01)
+
+
+def test_the_matrix_speed_probe_runs_on_one_blas_thread(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """A probe spread over every core would time whichever cores were idle; this one holds
+    numpy's BLAS to one thread while it is timed and leaves the limit as it found it."""
+    from threadpoolctl import threadpool_info
+
+    from inferometer.measure import speed
+
+    def blas() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    seen: list[list[int]] = []
+    timed = speed._median_ms
+
+    def spy(fn: object, reps: int) -> float:
+        seen.append(blas())
+        return timed(fn, reps)
+
+    before = blas()
+    monkeypatch.setattr(speed, "_median_ms", spy)
+    ms = speed.gemm_probe(reps=3, n=128)
+    assert ms is not None and ms > 0
+    assert seen == [[1] * len(before)] and before
+    assert blas() == before
+    s = speed.speed_probe()
+    assert s.loop_ms > 0 and s.gemm_ms is not None and s.gemm_ms > 0

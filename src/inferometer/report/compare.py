@@ -165,12 +165,13 @@ def machine_shift(probes_a: Sequence[float], probes_b: Sequence[float]) -> float
 
 # How closely a workload's latency follows the machine's speed (d log latency / d log probe):
 # over drifting minutes here ResNet-50 on ONNX Runtime followed the matrix probe with slopes of
-# 0.91-0.97, BERT-base 0.87, MobileNet-v2 0.89 (1 thread) and 0.57 (2), ResNet-18 0.74
-# (docs/decisions.md).  The machine's change is divided out at both ends of this range and a
-# change is called only where both ends call it: a workload at 0.57 still reads as no change
-# at the 0.7 end for drifts up to 15% (0.13 x 15% is within the 2% floor).  Wider (0.5-1.3)
-# found a 10% slowdown in 8 of 10 pairs where this found 9 (three A/A sessions' stored runs).
-SENSITIVITY = (0.7, 1.2)
+# 0.91-0.97, BERT-base 0.87, MobileNet-v2 0.89 (1 thread) and 0.57 (2), ResNet-18 0.74; in
+# one A/A run whose probes said 10% faster, one 2-thread cell followed at about 0.3 while the
+# others did at 0.7-1 (docs/decisions.md).  The machine's change is divided out at both ends
+# of this range and a change is called only where both ends call it.  A range from 0.7 let
+# that cell fail an identical rerun with --fail-on p50:5% (3 of 10 pairs) and found a 10%
+# slowdown no more often (seven A/A sessions' stored runs).
+SENSITIVITY = (0.3, 1.2)
 # Latency figures a CPU's speed drives (items/s is their inverse); memory and load time are not
 # divided by the machine's speed.
 _SPEED_BOUND = ("p50", "p90", "p99", "mean", "items_per_s")
