@@ -37,7 +37,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
-from inferometer.report.compare import compare_runs, parse_fail_on, regressions  # noqa: E402
+from inferometer.report.compare import (  # noqa: E402
+    compare_runs,
+    machine_change,
+    parse_fail_on,
+    regressions,
+)
 from inferometer.report.table import fastest_lines  # noqa: E402
 from inferometer.results.store import RunDir  # noqa: E402
 
@@ -118,6 +123,15 @@ def main() -> int:
              f"extra args: {' '.join(args.extra) or 'none'}); "
              + ("the stored runs judged again" if args.analyse_only
                 else f"{sum(walls) / len(walls):.0f} s per run on average")]
+    cells = {d: RunDir(d).load().cells for d in dirs["base"]}
+    changes = [machine_change(cells[a], cells[b])
+               for a, b in itertools.combinations(dirs["base"], 2)]
+    speeds = [m.speed for m in changes if m.adjusted]
+    lines.append(f"the machine's own speed between identical runs (matrix probe, B/A): "
+                 f"{min(speeds):.3f}..{max(speeds):.3f}; compare divides it out" if speeds else
+                 "these runs carry no matrix speed probe (made before it): compare holds "
+                 "them to the Python-loop probe's floor")
+    report["machine_speed"] = speeds
     rows = {}
     # each comparison gives every thread count's verdict: made once, read per thread count
     detections = {f"slow{s * 100:g}": [_verdicts(a, b) for a in dirs["base"]
@@ -139,10 +153,10 @@ def main() -> int:
         lines.append(f"threads={t}: compare called {calls}/{len(aa)} identical pairs faster or "
                      f"slower (B/A {min(ratios):.3f}..{max(ratios):.3f}); {detected}")
     fail = sum(f for _, _, f in aa)
-    fastest = [line for d in dirs["base"]
-               for line in fastest_lines(RunDir(d).load().cells)]
+    fastest = [line for d in dirs["base"] for line in fastest_lines(cells[d])]
     false_fastest = sum(" slower" in line for line in fastest)
-    lines.append(f"--fail-on p50:5% would exit 1 on {fail}/{len(aa)} identical pairs")
+    lines.append(f"--fail-on p50:5% would exit 1 on {fail}/{len(aa)} identical pairs (every "
+                 "cell: both runtimes, both thread counts)")
     lines.append(f"fastest line against the identical twin runtime: {false_fastest}/"
                  f"{len(fastest)} claimed a lead beyond noise")
     lines += [f"  {line}" for line in fastest]
