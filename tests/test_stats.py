@@ -1,6 +1,7 @@
 import math
 import random
 import statistics
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -204,7 +205,7 @@ def test_the_matrix_speed_probe_runs_on_one_blas_thread(monkeypatch: pytest.Monk
     seen: list[list[int]] = []
     timed = speed._median_ms
 
-    def spy(fn: object, reps: int) -> float:
+    def spy(fn: Callable[[], object], reps: int) -> float:
         seen.append(blas())
         return timed(fn, reps)
 

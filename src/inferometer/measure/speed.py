@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,11 +45,11 @@ def _work(n: int) -> int:
     return k
 
 
-def _median_ms(fn: object, reps: int) -> float:
+def _median_ms(fn: Callable[[], object], reps: int) -> float:
     times = []
     for _ in range(reps):
         t0 = time.perf_counter_ns()
-        fn()  # type: ignore[operator]
+        fn()
         times.append((time.perf_counter_ns() - t0) / 1e6)
     return statistics.median(times)
 

@@ -152,6 +152,12 @@ def machine_probes(cells: Sequence[CellResult]) -> list[float]:
     return [p.probe_ms for c in cells for p in c.processes if p.probe_ms]
 
 
+def gemm_probes(cells: Sequence[CellResult]) -> list[float]:
+    """The matrix speed probe (ms, measure.speed) of every process of these cells; empty for
+    runs made before it."""
+    return [p.gemm_ms for c in cells for p in c.processes if p.gemm_ms]
+
+
 def machine_shift(probes_a: Sequence[float], probes_b: Sequence[float]) -> float:
     """How much slower or faster the machine itself was on one side, as far as the probes
     show beyond their own noise: the distance from 1 of the nearer end of the interval of
@@ -204,8 +210,7 @@ def machine_change(cells_a: Sequence[CellResult], cells_b: Sequence[CellResult]
                    ) -> MachineChange:
     """The machine's change between two sides: the matrix probe where both sides have two or
     more, else the Python loop's floor."""
-    ga = [p.gemm_ms for c in cells_a for p in c.processes if p.gemm_ms]
-    gb = [p.gemm_ms for c in cells_b for p in c.processes if p.gemm_ms]
+    ga, gb = gemm_probes(cells_a), gemm_probes(cells_b)
     if len(ga) >= 2 and len(gb) >= 2:
         # medians: one probe in a dozen lands 40-70% slow (a preemption inside it).  Dividing
         # by the point estimate, not by the end of its interval nearest 1: on the A/A checks'
@@ -267,33 +272,34 @@ def compare_cells(ca: CellResult, cb: CellResult, samples_a: Sequence[Sequence[i
             # a process that kept no such figure leaves the cell without an interval (a
             # 0 in its place would widen it towards "changed")
             low, high = process_ratio(fa, fb)
-        p = welch_p(fa, fb)
         raw = None
         if metric in _SPEED_BOUND and speed != 1.0:
             raw = ratio
             # B's latencies as if B's machine had run at A's speed, for a workload that
             # follows the machine by each end of SENSITIVITY: called only where both agree
-            ends = [_divided(metric, ratio, low, high, fa, fb, speed ** e) for e in SENSITIVITY]
+            ends = [(*_divided(metric, ratio, low, high, speed ** e),
+                     welch_p(fa, [v / speed ** e for v in fb])) for e in SENSITIVITY]
             verdicts = {_verdict(metric, r, lo, hi, floor, pe) for r, lo, hi, pe in ends}
-            ratio, low, high, _ = _divided(metric, ratio, low, high, fa, fb, speed)
+            ratio, low, high = _divided(metric, ratio, low, high, speed)
             p = max((end[3] for end in ends if end[3] is not None), default=None)
             verdict = verdicts.pop() if len(verdicts) == 1 else "no significant change"
         else:
+            p = welch_p(fa, fb)
             verdict = _verdict(metric, ratio, low, high, floor, p)
         changes.append(Change(metric, va, vb, ratio, low, high, verdict, floor, p, raw))
     return CellComparison(cell_key(ca), tuple(changes), max(1, len(ca.processes)),
                           max(1, len(cb.processes)))
 
 
-def _divided(metric: str, ratio: float, low: float | None, high: float | None,
-             fa: Sequence[float], fb: Sequence[float], by: float
-             ) -> tuple[float, float | None, float | None, float | None]:
-    """B/A, its interval and Welch's p with B's latencies divided by `by` (items/s: B's
-    throughput multiplied by it)."""
+def _divided(metric: str, ratio: float, low: float | None, high: float | None, by: float
+             ) -> tuple[float, float | None, float | None]:
+    """B/A and its interval with B's latencies divided by `by` (items/s: B's throughput
+    multiplied by it).  The process figures go into Welch's test divided by `by` as well:
+    they are latencies, items/s's too (its inverse median)."""
     k = 1.0 / by if metric == "items_per_s" else by
-    bounds = (None, None) if low is None or high is None else (low / k, high / k)
-    # the process figures are latencies, items/s's too (its inverse median)
-    return ratio / k, *bounds, welch_p(fa, [v / by for v in fb])
+    if low is None or high is None:
+        return ratio / k, None, None
+    return ratio / k, low / k, high / k
 
 
 @dataclass(frozen=True)

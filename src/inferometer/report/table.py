@@ -17,6 +17,7 @@ from .compare import (
     SENSITIVITY,
     Comparison,
     compare_cells,
+    gemm_probes,
     key_label,
     machine_probes,
 )
@@ -343,7 +344,7 @@ def _footer(run: RunResult) -> str:
     else:
         lines.append(f"processes: {s.repeat} per cell, scheduled {s.order}; 'spread' is the "
                      "range of the process medians over their median")
-    gemm = sorted(p.gemm_ms for c in run.cells for p in c.processes if p.gemm_ms)
+    gemm = sorted(gemm_probes(run.cells))
     probes = sorted(machine_probes(run.cells))
     if gemm:
         lines.append(f"machine speed before each process: a one-thread matrix product took "
@@ -522,7 +523,7 @@ def comparison_text(cmp: Comparison, thresholds_failed: Sequence[str]) -> str:
                    "larger between-process spread of either side"
                    + (f", at both ends of the machine's own change of speed divided out "
                       f"(B/A to the power {SENSITIVITY[0]:g} and {SENSITIVITY[1]:g})"
-                      if cmp.machine.adjusted and cmp.machine.speed != 1.0 else
+                      if cmp.machine.speed != 1.0 else
                       f", or the difference in the machine's own speed "
                       f"({cmp.machine.shift:.0%} here)")
                    + f", and p, Welch's test on the process medians, is under {ALPHA:g})")
