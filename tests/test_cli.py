@@ -108,9 +108,11 @@ def test_dry_run_lists_the_plan_and_runs_nothing(tmp_path: Path) -> None:
                     ("tinynet", "onnxruntime/int8"): ["cpu", "1,auto", "1,2", "4"],
                     ("tinynet", "null/default"): ["cpu", "1,auto", "1,2", "4"]}
     # one reference run per batch size; int8 is the one variant converted first
-    assert ("12 cells x 3 fresh worker process(es) each = 36 processes, scheduled interleaved; "
-            "before them 2 reference run(s) (onnxruntime) and 1 conversion(s)") in r.stdout
-    assert "measuring takes 1.8 to 3.6 min (3 to 6 s a process)" in r.stdout
+    assert ("12 cells x 3 to 5 fresh worker processes each = 36 to 60 processes (more than 3 "
+            "where that many take at most 20 s together") in r.stdout
+    assert ("scheduled interleaved; before them 2 reference run(s) (onnxruntime) and 1 "
+            "conversion(s)") in r.stdout
+    assert "measuring takes 1.8 to 6.0 min (3 to 6 s a process)" in r.stdout
 
 
 def test_torch_variants_from_the_command_line(tmp_path: Path) -> None:
@@ -179,6 +181,35 @@ def test_interrupt_keeps_finished_cells_and_resume_finishes(fakes: None, tmp_pat
     # only the missing process ran: the first one is the one measured before the interrupt
     assert [p.rep for p in run.cells[0].processes] == [0, 1]
     assert run.cells[0].processes[0] == first
+
+
+def test_repeat_auto_gives_cheap_cells_more_processes_and_resume_adds_only_those(
+        tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    short = [a for a in QUICK if a not in ("--repeat", "2")]  # the default: --repeat auto
+    r = cli("run", "tinynet", "--runtimes", "null", "--threads", "1", "--output", str(out),
+            *short)
+    assert r.returncode == 0, r.stderr
+    run = RunDir(out).load()
+    (cell,) = run.cells
+    # a null process takes well under 4 s: 5 of them fit the cell's 20 s
+    assert (run.settings.repeat, run.settings.repeat_max) == (3, 5)
+    assert [p.rep for p in cell.processes] == [0, 1, 2, 3, 4]
+    assert "[5/5]" in r.stderr and "process 5/5" in r.stderr
+    assert "over 5 processes" in r.stderr and "over 3 processes" not in r.stderr
+    assert "processes: 3-5 (5 where they took <= 20 s together) per cell" in r.stdout
+
+    # killed before its extra processes ran: their samples never reached the disk
+    path = out / "samples" / f"{cell.spec.id}.json"
+    raw = json.loads(path.read_text())
+    raw["processes"] = raw["processes"][:3]
+    path.write_text(json.dumps(raw))
+    r = cli("run", "--resume", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "process 3/5: (done earlier)" in r.stderr and "process 4/5: p50" in r.stderr
+    again = RunDir(out).load().cells[0]
+    assert [p.rep for p in again.processes] == [0, 1, 2, 3, 4]
+    assert again.processes[:3] == cell.processes[:3]  # only the missing ones ran
 
 
 def test_sigterm_kills_the_running_worker_and_keeps_finished_cells(fakes: None,

@@ -16,6 +16,7 @@ from synthetic import Cell, load_samples, noisy, processes, write_run
 
 from inferometer.errors import UsageError
 from inferometer.report.compare import Comparison, compare_runs, parse_fail_on, regressions
+from inferometer.results.store import RunDir
 from inferometer.stats import bootstrap_ratio
 
 T2 = "resnet50-ort-t2.json"
@@ -298,3 +299,29 @@ def test_a_process_without_a_memory_figure_gives_no_interval(tmp_path: Path) -> 
     peak = compare_cells(gap, cb, None, None).get("peak_rss")
     assert peak is not None and peak.low is None and peak.high is None and peak.p is None
     assert peak.verdict == "better"  # 0.6x is beyond the floor
+
+
+def test_more_processes_do_not_raise_the_floor(tmp_path: Path) -> None:
+    """Five processes a side whose medians lie 0.93-1.04 of the cell's (a range of 11%, a
+    standard deviation of 4%), and a 10% slowdown. The old floor, the larger side's range,
+    grew with the number of processes (the range of five draws is 2.3 standard deviations,
+    of three 1.7) and hid it; the floor is how far apart two identical processes lie
+    (1.13 standard deviations, pooled over both sides), which five processes show as well
+    as three. The same processes against themselves are no change."""
+    shifts = [1.0, 0.93, 1.04, 0.98, 1.01]
+    write_run(tmp_path / "a", [Cell("r", "v", 1, 1, processes(50e6, shifts, n=40, seed=1,
+                                                              spread=0.003))])
+    write_run(tmp_path / "b", [Cell("r", "v", 1, 1, processes(55e6, shifts, n=40, seed=2,
+                                                              spread=0.003))])
+    write_run(tmp_path / "a2", [Cell("r", "v", 1, 1, processes(50e6, shifts[::-1], n=40,
+                                                               seed=3, spread=0.003))])
+    cmp = compare_runs(str(tmp_path / "a"), str(tmp_path / "b"))
+    p50 = cmp.cells[0].get("p50")
+    assert p50 is not None and 1.08 < p50.ratio < 1.12
+    (stored,) = RunDir(tmp_path / "a").load().cells
+    assert stored.spread is not None and stored.spread > 0.10  # the range: the old floor
+    assert 0.03 < p50.floor < 0.06
+    assert p50.verdict == "slower" and p50.p is not None and p50.p < 0.05
+    assert regressions(cmp, parse_fail_on("p50:5%"))
+    same = compare_runs(str(tmp_path / "a"), str(tmp_path / "a2")).cells[0].get("p50")
+    assert same is not None and same.verdict == "no significant change"

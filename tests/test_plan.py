@@ -114,3 +114,50 @@ def test_processes_are_scheduled_interleaved_sequential_or_random() -> None:
     assert sorted(shuffled) == sorted(ids(schedule([a, b], 4, "sequential")))
     for rt in ("x", "y"):  # each cell's processes keep their numbering in time
         assert [k for r, k in shuffled if r == rt] == [0, 1, 2, 3]
+
+
+def test_repeat_auto_gives_cheap_cells_more_processes_within_the_budget() -> None:
+    from inferometer.plan import AUTO_BUDGET_S, AUTO_MAX, DEFAULT_REPEAT, parse_repeat
+    from inferometer.results.schema import processes_wanted
+
+    assert parse_repeat("auto") == parse_repeat(None) == (DEFAULT_REPEAT, AUTO_MAX) == (3, 5)
+    assert parse_repeat("4") == (4, 4)
+    auto = _settings(repeat=3, repeat_max=5, cell_budget_s=20.0)
+    assert AUTO_BUDGET_S == 20.0
+    assert processes_wanted(auto, [2.0, 2.5, 1.0]) == 5  # 5 x 2 s fit 20 s
+    assert processes_wanted(auto, [4.5, 4.0, 6.0]) == 4  # 4 x 4.5 s do, 5 do not
+    assert processes_wanted(auto, [7.0, 8.0, 9.0]) == 3  # never fewer than repeat
+    assert processes_wanted(auto, [1.0, 60.0, 2.0]) == 5  # the median: one slow start
+    assert processes_wanted(auto, [1.0, 1.0]) == 3  # undecided until the first 3 ran
+    # the decision rests on the first 3 alone, so it stays put as the extra ones finish
+    assert processes_wanted(auto, [4.5, 4.0, 6.0, 30.0]) == 4
+    fixed = _settings(repeat=3)
+    assert processes_wanted(fixed, [0.1, 0.1, 0.1]) == 3  # --repeat N: exactly N
+    assert processes_wanted(_settings(repeat=3, repeat_max=0), [0.1] * 3) == 3  # old runs
+
+
+def test_the_extra_processes_are_scheduled_as_the_first_ones() -> None:
+    from inferometer.results.schema import CellSpec
+    from inferometer.runner import schedule
+
+    a, b, c = (CellSpec("m", r, "v", 1, 1) for r in "xyz")
+    ids = lambda jobs: [(c.runtime, k) for c, k in jobs]  # noqa: E731
+    wanted = {a.id: 5, b.id: 4}  # c's processes were too slow for more
+    assert ids(schedule([a, b], 3, "interleaved", first=3, wanted=wanted)) == [
+        ("x", 3), ("y", 3), ("x", 4)]
+    assert ids(schedule([a, b, c], 3, "interleaved", first=3,
+                        wanted={**wanted, c.id: 3})) == [("x", 3), ("y", 3), ("x", 4)]
+    assert ids(schedule([a, b], 3, "sequential", first=3, wanted=wanted)) == [
+        ("x", 3), ("x", 4), ("y", 3)]
+    shuffled = ids(schedule([a, b], 3, "random", seed="s", first=3, wanted=wanted))
+    assert sorted(shuffled) == [("x", 3), ("x", 4), ("y", 3)]
+    assert [k for r, k in shuffled if r == "x"] == [3, 4]  # numbered in time, from 3
+
+
+def _settings(**kw: object):  # type: ignore[no-untyped-def]
+    from inferometer.results.schema import RunSettings
+
+    base = dict(preprocess_timed=True, pin=False, timeout_s=60.0, reference_runtime="x",
+                warmup=1, min_time_s=0.1, min_count=4, max_time_s=1.0, target_rel_ci=0.01,
+                noisy_threshold=0.2)
+    return RunSettings(**{**base, **kw})  # type: ignore[arg-type]

@@ -291,7 +291,7 @@ def test_the_fastest_line_is_tied_when_the_processes_disagree_more_than_the_lead
     (line,) = fastest_lines(load_result(tmp_path / "run").cells)
     assert "tied with alpha/default" in line and "3 vs 3 processes" in line, line
     floor = float(line.split("noise floor ")[1].split("%")[0])
-    assert floor > 10
+    assert floor > 6  # identical processes lie further apart than the lead
     write_run(tmp_path / "one", [Cell("beta", "fast", 1, 1, fast[1]),
                                  Cell("alpha", "default", 1, 1, slow[1])])
     (line,) = fastest_lines(load_result(tmp_path / "one").cells)

@@ -128,6 +128,32 @@ def test_spread_and_the_verdict_rule() -> None:
     assert not significant(1.05, None, None, floor=0.10)
 
 
+def test_the_floor_is_how_far_apart_identical_processes_lie_whatever_their_number() -> None:
+    """A known between-process noise (2.5%, the standard deviation of the process medians
+    measured on the 2-core host): the floor is about 1.13 of it with three processes a side
+    and with five, where the larger side's range (the old floor) grew by a third."""
+    from inferometer.stats import between_floor, spread
+
+    assert between_floor([10.0], [11.0]) is None  # no side shows a between-process level
+    assert between_floor([10.0, 10.0], [12.0, 12.0, 12.0]) == 0.0
+    a = [10.0, 10.5, 9.6]
+    # each side about its own mean: a change between the sides is not noise
+    assert between_floor(a, [x * 1.3 for x in a]) == pytest.approx(between_floor(a, a))
+    rng = np.random.default_rng(3)
+
+    def draws(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [(100 * np.exp(0.025 * rng.standard_normal(n)),
+                 100 * np.exp(0.025 * rng.standard_normal(n))) for _ in range(2000)]
+
+    d3, d5 = draws(3), draws(5)
+    f3 = float(np.mean([between_floor(x, y) for x, y in d3]))
+    f5 = float(np.mean([between_floor(x, y) for x, y in d5]))
+    assert 0.024 < f3 < 0.031 and 0.024 < f5 < 0.031 and abs(f5 / f3 - 1) < 0.06
+    r3 = float(np.mean([max(spread(list(x)), spread(list(y))) for x, y in d3]))  # type: ignore[type-var]
+    r5 = float(np.mean([max(spread(list(x)), spread(list(y))) for x, y in d5]))  # type: ignore[type-var]
+    assert r5 / r3 > 1.25
+
+
 def test_process_ratio_is_the_process_level_interval() -> None:
     from inferometer.stats import process_ratio
 

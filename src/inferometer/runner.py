@@ -31,6 +31,7 @@ from .results.schema import (
     ProcessResult,
     RunResult,
     WorkerReport,
+    processes_wanted,
 )
 from .results.store import ProcessSamples, RunDir, atomic_write
 from .runtimes.base import converts_per_shape, variant
@@ -50,25 +51,28 @@ class Event:
     node: str = ""  # "start", "done": the node it runs on (with a cluster)
 
 
-def schedule(cells: Sequence[CellSpec], repeat: int, order: str,
-             seed: str = "") -> list[tuple[CellSpec, int]]:
-    """The order of the (cell, process) jobs.  Interleaved: every cell's first process, then
-    every cell's second, ...: slow drift of the machine (heat, neighbours, frequency) then
-    hits every cell alike instead of making the late cells look slower.  Random: a shuffle,
+def schedule(cells: Sequence[CellSpec], repeat: int, order: str, seed: str = "",
+             first: int = 0, wanted: dict[str, int] | None = None) -> list[tuple[CellSpec, int]]:
+    """The order of the (cell, process) jobs: processes `first` .. `repeat` - 1 of every
+    cell (or .. wanted[cell id] - 1).  Interleaved: every cell's first process, then every
+    cell's second, ...: slow drift of the machine (heat, neighbours, frequency) then hits
+    every cell alike instead of making the late cells look slower.  Random: a shuffle,
     seeded by `seed` so a resumed run keeps its order."""
     if order not in ORDERS:
         raise ValueError(f"unknown order {order!r}")
+    count = {c.id: (wanted or {}).get(c.id, repeat) for c in cells}
     if order == "sequential":
-        return [(c, k) for c in cells for k in range(repeat)]
-    jobs = [(c, k) for k in range(repeat) for c in cells]
+        return [(c, k) for c in cells for k in range(first, count[c.id])]
+    jobs = [(c, k) for k in range(first, max(count.values(), default=0)) for c in cells
+            if k < count[c.id]]
     if order == "random":
-        random.Random(seed).shuffle(jobs)
+        random.Random(f"{seed}/{first}").shuffle(jobs)
         # a cell's processes keep their numbering in time: process k runs before k+1
         seen: dict[str, int] = {}
         renumbered = []
         for c, _ in jobs:
-            renumbered.append((c, seen.get(c.id, 0)))
-            seen[c.id] = seen.get(c.id, 0) + 1
+            renumbered.append((c, seen.get(c.id, first)))
+            seen[c.id] = seen.get(c.id, first) + 1
         jobs = renumbered
     return jobs
 
@@ -129,10 +133,16 @@ class Runner:
             self.raw[cid] = [raw[p.rep] for p in kept]
             self.cells[cid] = self._pooled(replace(cell, status="ok", error=None), cid)
 
+    def _wanted(self, cid: str) -> int:
+        """The processes this cell gets (more than `repeat` only under --repeat auto, once
+        its first ones show they are cheap)."""
+        walls = [p.wall_s or 0.0 for p in sorted(self.procs.get(cid, ()), key=lambda p: p.rep)]
+        return processes_wanted(self.plan.settings, walls)
+
     def _complete(self, cid: str) -> bool:
         c = self.cells.get(cid)
         return (c is not None and c.status == "ok"
-                and len(self.procs.get(cid, ())) >= self.plan.settings.repeat)
+                and len(self.procs.get(cid, ())) >= self._wanted(cid))
 
     def execute(self, resume: bool = False) -> RunResult:
         if resume:
@@ -141,10 +151,20 @@ class Runner:
         pending = [c for c in self.plan.cells if not self._complete(c.id)]
         self._save("running")
         jobs = schedule(self.plan.cells, s.repeat, s.order, seed=self.created)
+        failed: set[str] = set()
         try:
             self._references(pending)
             self._conversions(pending)
-            self._measure(jobs)
+            self._measure(jobs, failed)
+            if s.repeat_max > s.repeat:
+                # --repeat auto: the cells whose processes proved cheap get more of them,
+                # scheduled as the first ones were
+                wanted = {c.id: self._wanted(c.id) for c in self.plan.cells
+                          if c.id not in failed and self.cells.get(c.id) is not None
+                          and self.cells[c.id].status == "ok"}
+                more = schedule([c for c in self.plan.cells if c.id in wanted], s.repeat,
+                                s.order, seed=self.created, first=s.repeat, wanted=wanted)
+                self._measure(more, failed, before=len(jobs))
         except BaseException:
             self._save("interrupted")
             raise
@@ -152,15 +172,15 @@ class Runner:
             self.executor.close()
         return self._save("complete")
 
-    def _measure(self, jobs: list[tuple[CellSpec, int]]) -> None:
+    def _measure(self, jobs: list[tuple[CellSpec, int]], failed_now: set[str],
+                 before: int = 0) -> None:
         """Start the jobs in their scheduled order as slots free up (one at a time on this
         machine); a job waits for a slot of its cell's machine type without holding back a
-        later job another type could take now."""
-        s = self.plan.settings
-        queue = [(spec, rep, {"index": i, "total": len(jobs), "spec": spec, "rep": rep,
-                              "repeat": s.repeat})
+        later job another type could take now.  `failed_now` collects the cells that failed
+        in this run; `before` counts jobs already done (for the progress line)."""
+        queue = [(spec, rep, {"index": before + i, "total": before + len(jobs), "spec": spec,
+                              "rep": rep, "repeat": self._wanted(spec.id)})
                  for i, (spec, rep) in enumerate(jobs, 1)]
-        failed_now: set[str] = set()
 
         def finish(spec: CellSpec, rep: int, report: WorkerReport, done: Done | None,
                    ev: dict, node: str = "") -> None:
@@ -168,6 +188,7 @@ class Runner:
             if cell.status != "ok":
                 failed_now.add(spec.id)
             self._save("running")
+            ev = {**ev, "repeat": self._wanted(spec.id)}  # known once its first ones ran
             self.on_event(Event("done", cell=cell, process=proc, node=node, **ev))
 
         running = 0
@@ -273,7 +294,8 @@ class Runner:
         out = self.rundir.file("outputs", spec.id, ".npz")
         # the integrity outputs come from the cell's first process that succeeds
         outputs = None if out.exists() else str(out)
-        stem = spec.id if self.plan.settings.repeat == 1 else f"{spec.id}.p{rep}"
+        s = self.plan.settings
+        stem = spec.id if max(s.repeat, s.repeat_max) == 1 else f"{spec.id}.p{rep}"
         return self._work(spec, stem, outputs)
 
     def _finish(self, spec: CellSpec, rep: int, report: WorkerReport,

@@ -272,6 +272,25 @@ def spread(values: Sequence[float]) -> float | None:
     return (max(values) - min(values)) / mid if mid > 0 else math.inf
 
 
+TWO_APART = 1.128  # how far apart two draws of a standard normal lie, on average (d2 of 2)
+
+
+def between_floor(*sides: Sequence[float]) -> float | None:
+    """The noise floor the runs themselves show: how far apart two identical processes
+    typically lie (1.128 standard deviations), from the between-process standard deviation
+    of the process medians (logs) pooled over the sides given, each about its own mean.
+    A change smaller than that is not a finding.  Pooled, not the larger side's range: the
+    range grows with the number of processes (the floor then rose with every process added:
+    five a side hid 10% slowdowns that three found), and the larger of two ranges of three
+    is itself a noisy figure.  None where no side has two processes."""
+    logs = [np.log(np.asarray(v, dtype=float)) for v in sides if len(v) >= 2]
+    dof = sum(len(x) - 1 for x in logs)
+    if not dof:
+        return None
+    var = sum(float(((x - x.mean()) ** 2).sum()) for x in logs) / dof
+    return math.expm1(TWO_APART * math.sqrt(var))
+
+
 def process_ratio(a: Sequence[float], b: Sequence[float], seed: int = 0,
                   level: float = 0.95, count: int = RESAMPLES) -> tuple[float, float]:
     """The interval of mean(B)/mean(A) over process-level figures alone (each a process's

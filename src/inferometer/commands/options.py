@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from .. import __version__, envs
-from ..plan import DEFAULT_LENGTH, DEFAULT_REPEAT, MAX_SPREAD
+from ..plan import AUTO_BUDGET_S, AUTO_MAX, DEFAULT_LENGTH, DEFAULT_REPEAT, MAX_SPREAD
 from ..report.compare import NOISE
 from .tune import DEFAULT_RUNTIMES
 
@@ -144,9 +144,11 @@ def parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser
                    help="time the runtime call alone, not an image's uint8 -> input "
                    "conversion (other inputs are always prepared before timing)")
     r.add_argument("--pin", action="store_true", help="pin each worker to its first N CPUs")
-    r.add_argument("--repeat", default=str(DEFAULT_REPEAT),
-                   help=f"fresh worker processes per cell ({DEFAULT_REPEAT}); intervals and "
-                   "verdicts rest on the spread between them, which one process cannot show")
+    r.add_argument("--repeat", default="auto",
+                   help=f"fresh worker processes per cell: N, or auto (default: "
+                   f"{DEFAULT_REPEAT}, and up to {AUTO_MAX} where {AUTO_MAX} take at most "
+                   f"{AUTO_BUDGET_S:g} s); intervals and verdicts rest on the spread between "
+                   "them, which one process cannot show")
     r.add_argument("--order", default="interleaved",
                    help="interleaved (every cell's 1st process, then every 2nd, ...; default), "
                    "sequential or random")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from .. import runtimes
 from ..errors import UsageError
 from ..plan import (
+    AUTO_BUDGET_S,
     Plan,
     expand,
     parse_batches,
@@ -53,7 +54,7 @@ def _new_plan(args: argparse.Namespace) -> tuple[Plan, list[str]]:
     if args.timeout <= 0:
         raise UsageError("--timeout must be > 0")
     threads = parse_threads(args.threads)
-    repeat = parse_repeat(args.repeat)
+    repeat, repeat_max = parse_repeat(args.repeat)
     order = parse_order(args.order)
     if not 0 < args.max_spread < 1000:
         raise UsageError("--max-spread: a percentage > 0")
@@ -72,7 +73,9 @@ def _new_plan(args: argparse.Namespace) -> tuple[Plan, list[str]]:
                            warmup=length.warmup, min_time_s=length.min_time_s,
                            min_count=length.min_count, max_time_s=length.max_time_s,
                            target_rel_ci=length.target_rel_ci, noisy_threshold=args.noisy,
-                           repeat=repeat, order=order, max_spread=args.max_spread / 100.0,
+                           repeat=repeat, repeat_max=repeat_max,
+                           cell_budget_s=AUTO_BUDGET_S if repeat_max > repeat else 0.0,
+                           order=order, max_spread=args.max_spread / 100.0,
                            cluster=_cluster_text(args), slots_per_node=args.slots_per_node)
     return Plan(tuple(models), cells, length, settings, args.command_line), notes + more
 
@@ -252,17 +255,22 @@ def _plan_text(plan: Plan) -> str:
     converts = {plan.conversion_of(c) for c in plan.cells} - {None}
     refs = {plan.reference_key(c) for c in plan.cells}
     n, length, s = len(plan.cells), plan.length, plan.settings
-    procs = n * s.repeat
+    procs, most = n * s.repeat, n * max(s.repeat, s.repeat_max)
+    each = (f"{n} cells x {s.repeat} fresh worker process(es) each = {procs} processes"
+            if most == procs else
+            f"{n} cells x {s.repeat} to {s.repeat_max} fresh worker processes each = {procs} to "
+            f"{most} processes (more than {s.repeat} where that many take at most "
+            f"{s.cell_budget_s:g} s together at the median length of a cell's first {s.repeat}: "
+            "where processes are cheap, more of them make verdicts finer)")
     return "\n".join([
         render(("model", "runtime/variant", "device", "threads", "batch",
                 *(("dims",) if dims else ()), "cells"), rows),
-        f"{n} cells x {s.repeat} fresh worker process(es) each = {procs} processes, "
-        f"scheduled {s.order}; before them {len(refs)} reference run(s) "
+        f"{each}, scheduled {s.order}; before them {len(refs)} reference run(s) "
         f"({s.reference_runtime}) and {len(converts)} conversion(s) (cached ones are reused)",
         f"measuring takes {procs * length.min_time_s / 60:.1f} to "
-        f"{procs * length.max_time_s / 60:.1f} min ({length.min_time_s:g} to "
+        f"{most * length.max_time_s / 60:.1f} min ({length.min_time_s:g} to "
         f"{length.max_time_s:g} s a process), plus each process's start, load and first "
-        f"inference; at most {procs * s.timeout_s / 3600:.1f} h at the {s.timeout_s:g} s "
+        f"inference; at most {most * s.timeout_s / 3600:.1f} h at the {s.timeout_s:g} s "
         "timeout per process",
         *([f"on the Ray cluster {s.cluster}: up to {s.slots_per_node} process(es) a node at "
            "once, so the wall time divides by about the number of slots"] if s.cluster else []),

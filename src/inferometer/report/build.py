@@ -95,7 +95,7 @@ def _speed(run: RunResult, plots: Sequence[Plot]) -> Document:
                            ("device", ", ".join(devices)),
                            ("status", run.status), ("timed region", timed),
                            ("integrity reference", f"{s.reference_runtime} fp32"),
-                           ("processes", f"{s.repeat} fresh worker process(es) per cell, "
+                           ("processes", f"{s.processes_label} fresh worker process(es) per cell, "
                                          f"scheduled {s.order}"),
                            ("run length", f"each process: {s.warmup} warm-up, {s.min_time_s:g}-"
                                           f"{s.max_time_s:g} s, >= {s.min_count} runs, stop at "

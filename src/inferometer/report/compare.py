@@ -3,13 +3,14 @@ from the two-level bootstrap of the raw samples (processes first, then samples i
 a verdict, a geometric-mean summary, and thresholds (`--fail-on`) that make it a CI gate.
 
 A change is called only when the 95% interval of the ratio excludes 1, the ratio is further
-from 1 than the noise floor (the larger of a fixed floor, default 2%, and the spread between
-the processes of either side) *and* Welch's t-test on the processes' own figures rejects "no
-change" at 5%: with three processes a side the bootstrap alone is too sure of itself.  The
-interval resamples processes because the variance between processes (memory layout, thread
-placement, clock, neighbours) is larger than the variance inside one: an interval built from
-one process's samples called identical reruns "faster" (pyperf, benchstat and Google
-Benchmark's compare test across repetitions for the same reason).  Several runs a side
+from 1 than the noise floor (the larger of a fixed floor, default 2%, and how far apart two
+identical processes of the cell lie, pooled over both sides) *and* Welch's t-test on the
+processes' own figures rejects "no change" at 5%: with three processes a side the bootstrap
+alone is too sure of itself.  The interval resamples processes because the variance between
+processes (memory layout, thread placement, clock, neighbours) is larger than the variance
+inside one: an interval built from one process's samples called identical reruns "faster"
+(pyperf, benchstat and Google Benchmark's compare test across repetitions for the same
+reason).  Several runs a side
 (`compare A1,A2 B1,B2`) pool their processes.
 """
 
@@ -25,7 +26,7 @@ from ..errors import UsageError
 from ..results.pooling import pool
 from ..results.schema import CellResult
 from ..results.store import RunDir
-from ..stats import bootstrap_ratios, process_ratio, significant, welch_p
+from ..stats import between_floor, bootstrap_ratios, process_ratio, significant, welch_p
 
 NOISE = 0.02  # the fixed part of the noise floor: a ratio within 2% of 1 is no change
 METRICS = ("p50", "p90", "p99", "mean", "items_per_s", "peak_rss", "load_s")
@@ -140,10 +141,12 @@ def _process_figures(c: CellResult, metric: str) -> list[float]:
 
 def noise_floor(ca: CellResult, cb: CellResult, noise: float = NOISE,
                 machine: float = 0.0) -> float:
-    """The fixed floor, raised to the between-process spread either side shows (a difference
-    smaller than the spread between identical processes is not a change) and to `machine`,
+    """The fixed floor, raised to how far apart identical processes of these cells lie
+    (stats.between_floor: a difference smaller than that is not a change) and to `machine`,
     how much the machine's own speed differed between the two sides."""
-    return max([noise, machine, *(c.spread for c in (ca, cb) if c.spread is not None)])
+    shown = between_floor(*([p.summary.p50_ms for p in c.processes if p.summary]
+                            for c in (ca, cb)))
+    return max(noise, machine, shown or 0.0)
 
 
 def machine_probes(cells: Sequence[CellResult]) -> list[float]:
@@ -374,7 +377,7 @@ def _repetition_notes(sa: _Side, sb: _Side, common: Sequence[Key]) -> list[str]:
                      "fine, each interval is built from what its side has")
     if 1 in ca | cb:
         notes.append("cells measured in one process cannot include between-run noise in "
-                     "their intervals: rerun with --repeat 3 (the default) for verdicts that "
+                     "their intervals: rerun with --repeat auto (the default) for verdicts that "
                      "survive an identical rerun")
     return notes
 

@@ -71,8 +71,8 @@ def series(points: list[Point]) -> dict[str, list[tuple[str, float]]]:
 
 def _verdict(prev: CellResult | None, cell: CellResult) -> str:
     """compare's verdict on the previous run of this configuration (process level: the
-    stored process medians; the noise floor at least their spread and the difference in the
-    machine's speed between the two)."""
+    stored process medians; the noise floor at least how far apart identical processes lie
+    and the difference in the machine's speed between the two)."""
     if prev is None:
         return "-"
     change = compare_cells(prev, cell, None, None,

@@ -137,7 +137,7 @@ def best_cells(cells: Sequence[CellResult]) -> dict[tuple[int, str], CellResult]
 def _runner_up(best: CellResult, ranked: Sequence[CellResult]) -> str:
     """The fastest other runtime, and whether the lead is beyond noise, by compare's rule on
     the stored process medians: the ratio's interval excludes 1, the ratio clears the
-    noise floor (2%, or the larger between-process spread) and Welch's test on the process
+    noise floor (2%, or how far apart identical processes lie) and Welch's test on the process
     medians has p < 0.05.  A tie is worth saying: the choice is then free on speed."""
     other = next((c for c in ranked if c.spec.runtime != best.spec.runtime), None)
     if other is None:
@@ -340,10 +340,10 @@ def _footer(run: RunResult) -> str:
     single = sum(1 for c in run.cells if c.status == "ok" and len(c.processes) <= 1)
     if single:
         lines.append(f"note: {single} cell(s) ran in one process: their intervals cannot "
-                     "include between-run noise (run with --repeat 3, the default)")
+                     "include between-run noise (run with --repeat auto, the default)")
     else:
-        lines.append(f"processes: {s.repeat} per cell, scheduled {s.order}; 'spread' is the "
-                     "range of the process medians over their median")
+        lines.append(f"processes: {s.processes_label} per cell, scheduled {s.order}; "
+                     "'spread' is the range of the process medians over their median")
     gemm = sorted(gemm_probes(run.cells))
     probes = sorted(machine_probes(run.cells))
     if gemm:
@@ -519,8 +519,9 @@ def comparison_text(cmp: Comparison, thresholds_failed: Sequence[str]) -> str:
                    f"({counts['faster']} faster, {counts['slower']} slower, "
                    f"{counts['no significant change']} no significant change; a change is "
                    "called when the 95% CI (two-level bootstrap: processes, then samples) "
-                   f"excludes 1, it exceeds the noise floor: {cmp.noise:.0%}, or the "
-                   "larger between-process spread of either side"
+                   f"excludes 1, it exceeds the noise floor: {cmp.noise:.0%}, or how far "
+                   "apart two identical processes lie (1.13 standard deviations of the "
+                   "process medians, pooled over both sides)"
                    + (f", at both ends of the machine's own change of speed divided out "
                       f"(B/A to the power {SENSITIVITY[0]:g} and {SENSITIVITY[1]:g})"
                       if cmp.machine.speed != 1.0 else

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from statistics import median
 
 from ..measure.libraries import Library
 from ..stats import Summary
@@ -230,13 +232,37 @@ class RunSettings:
     max_time_s: float
     target_rel_ci: float
     noisy_threshold: float
-    repeat: int = 1  # fresh worker processes per cell
+    repeat: int = 1  # fresh worker processes per cell (with repeat_max: at least)
+    # --repeat auto: a cell whose processes are cheap gets up to repeat_max of them, while
+    # they total at most cell_budget_s at their median length (0: every cell gets `repeat`)
+    repeat_max: int = 0
+    cell_budget_s: float = 0.0
     order: str = "sequential"  # how processes were scheduled: interleaved, sequential, random
     max_spread: float = 0.10  # a cell whose between-process spread exceeds this is unstable
     cluster: str | None = None  # --cluster: where the processes ran (None: this machine)
     slots_per_node: int = 1
     # --cost-per-hour: machine type -> price an hour, for the cost per million inferences
     cost_per_hour: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def processes_label(self) -> str:
+        """'3', or under --repeat auto '3-5 (5 where they took <= 20 s together)'."""
+        if self.repeat_max <= self.repeat:
+            return str(self.repeat)
+        return (f"{self.repeat}-{self.repeat_max} ({self.repeat_max} where they took <= "
+                f"{self.cell_budget_s:g} s together)")
+
+
+def processes_wanted(s: RunSettings, walls: Sequence[float]) -> int:
+    """How many processes a cell gets: `repeat`, or under --repeat auto, once its first
+    `repeat` have run (their wall times `walls`, in order), as many as fit the cell's budget
+    at their median length, up to `repeat_max`.  A function of stored figures alone, so a
+    resumed run decides as the first one did."""
+    if s.repeat_max <= s.repeat or len(walls) < s.repeat:
+        return s.repeat
+    mid = median(walls[:s.repeat])
+    fit = int(s.cell_budget_s // mid) if mid > 0 else s.repeat_max
+    return max(s.repeat, min(s.repeat_max, fit))
 
 
 @dataclass(frozen=True)
