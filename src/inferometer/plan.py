@@ -24,9 +24,10 @@ MAX_REPEAT = 100
 DEFAULT_REPEAT = 3
 # --repeat auto (the default): a cell whose processes are cheap gets more of them, up to
 # AUTO_MAX, while its processes together stay within AUTO_BUDGET_S at their median length.
-# Welch's test on 3 against 3 processes finds a 10% change in only about 85-90% of pairs at
-# this host's 2.5% between-process noise; 5 a side find it in about 99%, and what they cost
-# is seconds where a process is cheap (docs/decisions.md).
+# At this host's 2.5% between-process noise a test on 3 against 3 processes finds a 10%
+# change in at most 93% of pairs, 5 against 5 in 99.9%; where a process is cheap the two
+# more cost seconds, where it is not (TVM: 30-60 s) they would cost minutes
+# (docs/decisions.md).
 AUTO_MAX = 5
 AUTO_BUDGET_S = 20.0
 DEFAULT_LENGTH = RunLength(warmup=2, min_time_s=0.7, min_count=4, max_time_s=3.0,
