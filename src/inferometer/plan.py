@@ -118,7 +118,7 @@ def parse_threads(text: str | None) -> tuple[int | None, ...]:
 
 def parse_repeat(text: str | int | None) -> tuple[int, int]:
     """--repeat N: (N, N) processes a cell; auto (the default): (3, 5), the cheap cells
-    getting up to 5 (see `processes_for`)."""
+    getting up to 5 (see `results.schema.processes_wanted`)."""
     if text is None or str(text).strip() == "auto":
         return DEFAULT_REPEAT, AUTO_MAX
     try:

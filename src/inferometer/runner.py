@@ -151,20 +151,19 @@ class Runner:
         pending = [c for c in self.plan.cells if not self._complete(c.id)]
         self._save("running")
         jobs = schedule(self.plan.cells, s.repeat, s.order, seed=self.created)
-        failed: set[str] = set()
         try:
             self._references(pending)
             self._conversions(pending)
-            self._measure(jobs, failed)
+            self._measure(jobs)
             if s.repeat_max > s.repeat:
                 # --repeat auto: the cells whose processes proved cheap get more of them,
-                # scheduled as the first ones were
-                wanted = {c.id: self._wanted(c.id) for c in self.plan.cells
-                          if c.id not in failed and self.cells.get(c.id) is not None
-                          and self.cells[c.id].status == "ok"}
-                more = schedule([c for c in self.plan.cells if c.id in wanted], s.repeat,
-                                s.order, seed=self.created, first=s.repeat, wanted=wanted)
-                self._measure(more, failed, before=len(jobs))
+                # scheduled as the first ones were (a failed cell gets none: any failed
+                # process fails its cell)
+                ok = [c for c in self.plan.cells
+                      if (cell := self.cells.get(c.id)) is not None and cell.status == "ok"]
+                more = schedule(ok, s.repeat, s.order, seed=self.created, first=s.repeat,
+                                wanted={c.id: self._wanted(c.id) for c in ok})
+                self._measure(more, before=len(jobs))
         except BaseException:
             self._save("interrupted")
             raise
@@ -172,15 +171,15 @@ class Runner:
             self.executor.close()
         return self._save("complete")
 
-    def _measure(self, jobs: list[tuple[CellSpec, int]], failed_now: set[str],
-                 before: int = 0) -> None:
+    def _measure(self, jobs: list[tuple[CellSpec, int]], before: int = 0) -> None:
         """Start the jobs in their scheduled order as slots free up (one at a time on this
         machine); a job waits for a slot of its cell's machine type without holding back a
-        later job another type could take now.  `failed_now` collects the cells that failed
-        in this run; `before` counts jobs already done (for the progress line)."""
+        later job another type could take now.  `before` counts jobs already done (for the
+        progress line)."""
         queue = [(spec, rep, {"index": before + i, "total": before + len(jobs), "spec": spec,
                               "rep": rep, "repeat": self._wanted(spec.id)})
                  for i, (spec, rep) in enumerate(jobs, 1)]
+        failed_now: set[str] = set()
 
         def finish(spec: CellSpec, rep: int, report: WorkerReport, done: Done | None,
                    ev: dict, node: str = "") -> None:

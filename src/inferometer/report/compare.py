@@ -144,8 +144,7 @@ def noise_floor(ca: CellResult, cb: CellResult, noise: float = NOISE,
     """The fixed floor, raised to how far apart identical processes of these cells lie
     (stats.between_floor: a difference smaller than that is not a change) and to `machine`,
     how much the machine's own speed differed between the two sides."""
-    shown = between_floor(*([p.summary.p50_ms for p in c.processes if p.summary]
-                            for c in (ca, cb)))
+    shown = between_floor(_process_figures(ca, "p50"), _process_figures(cb, "p50"))
     return max(noise, machine, shown or 0.0)
 
 
