@@ -246,10 +246,10 @@ class RunSettings:
 
     @property
     def processes_label(self) -> str:
-        """'3', or under --repeat auto '3-5 (5 where they took <= 20 s together)'."""
+        """'3', or under --repeat auto '3-5 (as many as take <= 20 s together)'."""
         if self.repeat_max <= self.repeat:
             return str(self.repeat)
-        return (f"{self.repeat}-{self.repeat_max} ({self.repeat_max} where they took <= "
+        return (f"{self.repeat}-{self.repeat_max} (as many as take <= "
                 f"{self.cell_budget_s:g} s together)")
 
 
