@@ -38,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
 from inferometer.report.compare import (  # noqa: E402
+    METRICS,
     compare_runs,
     machine_change,
     parse_fail_on,
@@ -152,6 +153,10 @@ def main() -> int:
                              f"/{row[f'pairs_slow{s * 100:g}']}" for s in slowdowns)
         lines.append(f"threads={t}: compare called {calls}/{len(aa)} identical pairs faster or "
                      f"slower (B/A {min(ratios):.3f}..{max(ratios):.3f}); {detected}")
+    every = _every_metric(list(itertools.combinations(dirs["base"], 2)))
+    lines.append("every verdict on the identical pairs (each cell, each metric), called of "
+                 "judged: " + ", ".join(f"{m} {k}/{n}" for m, (k, n) in every.items()))
+    report["every_metric"] = every
     fail = sum(f for _, _, f in aa)
     fastest = [line for d in dirs["base"] for line in fastest_lines(cells[d])]
     false_fastest = sum(" slower" in line for line in fastest)
@@ -166,6 +171,19 @@ def main() -> int:
     (out / "aa.json").write_text(json.dumps(report, indent=1) + "\n")
     print("\n".join(lines))
     return 0
+
+
+def _every_metric(pairs: Sequence[tuple[Path, Path]]) -> dict[str, tuple[int, int]]:
+    """metric -> (cells called faster/slower/better/worse, cells judged) over the pairs: load
+    time and memory are verdicts too, and an identical rerun must not change them either."""
+    called = dict.fromkeys(METRICS, 0)
+    judged = dict.fromkeys(METRICS, 0)
+    for a, b in pairs:
+        for cc in compare_runs(str(a), str(b)).cells:
+            for ch in cc.changes:
+                judged[ch.metric] += 1
+                called[ch.metric] += ch.verdict != "no significant change"
+    return {m: (called[m], judged[m]) for m in METRICS if judged[m]}
 
 
 def _pooled(dirs: dict[str, list[Path]], threads: list[str], slowdowns: list[float],

@@ -325,3 +325,61 @@ def test_more_processes_do_not_raise_the_floor(tmp_path: Path) -> None:
     assert regressions(cmp, parse_fail_on("p50:5%"))
     same = compare_runs(str(tmp_path / "a"), str(tmp_path / "a2")).cells[0].get("p50")
     assert same is not None and same.verdict == "no significant change"
+
+
+def test_load_time_and_memory_hold_on_an_identical_rerun(tmp_path: Path) -> None:
+    """From the A/A sessions: identical runs' load times differed by up to 14% between runs,
+    every process of a run alike (no statistic of one run shows it), and 15% of their cells
+    were called faster or slower on the 2% floor; a cell's peak memory is its largest
+    process's, and five processes whose peaks fall in two modes (323 and 331 MB) against
+    one process that landed low read as 3% better.  Neither is a change.  A 40% slower load
+    and a 20% larger peak still are."""
+    from statistics import median
+
+    from inferometer.report.compare import LOAD_NOISE, compare_cells
+
+    write_run(tmp_path / "five", [Cell("r", "v", 1, 1, processes(1e6, [1.0] * 5))])
+    write_run(tmp_path / "one", [Cell("r", "v", 1, 1, processes(1e6, [1.0]))])
+    five = RunDir(tmp_path / "five").load().cells[0]
+    one = RunDir(tmp_path / "one").load().cells[0]
+
+    def cell(base, loads, peaks):  # type: ignore[no-untyped-def]
+        procs = tuple(replace(p, load_s=s, peak_rss_mb=m)
+                      for p, s, m in zip(base.processes, loads, peaks, strict=True))
+        return replace(base, processes=procs, load_s=median(loads), peak_rss_mb=max(peaks))
+
+    loads = [0.250, 0.251, 0.249, 0.252, 0.250]
+    a = cell(five, loads, [322.6, 331.5, 331.0, 324.4, 322.9])
+    rerun = cell(five, [x * 1.08 for x in loads], [322.7, 322.7, 322.6, 331.1, 322.8])
+    lone = cell(one, [0.25], [322.6])
+    for b in (rerun, lone):
+        got = compare_cells(a, b, None, None)
+        assert {ch.metric: ch.verdict for ch in got.changes if ch.metric in
+                ("load_s", "peak_rss")} == {"load_s": "no significant change",
+                                            "peak_rss": "no significant change"}
+    load = compare_cells(a, rerun, None, None).get("load_s")
+    assert load is not None and load.floor == LOAD_NOISE and load.low is not None
+    assert load.low > 1.0 and load.p is not None and load.p < 0.05  # "slower" on 2%
+    worse = cell(five, [x * 1.4 for x in loads], [x * 1.2 for x in (322.6, 331.5, 331.0,
+                                                                     324.4, 322.9)])
+    got = compare_cells(a, worse, None, None)
+    assert got.get("load_s").verdict == "slower"  # type: ignore[union-attr]
+    assert got.get("peak_rss").verdict == "worse"  # type: ignore[union-attr]
+
+
+def test_the_one_run_note_says_why_the_speed_was_not_divided(tmp_path: Path) -> None:
+    """A one-process run carries one matrix probe, too few to divide by: the note on a
+    called change says so (not that the runs have no probe), and a change of memory alone,
+    which the host's speed does not drive, carries no such note."""
+    write_run(tmp_path / "a", [Cell("r", "v", 1, 1, processes(10e6, [1.0, 1.004, 0.997]),
+                                    gemm_ms=1.6)])
+    write_run(tmp_path / "b", [Cell("r", "v", 1, 1, processes(11.5e6, [1.0]), gemm_ms=1.6)])
+    cmp = compare_runs(str(tmp_path / "a"), str(tmp_path / "b"))
+    assert cmp.cells[0].get("p50").verdict == "slower"  # type: ignore[union-attr]
+    (note,) = [n for n in cmp.notes if "one run on a side" in n]
+    assert "under two matrix speed probes" in note and "--repeat 2" in note
+    write_run(tmp_path / "m", [Cell("r", "v", 1, 1, processes(10e6, [1.0]), gemm_ms=1.6,
+                                    peak_mb=150)])
+    mem = compare_runs(str(tmp_path / "a"), str(tmp_path / "m"))
+    assert mem.cells[0].get("peak_rss").verdict == "worse"  # type: ignore[union-attr]
+    assert not [n for n in mem.notes if "one run on a side" in n]

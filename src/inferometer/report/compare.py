@@ -29,6 +29,11 @@ from ..results.store import RunDir
 from ..stats import between_floor, bootstrap_ratios, process_ratio, significant, welch_p
 
 NOISE = 0.02  # the fixed part of the noise floor: a ratio within 2% of 1 is no change
+# Load time's floor.  A process loads once, so no statistic of one run shows how load times
+# move between runs, and they move more than latency: over 24 A/A sessions' identical pairs
+# (960 cells) they differed by up to 14% (12% with the machine's speed divided out), and 15%
+# of those cells were called faster or slower on the 2% floor (docs/decisions.md).
+LOAD_NOISE = 0.15
 METRICS = ("p50", "p90", "p99", "mean", "items_per_s", "peak_rss", "load_s")
 # Metrics computed from the raw samples: the percentile (None: the mean) the bootstrap uses.
 _SAMPLED: dict[str, float | None] = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "mean": None}
@@ -180,9 +185,9 @@ def machine_shift(probes_a: Sequence[float], probes_b: Sequence[float]) -> float
 # where both ends call it: an end at 0.7 let that cell fail an identical rerun with --fail-on
 # p50:5%, one at 1.2 cost a 10% slowdown's detection for nothing (ten A/A sessions).
 SENSITIVITY = (0.3, 1.0)
-# Latency figures a CPU's speed drives (items/s is their inverse); memory and load time are not
-# divided by the machine's speed.
-_SPEED_BOUND = ("p50", "p90", "p99", "mean", "items_per_s")
+# Figures a CPU's speed drives (items/s is the latencies' inverse; loading a model is CPU work
+# too: dividing it halved the load-time calls on identical runs); memory is not divided.
+_SPEED_BOUND = ("p50", "p90", "p99", "mean", "items_per_s", "load_s")
 
 
 @dataclass(frozen=True)
@@ -257,8 +262,15 @@ def compare_cells(ca: CellResult, cb: CellResult, samples_a: Sequence[Sequence[i
                                                    list(_SAMPLED.values())), strict=True))
     for metric in METRICS:
         va, vb = _value(ca, metric), _value(cb, metric)
+        fa, fb = _process_figures(ca, metric), _process_figures(cb, metric)
+        if metric == "peak_rss" and fa and fb and len(fa) != len(fb):
+            # a cell's peak memory is its largest process's, and the largest of five is no
+            # figure to hold one process against (a bimodal 323/331 MB read as -3%): with
+            # unequal counts, each side's typical process
+            va, vb = statistics.median(fa), statistics.median(fb)
         if va is None or vb is None or va <= 0:
             continue
+        floor_m = max(floor, LOAD_NOISE) if metric == "load_s" else floor
         low = high = None
         ratio = vb / va
         if metric in boot:
@@ -269,7 +281,6 @@ def compare_cells(ca: CellResult, cb: CellResult, samples_a: Sequence[Sequence[i
             ratio, low, high = 1.0 / r, 1.0 / hi, 1.0 / lo
         elif metric == "p50" and (stored := _stored_interval(ca, cb)):
             low, high = stored
-        fa, fb = _process_figures(ca, metric), _process_figures(cb, metric)
         if metric in _PER_PROCESS and len(fa) > 1 and len(fb) > 1:
             # a process that kept no such figure leaves the cell without an interval (a
             # 0 in its place would widen it towards "changed")
@@ -281,14 +292,14 @@ def compare_cells(ca: CellResult, cb: CellResult, samples_a: Sequence[Sequence[i
             # follows the machine by each end of SENSITIVITY: called only where both agree
             ends = [(*_divided(metric, ratio, low, high, speed ** e),
                      welch_p(fa, [v / speed ** e for v in fb])) for e in SENSITIVITY]
-            verdicts = {_verdict(metric, r, lo, hi, floor, pe) for r, lo, hi, pe in ends}
+            verdicts = {_verdict(metric, r, lo, hi, floor_m, pe) for r, lo, hi, pe in ends}
             ratio, low, high = _divided(metric, ratio, low, high, speed)
             p = max((end[3] for end in ends if end[3] is not None), default=None)
             verdict = verdicts.pop() if len(verdicts) == 1 else "no significant change"
         else:
             p = welch_p(fa, fb)
-            verdict = _verdict(metric, ratio, low, high, floor, p)
-        changes.append(Change(metric, va, vb, ratio, low, high, verdict, floor, p, raw))
+            verdict = _verdict(metric, ratio, low, high, floor_m, p)
+        changes.append(Change(metric, va, vb, ratio, low, high, verdict, floor_m, p, raw))
     return CellComparison(cell_key(ca), tuple(changes), max(1, len(ca.processes)),
                           max(1, len(cb.processes)))
 
@@ -433,15 +444,20 @@ def _compare_sides(sa: _Side, sb: _Side, noise: float, apart: bool = True) -> Co
             continue
         cells.append(compare_cells(a, b, sa.samples.get(k), sb.samples.get(k), noise, machine))
     notes = _repetition_notes(sa, sb, common)
-    called = any(ch.verdict != "no significant change" for cc in cells for ch in cc.changes)
+    called = any(ch.verdict != "no significant change" for cc in cells for ch in cc.changes
+                 if ch.metric in _SPEED_BOUND)  # memory does not follow the host's speed
     if apart and called and min(sa.runs, sb.runs) == 1 and not machine.adjusted:
         # the A/A checks' finding (docs/decisions.md): a host step between two runs reads
         # as a change that no statistic of one run can see; pooled runs carry it
-        notes.append("a change was called with one run on a side, and the runs carry no "
-                     "matrix speed probe (made before it): a shared host that changes speed "
-                     "between runs (10-18% within a minute was seen) reads the same way; "
-                     "before acting on it, pool runs of A and B taken alternately (compare "
-                     "A1,A2,A3 B1,B2,B3) or measure both again with this version")
+        why = ("a side has under two matrix speed probes (one process a cell), too few to "
+               "divide by" if gemm_probes(sa.every) or gemm_probes(sb.every) else
+               "the runs carry no matrix speed probe (made before it)")
+        notes.append(f"a change was called with one run on a side, and {why}: a shared host "
+                     "that changes speed between runs (10-18% within a minute was seen) reads "
+                     "the same way; before acting on it, pool runs of A and B taken "
+                     "alternately (compare A1,A2,A3 B1,B2,B3) or measure both again with "
+                     "this version" + (" and --repeat 2 or more" if gemm_probes(sa.every)
+                                       or gemm_probes(sb.every) else ""))
     notes += machine_notes(machine, noise)
     return Comparison(sa.label, sb.label, tuple(cells),
                       tuple(key_label(k) for k in sa.cells if k not in sb.cells),
