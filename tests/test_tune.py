@@ -256,6 +256,27 @@ def test_more_retests_a_side_are_interleaved_and_all_must_agree() -> None:
     flaky = search(space, Flaky(100.0, speed={"fast": 1.6, "slow": 1.0}),
                    G(slo_s=0.1, retests=3, exhaustive=True))
     assert flaky.tie and "the runner-up passed 1 of 3" in flaky.why
+    assert "the recommended passed 3 of 3" in flaky.why
+
+
+def test_a_tie_names_each_side_as_the_output_does() -> None:
+    """A tie recommends the one with less memory, which may be the search's runner-up: its
+    re-tests are then said of "the recommended", not of "the leader" (which read as the
+    recommended one failing where it had passed)."""
+    space = build([(r, "default", "fp32") for r in ("big", "small")],
+                  parse_layouts("2x2", CORES), [1], [0.0])
+
+    class BigFails(ModelBench):  # the same speed; at the re-test only the big one fails
+        def test(self, c: Candidate, qps: float, rep: int) -> Trial:
+            t = super().test(c, qps, rep)
+            return replace(t, valid=c.runtime != "big") if rep > 0 else t
+
+    bench = BigFails(100.0, speed={"big": 1.0, "small": 1.0},
+                     memory={"big": 900.0, "small": 100.0})
+    out = search(space, bench, G(slo_s=0.1, exhaustive=True))
+    assert out.retests[0][0].startswith("big.")  # the search's leader, re-tested first
+    assert out.tie and out.chosen is not None and out.chosen.runtime == "small"
+    assert "the recommended passed 1 of 1 and the runner-up passed 0 of 1" in out.why
 
 
 def test_a_close_win_must_hold_over_more_retests() -> None:

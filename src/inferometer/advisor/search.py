@@ -286,18 +286,20 @@ def _throughput(feasible: list[tuple[float, Candidate]], bench: Bench, goal: Goa
                    f"{len(runner_ok)}")
         else:
             tie = True
+            chosen = _prefer(best, runner, verdicts)
             reasons = []
             if gap <= goal.precision:
                 reasons.append(f"{gap * 100:.0f}% apart, within the scan's "
                                f"{goal.precision * 100:g}% resolution")
-            if not all(lead_ok):
-                reasons.append(f"the leader failed {lead_ok.count(False)} of "
-                               f"{len(lead_ok)} re-tests at {qa:g} QPS")
-            if any(runner_ok):
-                reasons.append(f"the runner-up passed {runner_ok.count(True)} of "
-                               f"{len(runner_ok)} re-tests at {qa:g} QPS")
+            # said of the two as the output names them: a tie may recommend the search's
+            # runner-up (less memory), and "the leader failed" then read as the recommended
+            ok = {best.id: lead_ok, runner.id: runner_ok}
+            said = [f"the {role} passed {ok[c.id].count(True)} of {len(ok[c.id])}"
+                    for role, c in (("recommended", chosen),
+                                    ("runner-up", runner if chosen == best else best))]
+            if retests:
+                reasons.append(f"re-tested interleaved at {qa:g} QPS, {' and '.join(said)}")
             why = "; ".join(reasons)
-            chosen = _prefer(best, runner, verdicts)
     # the default deployment of the chosen runtime: the gain is stated against it
     default = next((c for c in space if c.is_default and c.runtime == chosen.runtime), None)
     bounds = {c.id: b for b, c in feasible}
