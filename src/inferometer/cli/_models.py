@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 
 from ..models.ref import ModelRef
 from ..models.shapes import (
@@ -12,7 +13,8 @@ from ..models.shapes import (
 from ..models.zoo import ZOO
 
 
-def inspect_text(model: ModelRef) -> str:
+def inspect_text(model: ModelRef, given: str = "") -> str:
+    """`given`: the model as the user named it (a file's path), for the command to copy."""
     from ..report.table import render
 
     io = model.io
@@ -43,7 +45,8 @@ def inspect_text(model: ModelRef) -> str:
     flags = " ".join(f"--dim {d}=N" for d in need)
     if unknown:
         flags += f" --value-range {unknown[0]}:LOW,HIGH"
-    out.append(f"run it: inferometer run {model.name if model.name in ZOO else '<file>'}"
+    name = model.name if model.name in ZOO else shlex.quote(given) if given else "<file>"
+    out.append(f"run it: inferometer run {name}"
                + (f" {flags}" if flags else ""))
     return "\n\n".join(out)
 
@@ -55,7 +58,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     model = resolve(args.model)
     model = apply_value_ranges(apply_shapes(model, parse_shapes(args.shape)),
                                parse_value_ranges(args.value_range))
-    print(inspect_text(model))
+    print(inspect_text(model, given=args.model))
     return 0
 
 

@@ -7,6 +7,7 @@ runs, the other runtimes say why they cannot."""
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -118,10 +119,18 @@ def export_onnx(out: Path, export: Callable[[str], Any]) -> str | None:
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".model.", suffix=".onnx", dir=out.parent)
     os.close(fd)
+    # the dynamo exporter logs each torchvision op it skips ("torchvision is not installed")
+    # through torch's own handler on stderr, however it is called: silenced for the export
+    onnx_log = logging.getLogger("torch.onnx")
+    level = onnx_log.level
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(None):
             warnings.simplefilter("ignore")
-            export(tmp)
+            onnx_log.setLevel(logging.ERROR)
+            try:
+                export(tmp)
+            finally:
+                onnx_log.setLevel(level)
         os.replace(tmp, out)
         return None
     except Exception as exc:
