@@ -4,6 +4,7 @@ the command line around them.  The browser check of the HTML is in test_browser.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -308,3 +309,21 @@ def test_a_tiny_models_latency_keeps_three_significant_digits(tmp_path: Path) ->
     mean, p50 = row[4], row[5]
     assert "0.01" not in row and p50.startswith("0.012") and len(p50) == 6, row
     assert mean.startswith("0.01") and len(mean) == 6, row
+
+
+def test_the_fastest_line_and_progress_keep_a_tiny_latency_too(tmp_path: Path) -> None:
+    """The table kept three significant digits; the fastest line and the progress line said
+    "p50 0.01 ms" for a 9 us call (and "p=0.00" for a clear lead)."""
+    from inferometer.progress import _outcome
+    from inferometer.report.table import fastest_lines
+    from inferometer.results.store import RunDir
+    from inferometer.runner import Event
+
+    write_run(tmp_path / "r", [Cell("a", "v", 1, 1, processes(8_860, [1.0, 1.01, 0.99])),
+                               Cell("b", "v", 1, 1, processes(55_100, [1.0, 1.01, 0.99]))])
+    cells = RunDir(tmp_path / "r").load().cells
+    (line,) = fastest_lines(cells)
+    assert re.search(r"a/v threads=1: p50 0\.00\d{3} ms", line) and "p<0.01" in line, line
+    done = Event("done", 1, 1, cells[0].spec, cells[0], 0, 3, cells[0].processes[0])
+    assert re.match(r"p50 0\.00\d{3} ms .*; cell p50 0\.00\d{3} ms", _outcome(done)), \
+        _outcome(done)

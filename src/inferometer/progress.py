@@ -6,6 +6,7 @@ import sys
 from typing import TextIO
 
 from .runner import Event
+from .units import figure
 
 
 def _label(e: Event) -> str:
@@ -23,10 +24,10 @@ def _outcome(e: Event) -> str:
     if c.status != "ok" or c.summary is None:
         return f"FAILED: {c.error}"
     if p is None:
-        return f"p50 {c.summary.p50_ms:.2f} ms"
-    line = f"p50 {p.summary.p50_ms:.2f} ms ({p.summary.count} runs, {p.wall_s or 0:.1f} s)"
+        return f"p50 {figure(c.summary.p50_ms)} ms"
+    line = f"p50 {figure(p.summary.p50_ms)} ms ({p.summary.count} runs, {p.wall_s or 0:.1f} s)"
     if len(c.processes) > 1 and len(c.processes) == e.repeat:
-        line += (f"; cell p50 {c.summary.p50_ms:.2f} ms over {len(c.processes)} processes, "
+        line += (f"; cell p50 {figure(c.summary.p50_ms)} ms over {len(c.processes)} processes, "
                  f"spread {c.spread:.1%}")
     return line
 

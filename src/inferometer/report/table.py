@@ -12,6 +12,7 @@ from ..results.schema import CellResult, ModelInfo, RunResult
 from ..results.trainrun import TrainRun
 from ..results.tunerun import TuneRun
 from ..stats import ALPHA
+from ..units import figure
 from .compare import (
     NOISE,
     SENSITIVITY,
@@ -58,12 +59,7 @@ def render(headers: Sequence[str], rows: Sequence[Sequence[str]],
     return "\n".join(lines)
 
 
-def _num(x: float | None, digits: int = 2) -> str:
-    """A figure with `digits` decimals, and three significant digits below 1 (a tiny model's
-    0.0123 ms is not "0.01")."""
-    if x is None:
-        return "-"
-    return f"{x:#.3g}" if 0 < abs(x) < 1 else f"{x:.{digits}f}"
+_num = figure
 
 
 def _cost(x: float | None) -> str:
@@ -148,7 +144,7 @@ def _runner_up(best: CellResult, ranked: Sequence[CellResult]) -> str:
         return ""
     label = f"{other.spec.runtime}/{other.spec.variant} threads={other.spec.threads_label}"
     ci = f", 95% CI [{change.low:.2f}, {change.high:.2f}]" if change.bounded else ""
-    test = "" if change.p is None else f", p={change.p:.2f}"
+    test = "" if change.p is None else (", p<0.01" if change.p < 0.01 else f", p={change.p:.2f}")
     evidence = (f"{ci}, {cmp.processes_a} vs {cmp.processes_b} processes{test}, noise floor "
                 f"{change.floor:.1%}")
     if change.verdict == "slower":
@@ -183,7 +179,7 @@ def fastest_lines(cells: Sequence[CellResult]) -> list[str]:
         cost = ("" if prec == "fp32" or i is None or i.top1_agreement is None
                 else f" (top-1 agrees with the fp32 reference on {i.top1_agreement:.0%})")
         out.append(f"fastest {prec} at batch {batch}: {_where(c)} "
-                   f"threads={c.spec.threads_label}: p50 {c.summary.p50_ms:.2f} ms, "  # type: ignore[union-attr]
+                   f"threads={c.spec.threads_label}: p50 {_num(c.summary.p50_ms)} ms, "  # type: ignore[union-attr]
                    f"{c.items_per_s:.1f} items/s{cost}{_runner_up(c, ranked)}")
     return out
 
