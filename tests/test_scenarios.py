@@ -59,3 +59,31 @@ def test_max_count_caps_the_run() -> None:
 def test_run_length_rejects_impossible_values(kw: dict) -> None:
     with pytest.raises(ValueError):
         RunLength(**kw)
+
+
+def test_the_noise_probe_counts_only_the_cpus_the_worker_may_run_on(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A worker pinned to CPU 0 while another process (the other node of a local cluster)
+    keeps CPU 1 busy: nothing was taken from it.  The same busy CPU 1 under a worker free to
+    use both is half of its capacity.  Fake per-CPU clocks: 1 s of wall, CPU 1 busy 1 s,
+    CPU 0 busy 0.5 s of which all is the worker's own."""
+    from collections import namedtuple
+
+    import inferometer.measure.load as load
+
+    T = namedtuple("T", "user nice system")
+    state = {"t": 0.0}
+
+    def cpu_times(percpu: bool = False):  # type: ignore[no-untyped-def]
+        t = state["t"]
+        return [T(0.5 * t, 0.0, 0.0), T(1.0 * t, 0.0, 0.0)] if percpu else T(1.5 * t, 0.0, 0.0)
+
+    monkeypatch.setattr(load.psutil, "cpu_times", cpu_times)
+    monkeypatch.setattr(load.psutil, "cpu_count", lambda: 2)
+    monkeypatch.setattr(load, "_own_cpu_s", lambda: 0.5 * state["t"])
+    monkeypatch.setattr(load.time, "monotonic", lambda: state["t"])
+    for cpus, expected in (({0}, 0.0), ({0, 1}, 0.5)):
+        monkeypatch.setattr(load.os, "sched_getaffinity", lambda pid, c=cpus: c)
+        state["t"] = 0.0
+        probe = load.LoadProbe().start()
+        state["t"] = 1.0
+        assert probe.other_load() == pytest.approx(expected)

@@ -168,7 +168,8 @@ def parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser
                    help="a process stops early when its median's 95%% CI is within +-this %% "
                    f"({DEFAULT_LENGTH.target_rel_ci * 100:g})")
     r.add_argument("--noisy", type=float, default=0.15,
-                   help="flag a cell when other processes used more than this CPU share (0.15)")
+                   help="flag a cell when other processes used more than this share of the CPUs it "
+                        "ran on (0.15)")
     r.add_argument("--reference", default="onnxruntime", help="integrity reference runtime")
     r.add_argument("--report", action="store_true",
                    help="also write report.html, report.md and plots/ (inferometer report)")

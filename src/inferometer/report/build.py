@@ -103,7 +103,8 @@ def _speed(run: RunResult, plots: Sequence[Plot]) -> Document:
     warnings = []
     if any(c.noisy for c in run.cells):
         warnings.append(f"{sum(c.noisy for c in run.cells)} cell(s) ran while other processes "
-                        f"used more than {s.noisy_threshold:.0%} of the CPUs (flag: noisy)")
+                        f"used more than {s.noisy_threshold:.0%} of the CPUs they ran on "
+                        "(flag: noisy)")
     if any(c.unstable for c in run.cells):
         warnings.append(f"{sum(c.unstable for c in run.cells)} cell(s) unstable: their "
                         f"process medians spread more than {s.max_spread:.0%} (flag: unstable)")

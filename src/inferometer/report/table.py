@@ -327,7 +327,8 @@ def _footer(run: RunResult) -> str:
     unstable = sum(c.unstable for c in run.cells)
     if noisy:
         lines.append(f"warning: {noisy} cell(s) ran while other processes used more than "
-                     f"{s.noisy_threshold:.0%} of the CPUs (noisy): re-run on a quiet machine")
+                     f"{s.noisy_threshold:.0%} of the CPUs they ran on (noisy): re-run on a quiet "
+                     "machine")
     if unstable:
         lines.append(f"warning: {unstable} cell(s) unstable: their process medians spread more "
                      f"than {s.max_spread:.0%} (or, measured in one process, the median's CI "
