@@ -22,6 +22,7 @@ from .models.ref import ModelRef
 from .plan import Plan
 from .results.export import to_csv
 from .results.pooling import pool
+from .results.rounds import with_rounds
 from .results.schema import (
     ORDERS,
     SCHEMA_VERSION,
@@ -102,8 +103,8 @@ class Runner:
                          created=self.created, status=status, command=self.plan.command,
                          machine=self.machine, settings=s,
                          models=tuple(m.info() for m in self.plan.models),
-                         cells=tuple(self.cells[c.id] for c in self.plan.cells
-                                     if c.id in self.cells),
+                         cells=with_rounds([self.cells[c.id] for c in self.plan.cells
+                                            if c.id in self.cells], s),
                          references=dict(self.references),
                          conversions=dict(self.conversions),
                          machines={n.id: {"machine_type": n.machine_type, "slots": n.slots,

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from ..results.accuracyrun import AccuracyRun
 from ..results.loadrun import LoadRun
+from ..results.rounds import rounds_text
 from ..results.schema import CellResult, RunHeader, RunResult
 from ..results.trainrun import TrainRun
 from ..results.tunerun import TuneRun
@@ -96,7 +97,8 @@ def _speed(run: RunResult, plots: Sequence[Plot]) -> Document:
                            ("status", run.status), ("timed region", timed),
                            ("integrity reference", f"{s.reference_runtime} fp32"),
                            ("processes", f"{s.processes_label} fresh worker process(es) per cell, "
-                                         f"scheduled {s.order}"),
+                                         f"scheduled {s.order}" + (f"; spread: {r}" if (
+                                             r := rounds_text(run.cells, s)) else "")),
                            ("run length", f"each process: {s.warmup} warm-up, {s.min_time_s:g}-"
                                           f"{s.max_time_s:g} s, >= {s.min_count} runs, stop at "
                                           f"+-{s.target_rel_ci:.0%} CI of the median")])

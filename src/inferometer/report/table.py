@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from ..results.accuracyrun import AccuracyRun
 from ..results.cost import cost_per_million
 from ..results.loadrun import LoadRun
+from ..results.rounds import rounds_text
 from ..results.schema import CellResult, ModelInfo, RunResult
 from ..results.trainrun import TrainRun
 from ..results.tunerun import TuneRun
@@ -339,8 +340,10 @@ def _footer(run: RunResult) -> str:
         lines.append(f"note: {single} cell(s) ran in one process: their intervals cannot "
                      "include between-run noise (run with --repeat auto, the default)")
     else:
+        rounds = rounds_text(run.cells, s)
         lines.append(f"processes: {s.processes_label} per cell, scheduled {s.order}; "
-                     "'spread' is the range of the process medians over their median")
+                     "'spread' is the range of the process medians over their median"
+                     + (f", {rounds}" if rounds else ""))
     gemm = sorted(gemm_probes(run.cells))
     probes = sorted(machine_probes(run.cells))
     if gemm:

@@ -17,11 +17,13 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import RunDirError
 from .codec import from_dict, to_dict
+from .rounds import with_rounds
 from .schema import SCHEMA_VERSION, CellResult, RunResult
 
 ProcessSamples = dict[str, Any]  # {"rep": k, "first": ns, "warmup": [ns], "samples": [ns]}
@@ -227,6 +229,11 @@ def load_result(path: Path) -> Any:
     if cls is None:
         raise RunDirError(f"{where}: unknown kind {data.get('kind')!r}")
     try:
-        return from_dict(cls, data)
+        result = from_dict(cls, data)
     except (TypeError, KeyError, AttributeError, ValueError) as exc:
         raise RunDirError(f"{where} does not match the {data['kind']} schema: {exc}") from None
+    if isinstance(result, RunResult):
+        # derived from the processes' figures, so runs stored before the rounds were divided
+        # out read the same as new ones
+        result = replace(result, cells=with_rounds(result.cells, result.settings))
+    return result
