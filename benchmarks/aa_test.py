@@ -9,7 +9,9 @@ all kinds interleaved in time.  Then, with the tool's own API:
   and how often `--fail-on p50:5%` would exit 1;
 - the fastest line of each baseline run, whose runner-up is the identical twin runtime: how
   often it claims a lead beyond noise;
-- compare of each baseline run against each slowed run: how often the slowdown is detected.
+- compare of each baseline run against each slowed run: how often the slowdown is detected;
+- every metric's verdict on the identical pairs (p90, p99, mean, items/s, peak RSS and load
+  time are verdicts too, and must not fire on an identical rerun either).
 
     .venv/bin/python benchmarks/aa_test.py --runs 5 --slowed-runs 2 --out runs/aa
     .venv/bin/python benchmarks/aa_test.py --out runs/aa-r1 -- --repeat 1   # one process a cell
