@@ -449,15 +449,15 @@ def _compare_sides(sa: _Side, sb: _Side, noise: float, apart: bool = True) -> Co
     if apart and called and min(sa.runs, sb.runs) == 1 and not machine.adjusted:
         # the A/A checks' finding (docs/decisions.md): a host step between two runs reads
         # as a change that no statistic of one run can see; pooled runs carry it
+        probed = bool(gemm_probes(sa.every) or gemm_probes(sb.every))
         why = ("a side has under two matrix speed probes (one process a cell), too few to "
-               "divide by" if gemm_probes(sa.every) or gemm_probes(sb.every) else
-               "the runs carry no matrix speed probe (made before it)")
+               "divide by" if probed else "the runs carry no matrix speed probe (made before "
+               "it)")
         notes.append(f"a change was called with one run on a side, and {why}: a shared host "
                      "that changes speed between runs (10-18% within a minute was seen) reads "
                      "the same way; before acting on it, pool runs of A and B taken "
                      "alternately (compare A1,A2,A3 B1,B2,B3) or measure both again with "
-                     "this version" + (" and --repeat 2 or more" if gemm_probes(sa.every)
-                                       or gemm_probes(sb.every) else ""))
+                     "this version" + (" and --repeat 2 or more" if probed else ""))
     notes += machine_notes(machine, noise)
     return Comparison(sa.label, sb.label, tuple(cells),
                       tuple(key_label(k) for k in sa.cells if k not in sb.cells),

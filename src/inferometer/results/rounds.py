@@ -2,7 +2,7 @@
 changes speed for the minutes of one round moves every cell's process of that round alike
 (`make bench`: round 1 ran 5.7% slow in all 39 cells, the matrix probe 8% with it).
 Interleaving makes the cells pay it alike; a cell's `spread` should not count it as the
-cell's own instability, or half the cells of a run read `unstable` (19 of 39 there, 5 with
+cell's own instability, or half the cells of a run read `unstable` (19 of 39 there, 7 with
 the rounds divided out).
 
 A round's effect is the median, over its cells, of each process's median over its cell's
