@@ -65,7 +65,7 @@ def test_dry_run_counts_a_reference_per_cell_shape(tmp_path: Path) -> None:
                               "cells"]
     assert rows[0].split()[1:] == ["onnxruntime/default", "cpu", "1", "1,2", "seq=4,9", "4"]
     # the integrity reference runs once per (batch, seq): four shapes, not two batch sizes
-    assert "8 cells x 3 to 5 fresh worker processes each = 24 to 40 processes" in p.stdout
+    assert "8 cells x 2 to 5 fresh worker processes each = 16 to 40 processes" in p.stdout
     assert "scheduled interleaved; before them 4 reference run(s)" in p.stdout
 
 

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from inferometer.errors import ModelError, RuntimeUnavailable, UsageError
@@ -117,23 +119,38 @@ def test_processes_are_scheduled_interleaved_sequential_or_random() -> None:
 
 
 def test_repeat_auto_gives_cheap_cells_more_processes_within_the_budget() -> None:
-    from inferometer.plan import AUTO_BUDGET_S, AUTO_MAX, DEFAULT_REPEAT, parse_repeat
+    from inferometer.plan import AUTO_BUDGET_S, AUTO_FIRST, AUTO_MAX, parse_repeat
     from inferometer.results.schema import processes_wanted
 
-    assert parse_repeat("auto") == parse_repeat(None) == (DEFAULT_REPEAT, AUTO_MAX) == (3, 5)
+    assert parse_repeat("auto") == parse_repeat(None) == (AUTO_FIRST, AUTO_MAX) == (2, 5)
     assert parse_repeat("4") == (4, 4)
-    auto = _settings(repeat=3, repeat_max=5, cell_budget_s=20.0)
+    auto = _settings(repeat=2, repeat_max=5, cell_budget_s=20.0)
     assert AUTO_BUDGET_S == 20.0
-    assert processes_wanted(auto, [2.0, 2.5, 1.0]) == 5  # 5 x 2 s fit 20 s
-    assert processes_wanted(auto, [4.5, 4.0, 6.0]) == 4  # 4 x 4.5 s do, 5 do not
-    assert processes_wanted(auto, [7.0, 8.0, 9.0]) == 3  # never fewer than repeat
-    assert processes_wanted(auto, [1.0, 60.0, 2.0]) == 5  # the median: one slow start
-    assert processes_wanted(auto, [1.0, 1.0]) == 3  # undecided until the first 3 ran
-    # the decision rests on the first 3 alone, so it stays put as the extra ones finish
-    assert processes_wanted(auto, [4.5, 4.0, 6.0, 30.0]) == 4
+    assert processes_wanted(auto, [2.0, 2.5]) == 5  # 5 x 2.5 s fit 20 s
+    assert processes_wanted(auto, [4.5, 4.5]) == 4  # 4 x 4.5 s do, 5 do not
+    assert processes_wanted(auto, [9.0, 6.0]) == 3
+    assert processes_wanted(auto, [60.0, 25.0]) == 2  # TVM: never fewer than the first 2
+    # the first also ran the integrity pass (30 s of TVM): the later ones say what one costs
+    assert processes_wanted(auto, [34.0, 3.0]) == 5
+    assert processes_wanted(auto, [1.0]) == 2  # undecided until the first 2 ran
+    # the decision rests on the first 2 alone, so it stays put as the extra ones finish
+    assert processes_wanted(auto, [4.5, 4.5, 30.0, 30.0]) == 4
+    # runs made with three first processes decide on the two after the first
+    old_auto = _settings(repeat=3, repeat_max=5, cell_budget_s=20.0)
+    assert processes_wanted(old_auto, [30.0, 2.0, 2.5]) == 5
+    assert processes_wanted(old_auto, [7.0, 8.0, 9.0]) == 3  # never fewer than repeat
     fixed = _settings(repeat=3)
     assert processes_wanted(fixed, [0.1, 0.1, 0.1]) == 3  # --repeat N: exactly N
     assert processes_wanted(_settings(repeat=3, repeat_max=0), [0.1] * 3) == 3  # old runs
+
+
+def test_each_process_stops_at_the_cell_target_times_sqrt_of_the_processes_pooled() -> None:
+    from inferometer.plan import parse_repeat, process_target
+
+    assert process_target(1, 1) == 0.01  # one process: the cell's own target
+    assert process_target(2, 2) == 0.0141
+    assert process_target(*parse_repeat("auto")) == process_target(3, 3) == 0.0173
+    assert process_target(10, 10) == 0.0173  # counted up to 3
 
 
 def test_the_extra_processes_are_scheduled_as_the_first_ones() -> None:
@@ -161,3 +178,26 @@ def _settings(**kw: object):  # type: ignore[no-untyped-def]
                 warmup=1, min_time_s=0.1, min_count=4, max_time_s=1.0, target_rel_ci=0.01,
                 noisy_threshold=0.2)
     return RunSettings(**{**base, **kw})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("cap_s", "calls"), [(0.0, 4), (0.25, 2), (10.0, 4)])
+def test_warm_up_ends_once_it_has_run_its_time(cap_s: float, calls: int, fakes: None, tiny,  # type: ignore[no-untyped-def]
+                                               tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A call of seconds is warm after one: TVM's untuned 3.7 s a call paid two more in every
+    process.  The warm-up stops once it has lasted warmup_max_s (0: runs all `warmup`)."""
+    from inferometer._worker import run_job
+    from inferometer.jobs import Job
+    from inferometer.results.schema import CellSpec
+    from inferometer.scenarios import RunLength
+
+    monkeypatch.setenv("ECHO_SLEEP_MS", "150")  # each call 0.15 s
+    length = RunLength(warmup=4, warmup_max_s=cap_s, min_time_s=0.0, min_count=1,
+                       max_time_s=0.0)
+    job = Job(spec=CellSpec("tinynet", "echo", "default", 1, 1), model=tiny, length=length,
+              preprocess_timed=True, pin=False, report_path=str(tmp_path / "r.json"),
+              outputs_path=None)
+    report = run_job(job)
+    assert report.status == "ok", report.error
+    assert len(report.warmup_ns) == calls  # 0.15 s then 0.30 s >= 0.25 s: two
+    assert all(ns >= 0.14e9 for ns in report.warmup_ns)

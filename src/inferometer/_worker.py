@@ -154,7 +154,10 @@ def run_job(job: Job) -> WorkerReport:
 
                 def call() -> object:
                     return session.run(next(ready))
+            cap_ns = job.length.warmup_max_s * 1e9
             for _ in range(job.length.warmup):
+                if warmup and cap_ns and sum(warmup) >= cap_ns:
+                    break
                 t0 = time.perf_counter_ns()
                 call()
                 warmup.append(time.perf_counter_ns() - t0)

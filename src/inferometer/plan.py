@@ -3,6 +3,7 @@ caught here, before a run directory exists."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,19 +20,24 @@ from .scenarios import RunLength
 MAX_BATCH = 4096
 HIDDEN_FROM_DEFAULT = ("null",)  # measures the harness, not a model: only when asked for
 MAX_REPEAT = 100
-# Three short processes per cell instead of one long one: the spread between processes is
+# Several short processes per cell instead of one long one: the spread between processes is
 # the noise a verdict must clear, and one process cannot show it (docs/decisions.md).
-DEFAULT_REPEAT = 3
-# --repeat auto (the default): a cell whose processes are cheap gets more of them, up to
-# AUTO_MAX, while its processes together stay within AUTO_BUDGET_S at their median length.
-# At this host's 2.5% between-process noise a test on 3 against 3 processes finds a 10%
-# change in at most 93% of pairs, 5 against 5 in 99.9%; where a process is cheap the two
-# more cost seconds, where it is not (TVM: 30-60 s) they would cost minutes
-# (docs/decisions.md).
+# --repeat auto (the default): every cell's first AUTO_FIRST processes run (interleaved), then
+# each cell gets as many as fit AUTO_BUDGET_S at the length of its later ones, from
+# AUTO_FIRST to AUTO_MAX.  At this host's 2.5% between-process noise a test on 3 against 3
+# processes finds a 10% change in at most 93% of pairs, 5 against 5 in 99.9%; where a process
+# is cheap the more cost seconds, where it is not (TVM untuned: 25-35 s) each costs what the
+# whole cell once did, so such a cell keeps two (docs/decisions.md).
+AUTO_FIRST = 2
 AUTO_MAX = 5
 AUTO_BUDGET_S = 20.0
-DEFAULT_LENGTH = RunLength(warmup=2, min_time_s=0.7, min_count=4, max_time_s=3.0,
-                           target_rel_ci=0.01)
+# The cell's median is pooled from its processes, so each process stops at sqrt(k) times
+# the cell's target, k the processes it pools (at most 3 counted: auto gives a cell whose
+# processes stop on this rule, not on their time or fixed costs, at least 3).  Measured on
+# stored A/A sessions: 35% less measuring, no identical pair called (docs/decisions.md).
+CELL_TARGET_REL_CI = 0.01
+DEFAULT_LENGTH = RunLength(warmup=2, warmup_max_s=1.0, min_time_s=0.7, min_count=4,
+                           max_time_s=3.0, target_rel_ci=CELL_TARGET_REL_CI)
 MAX_SPREAD = 0.10  # between-process spread above which a cell is flagged unstable
 
 
@@ -117,10 +123,10 @@ def parse_threads(text: str | None) -> tuple[int | None, ...]:
 
 
 def parse_repeat(text: str | int | None) -> tuple[int, int]:
-    """--repeat N: (N, N) processes a cell; auto (the default): (3, 5), the cheap cells
-    getting up to 5 (see `results.schema.processes_wanted`)."""
+    """--repeat N: (N, N) processes a cell; auto (the default): (2, 5), a cell getting as
+    many as fit its budget (see `results.schema.processes_wanted`)."""
     if text is None or str(text).strip() == "auto":
-        return DEFAULT_REPEAT, AUTO_MAX
+        return AUTO_FIRST, AUTO_MAX
     try:
         n = int(str(text).strip())
     except ValueError:
@@ -129,6 +135,12 @@ def parse_repeat(text: str | int | None) -> tuple[int, int]:
     if not 1 <= n <= MAX_REPEAT:
         raise UsageError(f"--repeat: {n} is outside 1..{MAX_REPEAT} (processes per cell)")
     return n, n
+
+
+def process_target(repeat: int, repeat_max: int) -> float:
+    """Each process's CI target by default: the cell's (+-1%) times sqrt(k), k the processes
+    the cell pools, counted up to 3 (one process: +-1%, as before repetitions)."""
+    return round(CELL_TARGET_REL_CI * math.sqrt(min(max(repeat, repeat_max), 3)), 4)
 
 
 def parse_order(text: str | None) -> str:

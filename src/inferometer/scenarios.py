@@ -22,6 +22,9 @@ class RunLength:
     """How long a cell runs.  Defaults suit a 2-core machine: ~2-10 s per cell."""
 
     warmup: int = 3            # steady-state warm-up iterations after the first (cold) call
+    # ... ended early once they have run this long (at least one): a call of seconds is
+    # warm after one, and two more of TVM's untuned 3.7 s cost a cell 25 s (0: no limit)
+    warmup_max_s: float = 0.0
     min_time_s: float = 2.0
     min_count: int = 10
     max_time_s: float = 10.0
@@ -33,8 +36,8 @@ class RunLength:
             raise ValueError("need 0 <= min_time_s <= max_time_s")
         if self.min_count < 1 or self.max_count < self.min_count:
             raise ValueError("need 1 <= min_count <= max_count")
-        if self.warmup < 0 or self.target_rel_ci <= 0:
-            raise ValueError("warmup must be >= 0 and target_rel_ci > 0")
+        if self.warmup < 0 or self.warmup_max_s < 0 or self.target_rel_ci <= 0:
+            raise ValueError("warmup and warmup_max_s must be >= 0 and target_rel_ci > 0")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from .. import __version__, envs
-from ..plan import AUTO_BUDGET_S, AUTO_MAX, DEFAULT_LENGTH, DEFAULT_REPEAT, MAX_SPREAD
+from ..plan import AUTO_BUDGET_S, AUTO_FIRST, AUTO_MAX, DEFAULT_LENGTH, MAX_SPREAD
 from ..report.compare import NOISE
 from .tune import DEFAULT_RUNTIMES
 
@@ -145,9 +145,9 @@ def parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser
                    "conversion (other inputs are always prepared before timing)")
     r.add_argument("--pin", action="store_true", help="pin each worker to its first N CPUs")
     r.add_argument("--repeat", default="auto",
-                   help=f"fresh worker processes per cell: N, or auto (default: "
-                   f"{DEFAULT_REPEAT}, and up to {AUTO_MAX} where {AUTO_MAX} take at most "
-                   f"{AUTO_BUDGET_S:g} s); intervals and verdicts rest on the spread between "
+                   help=f"fresh worker processes per cell: N, or auto (default: as many "
+                   f"as take at most {AUTO_BUDGET_S:g} s together, {AUTO_FIRST} to "
+                   f"{AUTO_MAX}); intervals and verdicts rest on the spread between "
                    "them, which one process cannot show")
     r.add_argument("--order", default="interleaved",
                    help="interleaved (every cell's 1st process, then every 2nd, ...; default), "
@@ -164,9 +164,10 @@ def parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser
                    help=f"seconds per process, at most ({DEFAULT_LENGTH.max_time_s:g})")
     r.add_argument("--min-count", type=int, default=DEFAULT_LENGTH.min_count,
                    help=f"runs per process, at least ({DEFAULT_LENGTH.min_count})")
-    r.add_argument("--target-ci", type=float, default=DEFAULT_LENGTH.target_rel_ci * 100,
+    r.add_argument("--target-ci", type=float, default=None,
                    help="a process stops early when its median's 95%% CI is within +-this %% "
-                   f"({DEFAULT_LENGTH.target_rel_ci * 100:g})")
+                   f"(default {DEFAULT_LENGTH.target_rel_ci * 100:g} x sqrt(k), k the processes "
+                   "a cell pools, up to 3: the pooled median gets that precision)")
     r.add_argument("--noisy", type=float, default=0.15,
                    help="flag a cell when other processes used more than this share of the CPUs it "
                         "ran on (0.15)")

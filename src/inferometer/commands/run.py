@@ -15,12 +15,14 @@ from .. import runtimes
 from ..errors import UsageError
 from ..plan import (
     AUTO_BUDGET_S,
+    DEFAULT_LENGTH,
     Plan,
     expand,
     parse_batches,
     parse_order,
     parse_repeat,
     parse_threads,
+    process_target,
     require_device,
     select_runtimes,
     split_list,
@@ -39,11 +41,13 @@ if TYPE_CHECKING:
     from ..results.schema import RunResult
 
 
-def _length(args: argparse.Namespace) -> RunLength:
+def _length(args: argparse.Namespace, repeat: int, repeat_max: int) -> RunLength:
+    target = (process_target(repeat, repeat_max) if args.target_ci is None
+              else args.target_ci / 100.0)
     try:
-        return RunLength(warmup=args.warmup, min_time_s=args.min_time, min_count=args.min_count,
-                         max_time_s=max(args.max_time, args.min_time),
-                         target_rel_ci=args.target_ci / 100.0)
+        return RunLength(warmup=args.warmup, warmup_max_s=DEFAULT_LENGTH.warmup_max_s,
+                         min_time_s=args.min_time, min_count=args.min_count,
+                         max_time_s=max(args.max_time, args.min_time), target_rel_ci=target)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
@@ -67,10 +71,11 @@ def _new_plan(args: argparse.Namespace) -> tuple[Plan, list[str]]:
     if len({m.name for m in models}) != len(models):
         raise UsageError("two models have the same name; rename one file")
     cells, more = expand(models, choices, threads, batches, args.device, sweep)
-    length = _length(args)
+    length = _length(args, repeat, repeat_max)
     settings = RunSettings(preprocess_timed=not args.no_preprocess, pin=args.pin,
                            timeout_s=args.timeout, reference_runtime=args.reference,
-                           warmup=length.warmup, min_time_s=length.min_time_s,
+                           warmup=length.warmup, warmup_max_s=length.warmup_max_s,
+                           min_time_s=length.min_time_s,
                            min_count=length.min_count, max_time_s=length.max_time_s,
                            target_rel_ci=length.target_rel_ci, noisy_threshold=args.noisy,
                            repeat=repeat, repeat_max=repeat_max,
@@ -259,9 +264,9 @@ def _plan_text(plan: Plan) -> str:
     each = (f"{n} cells x {s.repeat} fresh worker process(es) each = {procs} processes"
             if most == procs else
             f"{n} cells x {s.repeat} to {s.repeat_max} fresh worker processes each = {procs} to "
-            f"{most} processes (more than {s.repeat} where that many take at most "
-            f"{s.cell_budget_s:g} s together at the median length of a cell's first {s.repeat}: "
-            "where processes are cheap, more of them make verdicts finer)")
+            f"{most} processes (as many as take at most {s.cell_budget_s:g} s together at the "
+            f"length of a cell's processes after its first: where processes are cheap, more of "
+            "them make verdicts finer)")
     return "\n".join([
         render(("model", "runtime/variant", "device", "threads", "batch",
                 *(("dims",) if dims else ()), "cells"), rows),

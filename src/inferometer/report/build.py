@@ -99,9 +99,12 @@ def _speed(run: RunResult, plots: Sequence[Plot]) -> Document:
                            ("processes", f"{s.processes_label} fresh worker process(es) per cell, "
                                          f"scheduled {s.order}" + (f"; spread: {r}" if (
                                              r := rounds_text(run.cells, s)) else "")),
-                           ("run length", f"each process: {s.warmup} warm-up, {s.min_time_s:g}-"
+                           ("run length", f"each process: {s.warmup} warm-up"
+                                          + (f" (at most {s.warmup_max_s:g} s)"
+                                             if s.warmup_max_s else "")
+                                          + f", {s.min_time_s:g}-"
                                           f"{s.max_time_s:g} s, >= {s.min_count} runs, stop at "
-                                          f"+-{s.target_rel_ci:.0%} CI of the median")])
+                                          f"+-{s.target_rel_ci * 100:.2g}% CI of the median")])
     warnings = []
     if any(c.noisy for c in run.cells):
         warnings.append(f"{sum(c.noisy for c in run.cells)} cell(s) ran while other processes "

@@ -232,6 +232,8 @@ class RunSettings:
     max_time_s: float
     target_rel_ci: float
     noisy_threshold: float
+    # warm-up ended early once it had run this long (0: runs before the limit, none)
+    warmup_max_s: float = 0.0
     repeat: int = 1  # fresh worker processes per cell (with repeat_max: at least)
     # --repeat auto: a cell whose processes are cheap gets up to repeat_max of them, while
     # they total at most cell_budget_s at their median length (0: every cell gets `repeat`)
@@ -246,7 +248,7 @@ class RunSettings:
 
     @property
     def processes_label(self) -> str:
-        """'3', or under --repeat auto '3-5 (as many as take <= 20 s together)'."""
+        """'3', or under --repeat auto '2-5 (as many as take <= 20 s together)'."""
         if self.repeat_max <= self.repeat:
             return str(self.repeat)
         return (f"{self.repeat}-{self.repeat_max} (as many as take <= "
@@ -255,12 +257,14 @@ class RunSettings:
 
 def processes_wanted(s: RunSettings, walls: Sequence[float]) -> int:
     """How many processes a cell gets: `repeat`, or under --repeat auto, once its first
-    `repeat` have run (their wall times `walls`, in order), as many as fit the cell's budget
-    at their median length, up to `repeat_max`.  A function of stored figures alone, so a
-    resumed run decides as the first one did."""
+    `repeat` have run (their wall times `walls`, in order), as many as fit the cell's budget,
+    from `repeat` to `repeat_max`.  A further process costs what the first ones after the
+    first did (the first alone also ran the integrity pass: 30 s of TVM), so their median is
+    the length counted.  A function of stored figures alone, so a resumed run decides as
+    the first one did."""
     if s.repeat_max <= s.repeat or len(walls) < s.repeat:
         return s.repeat
-    mid = median(walls[:s.repeat])
+    mid = median(walls[1:s.repeat] or walls[:1])
     fit = int(s.cell_budget_s // mid) if mid > 0 else s.repeat_max
     return max(s.repeat, min(s.repeat_max, fit))
 
