@@ -115,7 +115,7 @@ def test_dry_run_lists_the_plan_and_runs_nothing(tmp_path: Path) -> None:
                     ("tinynet", "null/default"): ["cpu", "1,auto", "1,2", "4"]}
     # one reference run per batch size; int8 is the one variant converted first
     assert ("12 cells x 2 to 5 fresh worker processes each = 24 to 60 processes (as many as "
-            "take at most 20 s together") in r.stdout
+            "take at most 12 s together") in r.stdout
     assert ("scheduled interleaved; before them 2 reference run(s) (onnxruntime) and 1 "
             "conversion(s)") in r.stdout
     assert "measuring takes 1.2 to 6.0 min (3 to 6 s a process)" in r.stdout
@@ -198,12 +198,12 @@ def test_repeat_auto_gives_cheap_cells_more_processes_and_resume_adds_only_those
     assert r.returncode == 0, r.stderr
     run = RunDir(out).load()
     (cell,) = run.cells
-    # a null process takes well under 4 s: 5 of them fit the cell's 20 s
+    # a null process takes well under 2.4 s: 5 of them fit the cell's 12 s
     assert (run.settings.repeat, run.settings.repeat_max) == (2, 5)
     assert [p.rep for p in cell.processes] == [0, 1, 2, 3, 4]
     assert "[5/5]" in r.stderr and "process 5/5" in r.stderr
     assert "over 5 processes" in r.stderr and "over 2 processes" not in r.stderr
-    assert "processes: 2-5 (as many as take <= 20 s together) per cell" in r.stdout
+    assert "processes: 2-5 (as many as take <= 12 s together) per cell" in r.stdout
 
     # killed before its extra processes ran: their samples never reached the disk
     path = out / "samples" / f"{cell.spec.id}.json"

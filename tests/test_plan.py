@@ -125,7 +125,7 @@ def test_repeat_auto_gives_cheap_cells_more_processes_within_the_budget() -> Non
     assert parse_repeat("auto") == parse_repeat(None) == (AUTO_FIRST, AUTO_MAX) == (2, 5)
     assert parse_repeat("4") == (4, 4)
     auto = _settings(repeat=2, repeat_max=5, cell_budget_s=20.0)
-    assert AUTO_BUDGET_S == 20.0
+    assert AUTO_BUDGET_S == 12.0
     assert processes_wanted(auto, [2.0, 2.5]) == 5  # 5 x 2.5 s fit 20 s
     assert processes_wanted(auto, [4.5, 4.5]) == 4  # 4 x 4.5 s do, 5 do not
     assert processes_wanted(auto, [9.0, 6.0]) == 3

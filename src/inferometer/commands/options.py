@@ -167,7 +167,7 @@ def parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser
     r.add_argument("--target-ci", type=float, default=None,
                    help="a process stops early when its median's 95%% CI is within +-this %% "
                    f"(default {DEFAULT_LENGTH.target_rel_ci * 100:g} x sqrt(k), k the processes "
-                   "a cell pools, up to 3: the pooled median gets that precision)")
+                   "a cell pools counted up to 3: the pooled median gets about that precision)")
     r.add_argument("--noisy", type=float, default=0.15,
                    help="flag a cell when other processes used more than this share of the CPUs it "
                         "ran on (0.15)")

@@ -248,7 +248,7 @@ class RunSettings:
 
     @property
     def processes_label(self) -> str:
-        """'3', or under --repeat auto '2-5 (as many as take <= 20 s together)'."""
+        """'3', or under --repeat auto '2-5 (as many as take <= 12 s together)'."""
         if self.repeat_max <= self.repeat:
             return str(self.repeat)
         return (f"{self.repeat}-{self.repeat_max} (as many as take <= "
