@@ -153,6 +153,21 @@ def test_each_process_stops_at_the_cell_target_times_sqrt_of_the_processes_poole
     assert process_target(10, 10) == 0.0173  # counted up to 3
 
 
+@pytest.mark.parametrize(("argv", "length"), [
+    ([], (2, 1.0, 0.0173)),  # the defaults: a capped warm-up, the pooled target
+    (["--repeat", "1"], (2, 1.0, 0.01)),
+    (["--warmup", "3", "--target-ci", "0.5"], (3, 0.0, 0.005)),  # given: as given, whole
+])
+def test_run_length_from_the_command_line(argv: list[str], length: tuple) -> None:
+    from inferometer.commands.options import parser
+    from inferometer.commands.run import _length
+    from inferometer.plan import parse_repeat
+
+    args = parser().parse_args(["run", "tinynet", *argv])
+    got = _length(args, *parse_repeat(args.repeat))
+    assert (got.warmup, got.warmup_max_s, got.target_rel_ci) == length
+
+
 def test_the_extra_processes_are_scheduled_as_the_first_ones() -> None:
     from inferometer.results.schema import CellSpec
     from inferometer.runner import schedule

@@ -156,8 +156,9 @@ def parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser
                    help="flag a cell unstable when its process medians spread more than this "
                    f"%% ({MAX_SPREAD * 100:g})")
     r.add_argument("--timeout", type=float, default=600.0, help="seconds per process (600)")
-    r.add_argument("--warmup", type=int, default=DEFAULT_LENGTH.warmup,
-                   help=f"warm-up runs after the first ({DEFAULT_LENGTH.warmup})")
+    r.add_argument("--warmup", type=int, default=None,
+                   help=f"warm-up runs after the first (default {DEFAULT_LENGTH.warmup}, ended "
+                   f"once they have run {DEFAULT_LENGTH.warmup_max_s:g} s; N given: all N)")
     r.add_argument("--min-time", type=float, default=DEFAULT_LENGTH.min_time_s,
                    help=f"seconds per process, at least ({DEFAULT_LENGTH.min_time_s:g})")
     r.add_argument("--max-time", type=float, default=DEFAULT_LENGTH.max_time_s,

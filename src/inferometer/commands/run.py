@@ -44,8 +44,11 @@ if TYPE_CHECKING:
 def _length(args: argparse.Namespace, repeat: int, repeat_max: int) -> RunLength:
     target = (process_target(repeat, repeat_max) if args.target_ci is None
               else args.target_ci / 100.0)
+    # the default warm-up ends once it has run its time; a count the user gave runs whole
+    warmup, cap = ((DEFAULT_LENGTH.warmup, DEFAULT_LENGTH.warmup_max_s) if args.warmup is None
+                   else (args.warmup, 0.0))
     try:
-        return RunLength(warmup=args.warmup, warmup_max_s=DEFAULT_LENGTH.warmup_max_s,
+        return RunLength(warmup=warmup, warmup_max_s=cap,
                          min_time_s=args.min_time, min_count=args.min_count,
                          max_time_s=max(args.max_time, args.min_time), target_rel_ci=target)
     except ValueError as exc:
