@@ -327,3 +327,21 @@ def test_the_fastest_line_and_progress_keep_a_tiny_latency_too(tmp_path: Path) -
     done = Event("done", 1, 1, cells[0].spec, cells[0], 0, 3, cells[0].processes[0])
     assert re.match(r"p50 0\.00\d{3} ms .*; cell p50 0\.00\d{3} ms", _outcome(done)), \
         _outcome(done)
+
+
+def test_the_run_length_says_the_pooled_target_and_the_warm_up_limit(tmp_path: Path) -> None:
+    """The default per-process target is 1.7%: '+-2%' would misstate it, '+-1%' more so."""
+    from inferometer.report.table import run_tables
+    from inferometer.results.store import load_result
+
+    path = full_run(tmp_path / "run")
+    data = json.loads((path / "results.json").read_text())
+    data["settings"].update(target_rel_ci=0.0173, warmup_max_s=1.0)
+    data["cells"][0]["unstable"] = True
+    (path / "results.json").write_text(json.dumps(data))
+    write_report(path)
+    md = (path / "report.md").read_text()
+    assert "each process: 1 warm-up (at most 1 s), " in md
+    assert "stop at +-1.7% CI of the median" in md
+    # the footer's warning on an unstable cell names the target too
+    assert "stayed wider than +-1.7%)" in run_tables(load_result(path))
