@@ -104,7 +104,7 @@ def _speed(run: RunResult, plots: Sequence[Plot]) -> Document:
                                              if s.warmup_max_s else "")
                                           + f", {s.min_time_s:g}-"
                                           f"{s.max_time_s:g} s, >= {s.min_count} runs, stop at "
-                                          f"+-{s.target_rel_ci * 100:.2g}% CI of the median")])
+                                          f"{s.target_label} CI of the median")])
     warnings = []
     if any(c.noisy for c in run.cells):
         warnings.append(f"{sum(c.noisy for c in run.cells)} cell(s) ran while other processes "

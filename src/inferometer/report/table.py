@@ -333,7 +333,7 @@ def _footer(run: RunResult) -> str:
     if unstable:
         lines.append(f"warning: {unstable} cell(s) unstable: their process medians spread more "
                      f"than {s.max_spread:.0%} (or, measured in one process, the median's CI "
-                     f"stayed wider than +-{s.target_rel_ci * 100:.2g}%); verdicts on them need a "
+                     f"stayed wider than {s.target_label}); verdicts on them need a "
                      "bigger difference")
     single = sum(1 for c in run.cells if c.status == "ok" and len(c.processes) <= 1)
     if single:

@@ -236,7 +236,8 @@ class RunSettings:
     warmup_max_s: float = 0.0
     repeat: int = 1  # fresh worker processes per cell (with repeat_max: at least)
     # --repeat auto: a cell whose processes are cheap gets up to repeat_max of them, while
-    # they total at most cell_budget_s at their median length (0: every cell gets `repeat`)
+    # they total at most cell_budget_s at the length of those after its first (0: every cell
+    # gets `repeat`; see processes_wanted)
     repeat_max: int = 0
     cell_budget_s: float = 0.0
     order: str = "sequential"  # how processes were scheduled: interleaved, sequential, random
@@ -245,6 +246,11 @@ class RunSettings:
     slots_per_node: int = 1
     # --cost-per-hour: machine type -> price an hour, for the cost per million inferences
     cost_per_hour: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def target_label(self) -> str:
+        """Each process's CI target as the reports write it: '+-1%', '+-1.7%'."""
+        return f"+-{self.target_rel_ci * 100:.2g}%"
 
     @property
     def processes_label(self) -> str:
