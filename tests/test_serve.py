@@ -43,6 +43,39 @@ def test_codec_round_trip(binary: bool) -> None:
     assert np.array_equal(decode_response(out, hl)["output"], echo(x))
 
 
+def test_a_repeated_header_is_read_from_its_plan_with_this_body_s_data() -> None:
+    # load clients send one header over and over: the second is looked up, not parsed, and
+    # must still give this body's tensors and refuse a body that does not fit the header
+    from inferometer import oip
+
+    oip._PLANS.clear()
+    x, y = images(1, seed=1), images(1, seed=2)
+    bx, hl = encode_request([("input", x)])
+    by, hl_y = encode_request([("input", y)])
+    assert hl == hl_y and bx[:hl] == by[:hl]
+    assert np.array_equal(decode_request(bx, hl).inputs["input"], x)
+    assert len(oip._PLANS) == 1
+    second = decode_request(by, hl)
+    assert np.array_equal(second.inputs["input"], y) and second.binary
+    assert second.inputs["input"].shape == x.shape and second.inputs["input"].dtype == np.uint8
+    with pytest.raises(ProtocolError, match="binary data"):
+        decode_request(by[:-1], hl)
+    json_body, _ = encode_request([("input", x)], binary=False)
+    decode_request(json_body, len(json_body))
+    assert len(oip._PLANS) == 1  # tensors in the JSON itself: nothing to plan
+
+
+def test_a_repeated_response_header_keeps_each_answer_s_own_bytes() -> None:
+    a, b = echo(images(1, seed=3)), echo(images(1, seed=4))
+    ra, hla = encode_response("m", "1", [("output", a)], True, "r1")
+    rb, hlb = encode_response("m", "1", [("output", b)], True, "r1")
+    assert hla == hlb and ra[:hla] == rb[:hlb]
+    assert np.array_equal(decode_response(rb, hlb)["output"], b)
+    rc, hlc = encode_response("m", "1", [("output", b[:, ::2])], True, "r2")  # not contiguous
+    assert json.loads(rc[:hlc])["id"] == "r2"
+    assert np.array_equal(decode_response(rc, hlc)["output"], b[:, ::2])
+
+
 @pytest.mark.parametrize("body,hl,says", [
     (b"{bad", None, "malformed JSON"),
     (b"[]", None, "JSON object"),

@@ -109,7 +109,7 @@ class _Answers:
 
 def _served(session, names: list[str], qid: str, payload: bytes | memoryview,  # type: ignore[no-untyped-def]
             segment: memoryview | None) -> bytes:
-    """Run a request's own inputs; its outputs (copied out of the runtime's buffers) or the
+    """Run a request's own inputs; its outputs (packed: copied out of the runtime's buffers) or the
     error, which fails this request only.  The outputs go back through the segment when they
     fit: the inputs there are no longer needed once the outputs are copied."""
     try:
@@ -117,7 +117,8 @@ def _served(session, names: list[str], qid: str, payload: bytes | memoryview,  #
         t_in = time.monotonic_ns()
         outputs = session.run(session.prepare(arrays))
         t_out = time.monotonic_ns()
-        named = list(zip(names, (np.array(o) for o in outputs), strict=True))
+        # packing copies them out of the runtime's buffers (asarray: no copy before that)
+        named = list(zip(names, map(np.asarray, outputs), strict=True))
         del arrays, payload  # nothing views the segment's inputs any more
         size = None if segment is None else pack_into(segment, named)
         body = b"" if size is not None else pack(named)

@@ -28,6 +28,8 @@ def _up(pos: int) -> int:
 
 
 def _items(arrays: Named) -> list[tuple[str, np.ndarray]]:
+    if isinstance(arrays, dict):  # before the ABC check: this path runs on cold caches
+        return list(arrays.items())
     return list(arrays.items()) if isinstance(arrays, Mapping) else list(arrays)
 
 
@@ -85,9 +87,11 @@ def pack_into(buf: memoryview, arrays: Named) -> int | None:
 
 def _fill(buf: memoryview, items: list[tuple[str, np.ndarray]],
           entries: tuple[Entry, ...]) -> None:
-    for (_, a), (_, dt, shape, pos, count) in zip(items, entries, strict=True):
-        if count:  # frombuffer refuses an empty view
-            np.copyto(np.frombuffer(buf, dt, count, pos).reshape(shape), a, casting="no")
+    for (_, a), (_, dt, _, pos, count) in zip(items, entries, strict=True):
+        if count:  # one memory copy: the layout took its dtype and shape from `a` itself
+            if not a.flags.c_contiguous:
+                a = np.ascontiguousarray(a)
+            buf[pos:pos + count * dt.itemsize] = a.data.cast("B")
 
 
 def unpack(buf: bytes | memoryview) -> dict[str, np.ndarray]:
@@ -97,5 +101,4 @@ def unpack(buf: bytes | memoryview) -> dict[str, np.ndarray]:
     entries, end = _parse(bytes(view[4:4 + n]))
     if end != len(view):
         raise ValueError(f"payload of {len(view)} bytes, its arrays take {end}")
-    return {name: np.frombuffer(view, dt, count, pos).reshape(shape)
-            for name, dt, shape, pos, count in entries}
+    return {name: np.ndarray(shape, dt, view, pos) for name, dt, shape, pos, _ in entries}

@@ -100,9 +100,40 @@ def _tensors(specs: Any, rest: memoryview, key: str) -> list[tuple[Mapping, np.n
     return out
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """A request header whose tensors are all binary, read once: where each tensor lies in
+    the binary part and what the request asks for.  Load tests and deployed clients send the
+    same header over and over (same names, shapes, parameters), and after a long inference the
+    caches are cold, so parsing and checking that JSON again cost a served request ~0.1 ms."""
+
+    tensors: tuple[tuple[str, np.dtype, tuple[int, ...], int, int], ...]  # + offset, size
+    size: int  # the binary part's length
+    outputs: tuple[str, ...]
+    binary: bool
+    id: str
+
+    def arrays(self, rest: memoryview) -> dict[str, np.ndarray]:
+        if len(rest) != self.size:
+            raise ProtocolError(f"{len(rest)} bytes of binary data after the header; its "
+                                f"tensors take {self.size}")
+        return {name: np.frombuffer(rest, dt, size // dt.itemsize, pos).reshape(shape)
+                for name, dt, shape, pos, size in self.tensors}
+
+
+_PLANS: dict[bytes, _Plan] = {}
+_PLANS_MAX = 64  # distinct headers kept; a client varying its ids or shapes past it re-parses
+
+
 def decode_request(body: bytes, header_length: int | None = None) -> Request:
+    if header_length is not None and 0 <= header_length <= len(body):
+        plan = _PLANS.get(body[:header_length])
+        if plan is not None:
+            return Request(plan.arrays(memoryview(body)[header_length:]), plan.outputs,
+                           plan.binary, plan.id)
     head, rest = _split(body, header_length)
-    inputs = {str(s["name"]): a for s, a in _tensors(head.get("inputs"), rest, "inputs")}
+    specs = _tensors(head.get("inputs"), rest, "inputs")
+    inputs = {str(s["name"]): a for s, a in specs}
     params = head.get("parameters") or {}
     asked = head.get("outputs") or []
     if not isinstance(asked, list) or not all(isinstance(o, dict) and "name" in o
@@ -110,27 +141,56 @@ def decode_request(body: bytes, header_length: int | None = None) -> Request:
         raise ProtocolError("'outputs' must be a list of {\"name\": ...}")
     binary = bool(params.get("binary_data_output")) or any(
         (o.get("parameters") or {}).get("binary_data") for o in asked)
-    return Request(inputs, tuple(str(o["name"]) for o in asked), binary,
-                   str(head.get("id", "")))
+    req = Request(inputs, tuple(str(o["name"]) for o in asked), binary,
+                  str(head.get("id", "")))
+    if header_length is not None and specs and len(inputs) == len(specs) and all(
+            "data" not in s for s, _ in specs):  # all binary: the header says everything
+        tensors, pos = [], 0
+        for s, a in specs:
+            tensors.append((str(s["name"]), a.dtype, a.shape, pos, a.nbytes))
+            pos += a.nbytes
+        if len(_PLANS) >= _PLANS_MAX:
+            _PLANS.clear()
+        _PLANS[bytes(body[:header_length])] = _Plan(tuple(tensors), pos, req.outputs,
+                                                    binary, req.id)
+    return req
+
+
+_HEADS: dict[tuple[Any, ...], bytes] = {}  # binary headers by what they say (as _PLANS)
 
 
 def encode_tensors(key: str, arrays: Sequence[tuple[str, np.ndarray]], binary: bool,
                    extra: Mapping[str, Any]) -> tuple[bytes, int | None]:
     """A request or response body: JSON tensors, or a JSON header and the raw buffers after
     it (then the header's length, for the Inference-Header-Content-Length header)."""
-    specs, blobs = [], []
+    if not binary:
+        return _head(key, arrays, False, extra), None
+    blobs = [np.ascontiguousarray(a) for _, a in arrays]
+    sig = None
+    if all(isinstance(v, str) for v in extra.values()):  # a response's: names, id
+        sig = (key, *((n, a.dtype.str, a.shape) for n, a in arrays), *extra.items())
+    head = _HEADS.get(sig) if sig is not None else None
+    if head is None:
+        head = _head(key, arrays, True, extra)
+        if sig is not None:
+            if len(_HEADS) >= _PLANS_MAX:
+                _HEADS.clear()
+            _HEADS[sig] = head
+    return b"".join((head, *(b.data for b in blobs))), len(head)
+
+
+def _head(key: str, arrays: Sequence[tuple[str, np.ndarray]], binary: bool,
+          extra: Mapping[str, Any]) -> bytes:
+    specs = []
     for name, a in arrays:
         spec: dict[str, Any] = {"name": name, "datatype": datatype(a.dtype),
                                 "shape": list(a.shape)}
         if binary:
-            blob = np.ascontiguousarray(a).tobytes()
-            spec["parameters"] = {"binary_data_size": len(blob)}
-            blobs.append(blob)
+            spec["parameters"] = {"binary_data_size": a.nbytes}
         else:
             spec["data"] = a.ravel().tolist()
         specs.append(spec)
-    head = json.dumps({**extra, key: specs}).encode()
-    return (head + b"".join(blobs), len(head)) if binary else (head, None)
+    return json.dumps({**extra, key: specs}).encode()
 
 
 def encode_response(model: str, version: str, outputs: Sequence[tuple[str, np.ndarray]],

@@ -24,6 +24,7 @@ EXTENSIONS = ("binary_tensor_data", "statistics")
 
 
 _INFER = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?/infer$")
+_HL = HEADER_LENGTH.lower().encode()
 Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]  # status, body, headers
 
 
@@ -61,8 +62,14 @@ class _Infer:
 
     async def _infer(self, m: ServedModel, scope: Any, receive: Any) -> Answer:
         t0 = time.monotonic_ns()
-        head = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        declared = head.get("content-length", "")
+        declared = hl = None
+        for k, v in scope["headers"]:  # the two it reads (uvicorn gives names lower-case)
+            k = k.lower()
+            if k == b"content-length":
+                declared = v.decode("latin-1")
+            elif k == _HL:
+                hl = v.decode("latin-1")
+        declared = declared or ""
         too_large = declared.isdigit() and int(declared) > m.max_body
         chunks, size, more = [], 0, True
         while more:  # read it all (a client blocked on sending would never see the 413)
@@ -81,11 +88,10 @@ class _Infer:
             return _error_answer(413, f"request body over {m.max_body} bytes (the server's "
                                  "--max-body)")
         try:
-            hl = head.get(HEADER_LENGTH.lower())
             if hl is not None and not hl.isdigit():
                 raise ProtocolError(f"{HEADER_LENGTH} '{hl}' is not a byte count")
             req = decode_request(b"".join(chunks), int(hl) if hl is not None else None)
-            names = [t.name for t in m.outputs]
+            names = m.output_names
             unknown = [o for o in req.outputs if o not in names]
             if unknown:
                 raise ProtocolError(f"unknown output(s) {', '.join(unknown)}; model "
