@@ -59,7 +59,7 @@ def _parse(head: bytes) -> tuple[tuple[Entry, ...], int]:
 
 
 def _key(items: list[tuple[str, np.ndarray]]) -> Key:
-    return tuple((name, a.dtype, a.shape) for name, a in items)
+    return tuple([(name, a.dtype, a.shape) for name, a in items])
 
 
 def pack(arrays: Named) -> bytearray:
@@ -87,11 +87,13 @@ def pack_into(buf: memoryview, arrays: Named) -> int | None:
 
 def _fill(buf: memoryview, items: list[tuple[str, np.ndarray]],
           entries: tuple[Entry, ...]) -> None:
-    for (_, a), (_, dt, _, pos, count) in zip(items, entries, strict=True):
-        if count:  # one memory copy: the layout took its dtype and shape from `a` itself
-            if not a.flags.c_contiguous:
-                a = np.ascontiguousarray(a)
-            buf[pos:pos + count * dt.itemsize] = a.data.cast("B")
+    for (_, a), entry in zip(items, entries, strict=True):
+        if entry[4]:  # one memory copy: the layout took its dtype and shape from `a` itself
+            m = memoryview(a)
+            if not m.c_contiguous:
+                m = memoryview(np.ascontiguousarray(a))
+            pos = entry[3]
+            buf[pos:pos + m.nbytes] = m.cast("B")
 
 
 def unpack(buf: bytes | memoryview) -> dict[str, np.ndarray]:
