@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from fake_runtimes import echo
 
-from inferometer._wire import ALIGN, pack, pack_into, unpack
+from inferometer._wire import ALIGN, Packed, pack, pack_into, unpack
 from inferometer.loadgen import pool as poolmod
 from inferometer.loadgen.pool import InstancePool, PoolSpec, Served
 from inferometer.models.resolve import resolve
@@ -37,6 +37,21 @@ def test_pack_into_writes_the_same_bytes_as_pack_with_aligned_arrays() -> None:
     assert pack_into(seg[:size - 1], arrays) is None  # one byte short: refused, not cut
     with pytest.raises(ValueError, match="its arrays take"):
         unpack(pack(arrays) + b"\0")
+
+
+def test_packed_reads_arrays_on_demand_and_gives_their_bytes_unpadded() -> None:
+    arrays = _arrays()
+    p = Packed(bytes(pack(arrays)))
+    assert list(p) == list(arrays) and len(p) == len(arrays)
+    for (name, a), raw in zip(arrays.items(), p.raw(), strict=True):
+        assert p[name].dtype == a.dtype and np.array_equal(p[name], a), name
+        assert bytes(raw) == np.ascontiguousarray(a).tobytes(), name
+        assert not p[name].flags.writeable  # a copy of the answer, shared by whoever reads
+    assert p["x"] is p["x"]
+    with pytest.raises(KeyError):
+        p["nope"]
+    with pytest.raises(ValueError, match="its arrays take"):
+        Packed(bytes(pack(arrays)) + b"\0")
 
 
 def _serve_all(pool: InstancePool, xs: list[np.ndarray]) -> dict[int, Served]:

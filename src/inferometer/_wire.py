@@ -12,7 +12,7 @@ shows in the request's latency."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -98,9 +98,46 @@ def _fill(buf: memoryview, items: list[tuple[str, np.ndarray]],
 
 def unpack(buf: bytes | memoryview) -> dict[str, np.ndarray]:
     """The arrays, as views of `buf` (no copy)."""
-    view = memoryview(buf)
-    n = int.from_bytes(view[:4], "little")
-    entries, end = _parse(bytes(view[4:4 + n]))
-    if end != len(view):
-        raise ValueError(f"payload of {len(view)} bytes, its arrays take {end}")
-    return {name: np.ndarray(shape, dt, view, pos) for name, dt, shape, pos, _ in entries}
+    p = Packed(buf)
+    return {name: np.ndarray(shape, dt, p._view, pos) for name, dt, shape, pos, _ in p.entries}
+
+
+class Packed(Mapping[str, np.ndarray]):
+    """Packed arrays read back as a read-only mapping: an array is made when first asked for,
+    and `raw` gives an array's bytes without making it, so a served answer can go from the
+    instance's packed outputs to the HTTP body with no numpy call at all (each one costs 4-15
+    us on the cold caches a long inference leaves)."""
+
+    __slots__ = ("_arrays", "_view", "entries", "head")
+
+    def __init__(self, buf: bytes) -> None:
+        view = memoryview(buf)
+        n = int.from_bytes(view[:4], "little")
+        self.head = bytes(view[4:4 + n])  # names, dtypes and shapes: the same for like answers
+        self.entries, end = _parse(self.head)
+        if end != len(view):
+            raise ValueError(f"payload of {len(view)} bytes, its arrays take {end}")
+        self._view = view
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        a = self._arrays.get(name)
+        if a is None:
+            for n, dt, shape, pos, _ in self.entries:
+                if n == name:
+                    a = self._arrays[name] = np.ndarray(shape, dt, self._view, pos)
+                    break
+            else:
+                raise KeyError(name)
+        return a
+
+    def __iter__(self) -> Iterator[str]:
+        return (e[0] for e in self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def raw(self) -> list[memoryview]:
+        """Every array's bytes, in order (C order, no padding)."""
+        return [self._view[pos:pos + count * dt.itemsize]
+                for _, dt, _, pos, count in self.entries]

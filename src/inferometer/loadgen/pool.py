@@ -29,13 +29,13 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .._wire import pack, pack_into, unpack
+from .._wire import Packed, pack, pack_into
 from ..childenv import worker_env
 from ..errors import InferometerError
 from ..measure.memory import process_peak_mb
@@ -45,6 +45,7 @@ from .batching import Batching, Item, collect
 
 Completion = Callable[[int, int], None]  # (query id, completion time ns)
 Arrays = dict[str, np.ndarray]
+Outputs = Mapping[str, np.ndarray]  # a dict, or a served answer's Packed arrays
 
 # Address space only: a memfd's pages exist once written, so this costs what a request uses.
 SEGMENT_BYTES = 64 << 20
@@ -54,7 +55,7 @@ SEGMENT_BYTES = 64 << 20
 class Served:
     """What became of a served request: its outputs or its error, and where its time went."""
 
-    outputs: Arrays | None
+    outputs: Outputs | None
     error: str | None
     queue_ns: int  # enqueued -> handed to an instance
     compute_ns: int  # handed to an instance -> outputs back (the whole batch's call)
@@ -153,7 +154,7 @@ class _Instance:
         return int(done), int(began[0]) if began else int(done)
 
     def ask_data(self, qid: int, n: int, inputs: Arrays
-                 ) -> tuple[int, Arrays | str, tuple[int, int] | None]:
+                 ) -> tuple[int, Outputs | str, tuple[int, int] | None]:
         """Run these inputs; the completion time, the outputs (or the error's text) and when
         the inference began and ended (None with an error)."""
         self.send_data(qid, n, inputs)
@@ -169,19 +170,19 @@ class _Instance:
         else:  # "@": the payload is in the segment
             self._send(f"{qid} {n} @{size}\n".encode())
 
-    def answer_data(self) -> tuple[int, Arrays | str, tuple[int, int] | None]:
+    def answer_data(self) -> tuple[int, Outputs | str, tuple[int, int] | None]:
         """The second half: the answer to the request `send_data` sent."""
         _, t_done, answer, *span = self._answer()
         times = (int(span[0]), int(span[1])) if len(span) == 2 else None
         if answer.startswith("@") and self.view is not None:
             # copied out (one copy, read-only views of it): the next request overwrites the
             # segment
-            return int(t_done), unpack(bytes(self.view[:int(answer[1:])])), times
+            return int(t_done), Packed(bytes(self.view[:int(answer[1:])])), times
         k = int(answer)
         body = self.responses.read(abs(k))
         if len(body) < abs(k):
             raise PoolError(f"instance {self.proc.pid} exited mid-answer")
-        return int(t_done), (unpack(body) if k >= 0 else body.decode(errors="replace")), times
+        return int(t_done), (Packed(body) if k >= 0 else body.decode(errors="replace")), times
 
     @property
     def alive(self) -> bool:
@@ -326,7 +327,7 @@ class InstancePool:
             self.on_served(qid, served)
 
     @staticmethod
-    def served(batch: list[Item], size: int, t_sent: int, done: int, result: Arrays | str,
+    def served(batch: list[Item], size: int, t_sent: int, done: int, result: Outputs | str,
                span: tuple[int, int] | None) -> list[Served]:
         """What each query of a call got: its rows of every output (or the call's error),
         and the call's time split as the statistics extension splits it."""
@@ -335,13 +336,12 @@ class InstancePool:
                                          "output_ns": done - span[1]}
         if len(batch) == 1:  # the common case, on a cold cache: no rows to split
             _, _, t_enq = batch[0]
-            return [Served(result if isinstance(result, dict) else None,
-                           result if isinstance(result, str) else None,
-                           t_sent - t_enq, done - t_sent, size, **split)]
+            outs, error = (None, result) if isinstance(result, str) else (result, None)
+            return [Served(outs, error, t_sent - t_enq, done - t_sent, size, **split)]
         out, start = [], 0
         for _, n, t_enq in batch:
             outs = None
-            if isinstance(result, dict):  # the batch's rows of every output, in query order
+            if not isinstance(result, str):  # the batch's rows of every output, in query order
                 outs = {k: v[start:start + n] if v.ndim and v.shape[0] == size else v
                         for k, v in result.items()}
             start += n

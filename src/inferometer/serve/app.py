@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .. import __version__
+from .._wire import Packed
 from ..oip import HEADER_LENGTH, ProtocolError, decode_request, encode_response
 from .model import VERSION, ServedModel
 
@@ -45,6 +46,7 @@ class _Infer:
 
     def __init__(self, app: Any, models: dict[str, ServedModel]) -> None:
         self.app, self.models = app, models
+        self._heads: dict[tuple[str, bytes, str], bytes] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         m = None
@@ -102,9 +104,23 @@ class _Infer:
             return _error_answer(400, str(exc))
         if served.error is not None or served.outputs is None:
             return _error_answer(500, f"inference failed: {served.error}")
-        wanted = req.outputs or tuple(names)
-        out, hlen = encode_response(m.name, VERSION, [(n, served.outputs[n]) for n in wanted],
-                                    req.binary, req.id)
+        wanted = req.outputs or names
+        outs = served.outputs
+        if req.binary and isinstance(outs, Packed) and wanted == names:
+            # the instance's packed outputs straight into the body: the response header for
+            # these names, dtypes and shapes is made once (oip), the bytes are joined as they are
+            key = (m.name, outs.head, req.id)
+            head = self._heads.get(key)
+            if head is None:
+                body, n = encode_response(m.name, VERSION, list(outs.items()), True, req.id)
+                head = body[:n]
+                if len(self._heads) >= 64:
+                    self._heads.clear()
+                self._heads[key] = head
+            out, hlen = b"".join([head, *outs.raw()]), len(head)
+        else:
+            out, hlen = encode_response(m.name, VERSION, [(n, outs[n]) for n in wanted],
+                                        req.binary, req.id)
         if hlen is None:
             return 200, out, [(b"content-type", b"application/json")]
         return 200, out, [(b"content-type", b"application/octet-stream"),

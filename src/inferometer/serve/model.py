@@ -177,11 +177,12 @@ class ServedModel:
 
     async def infer(self, inputs: dict[str, np.ndarray]) -> Served:
         t0 = time.monotonic_ns()
+        n = self.check(inputs)
         if self._dispatcher is not None:
-            served = await self._dispatcher.infer(self.check(inputs), inputs)
+            served = await self._dispatcher.infer(n, inputs)
         else:
             served = await asyncio.wrap_future(self.submit(inputs))
-        self.record(served, time.monotonic_ns() - t0)
+        self.record(served, time.monotonic_ns() - t0, n)
         return served
 
     def _served(self, qid: int, served: Served) -> None:
@@ -190,7 +191,8 @@ class ServedModel:
         if fut is not None:
             fut.set_result(served)
 
-    def record(self, served: Served, total_ns: int) -> None:
+    def record(self, served: Served, total_ns: int, items: int | None = None) -> None:
+        """Count a request; `items` is its batch (else read from its first output)."""
         c = self.counters
         with self._lock:
             if served.error is None:
@@ -203,8 +205,10 @@ class ServedModel:
                                  (c.compute_output, served.output_ns)):
                     pair[0] += 1
                     pair[1] += ns
-                c.inferences += next(iter(served.outputs.values())).shape[0] \
-                    if served.outputs else 1
+                if items is None:
+                    items = next(iter(served.outputs.values())).shape[0] \
+                        if served.outputs else 1
+                c.inferences += items
                 c.last_ms = int(time.time() * 1000)
             else:
                 c.fail[0] += 1
