@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from fake_runtimes import echo
 
-from inferometer._wire import ALIGN, Packed, pack, pack_into, unpack
+from inferometer._wire import ALIGN, InPlace, Packed, pack, pack_into, unpack
 from inferometer.loadgen import pool as poolmod
 from inferometer.loadgen.pool import InstancePool, PoolSpec, Served
 from inferometer.models.resolve import resolve
@@ -52,6 +52,23 @@ def test_packed_reads_arrays_on_demand_and_gives_their_bytes_unpadded() -> None:
         p["nope"]
     with pytest.raises(ValueError, match="its arrays take"):
         Packed(bytes(pack(arrays)) + b"\0")
+
+
+def test_in_place_views_show_each_request_that_lands_in_the_segment() -> None:
+    seg = memoryview(mmap.mmap(-1, 1 << 16))
+    views = InPlace(seg)
+    first = {"x": np.arange(6, dtype=np.float32).reshape(2, 3)}
+    second = {"x": np.arange(6, 12, dtype=np.float32).reshape(2, 3)}
+    got = views.unpack(pack_into(seg, first))
+    assert np.array_equal(got["x"], first["x"])
+    got.pop("x")  # the caller's dict: the kept one is untouched
+    again = views.unpack(pack_into(seg, second))  # same layout: the kept views, new data
+    assert np.array_equal(again["x"], second["x"])
+    other = {"x": np.ones((3, 3), np.int64), "y": np.zeros(2, np.uint8)}
+    got = views.unpack(pack_into(seg, other))
+    assert list(got) == ["x", "y"] and np.array_equal(got["x"], other["x"])
+    with pytest.raises(ValueError, match="its arrays take"):
+        views.unpack(pack_into(seg, other) + 64)  # a size the layout does not fill
 
 
 def _serve_all(pool: InstancePool, xs: list[np.ndarray]) -> dict[int, Served]:

@@ -25,7 +25,7 @@ import os
 import sys
 import time
 
-from ._wire import pack, pack_into, unpack
+from ._wire import InPlace, pack, pack_into, unpack
 from .models.inputs import generate_all
 from .models.ref import ModelRef
 from .results.codec import from_dict
@@ -42,8 +42,10 @@ def main() -> None:
     job = json.loads(stdin.readline())
     out = _Answers(os.fdopen(job["response_fd"], "wb"))
     segment = None
+    in_place = None
     if job.get("segment_fd", -1) >= 0:
         segment = memoryview(mmap.mmap(job["segment_fd"], job["segment_bytes"]))
+        in_place = InPlace(segment)
         os.close(job["segment_fd"])
     try:
         if job.get("cpus"):
@@ -75,11 +77,15 @@ def main() -> None:
         qid, n, *size = line.split()
         k = int(n)
         if size:
-            if size[0].startswith(b"@") and segment is not None:
-                payload = segment[:int(size[0][1:])]
-            else:
-                payload = stdin.read(int(size[0]))
-            out.write(_served(session, names, qid.decode(), payload, segment))
+            try:
+                if size[0].startswith(b"@") and in_place is not None:
+                    arrays = in_place.unpack(int(size[0][1:]))
+                else:
+                    arrays = unpack(stdin.read(int(size[0])))
+            except Exception as exc:  # a layout that does not fit: this request fails
+                out.write(_failed(qid.decode(), exc))
+                continue
+            out.write(_served(session, names, qid.decode(), arrays, segment))
             continue
         t_in = time.monotonic_ns()
         if preprocess and model.io.has_image:
@@ -105,26 +111,30 @@ class _Answers:
         self.f.flush()
 
 
-def _served(session, names: list[str], qid: str, payload: bytes | memoryview,  # type: ignore[no-untyped-def]
+def _failed(qid: str, exc: Exception) -> bytes:
+    """The answer that fails one request: its error's first line, no times."""
+    t = time.monotonic_ns()
+    msg = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}".encode()
+    return f"{qid} {t} -{len(msg)}\n".encode() + msg
+
+
+def _served(session, names: list[str], qid: str, arrays: dict,  # type: ignore[no-untyped-def]
             segment: memoryview | None) -> bytes:
-    """Run a request's own inputs; its outputs (packed: copied out of the runtime's buffers) or the
-    error, which fails this request only.  The outputs go back through the segment when they
-    fit: the inputs there are no longer needed once the outputs are copied."""
+    """Run a request's own inputs; its outputs (packed: copied out of the runtime's buffers)
+    or the error, which fails this request only.  The outputs go back through the segment
+    when they fit: the inputs there are no longer needed once the outputs are copied."""
     try:
-        arrays = unpack(payload)
         t_in = time.monotonic_ns()
         outputs = session.run(session.prepare(arrays))
         t_out = time.monotonic_ns()
         # host numpy arrays (the runtime protocol), copied out of the runtime's buffers by
         # packing them
         named = list(zip(names, outputs, strict=True))
-        del arrays, payload  # nothing views the segment's inputs any more
+        del arrays  # the segment's inputs are no longer read: the outputs go over them
         size = None if segment is None else pack_into(segment, named)
         body = b"" if size is not None else pack(named)
     except Exception as exc:
-        t = time.monotonic_ns()
-        msg = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}".encode()
-        return f"{qid} {t} -{len(msg)}\n".encode() + msg
+        return _failed(qid, exc)
     answer = f"@{size}" if size is not None else str(len(body))
     return f"{qid} {time.monotonic_ns()} {answer} {t_in} {t_out}\n".encode() + body
 
