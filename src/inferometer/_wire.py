@@ -28,7 +28,11 @@ def _up(pos: int) -> int:
 
 
 def _items(arrays: Named) -> list[tuple[str, np.ndarray]]:
-    if isinstance(arrays, dict):  # before the ABC check: this path runs on cold caches
+    # a list or a dict before the ABC check, which costs ~14 us on the cold caches an
+    # instance's answer is packed on
+    if type(arrays) is list:
+        return arrays
+    if isinstance(arrays, dict):
         return list(arrays.items())
     return list(arrays.items()) if isinstance(arrays, Mapping) else list(arrays)
 
