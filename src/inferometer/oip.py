@@ -117,8 +117,7 @@ class _Plan:
         if len(rest) != self.size:
             raise ProtocolError(f"{len(rest)} bytes of binary data after the header; its "
                                 f"tensors take {self.size}")
-        return {name: np.frombuffer(rest, dt, size // dt.itemsize, pos).reshape(shape)
-                for name, dt, shape, pos, size in self.tensors}
+        return {name: np.ndarray(shape, dt, rest, pos) for name, dt, shape, pos, _ in self.tensors}
 
 
 _PLANS: dict[bytes, _Plan] = {}
