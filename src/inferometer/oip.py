@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -155,7 +156,7 @@ def decode_request(body: bytes, header_length: int | None = None) -> Request:
     return req
 
 
-_HEADS: dict[tuple[Any, ...], bytes] = {}  # binary headers by what they say (as _PLANS)
+Spec = tuple[str, np.dtype, tuple[int, ...]]  # a binary tensor's name, dtype and shape
 
 
 def encode_tensors(key: str, arrays: Sequence[tuple[str, np.ndarray]], binary: bool,
@@ -163,41 +164,44 @@ def encode_tensors(key: str, arrays: Sequence[tuple[str, np.ndarray]], binary: b
     """A request or response body: JSON tensors, or a JSON header and the raw buffers after
     it (then the header's length, for the Inference-Header-Content-Length header)."""
     if not binary:
-        return _head(key, arrays, False, extra), None
+        return json.dumps({**extra, key: [
+            {"name": name, "datatype": datatype(a.dtype), "shape": list(a.shape),
+             "data": a.ravel().tolist()} for name, a in arrays]}).encode(), None
     blobs = [np.ascontiguousarray(a) for _, a in arrays]
-    sig = None
+    specs = tuple([(name, a.dtype, a.shape) for name, a in arrays])
     if all(isinstance(v, str) for v in extra.values()):  # a response's: names, id
-        sig = (key, *((n, a.dtype.str, a.shape) for n, a in arrays), *extra.items())
-    head = _HEADS.get(sig) if sig is not None else None
-    if head is None:
-        head = _head(key, arrays, True, extra)
-        if sig is not None:
-            if len(_HEADS) >= _PLANS_MAX:
-                _HEADS.clear()
-            _HEADS[sig] = head
+        head = binary_header(key, specs, tuple(extra.items()))
+    else:  # a request's parameters: made once, before any timing
+        head = _binary_json(key, specs, extra)
     return b"".join((head, *(b.data for b in blobs))), len(head)
 
 
-def _head(key: str, arrays: Sequence[tuple[str, np.ndarray]], binary: bool,
-          extra: Mapping[str, Any]) -> bytes:
-    specs = []
-    for name, a in arrays:
-        spec: dict[str, Any] = {"name": name, "datatype": datatype(a.dtype),
-                                "shape": list(a.shape)}
-        if binary:
-            spec["parameters"] = {"binary_data_size": a.nbytes}
-        else:
-            spec["data"] = a.ravel().tolist()
-        specs.append(spec)
-    return json.dumps({**extra, key: specs}).encode()
+@lru_cache(maxsize=64)
+def binary_header(key: str, specs: tuple[Spec, ...], extra: tuple[tuple[str, str], ...]
+                  ) -> bytes:
+    """The JSON header of binary tensors, made once per what it says: a server answers the
+    same names, dtypes and shapes over and over, on the cold caches a long inference leaves."""
+    return _binary_json(key, specs, dict(extra))
+
+
+def _binary_json(key: str, specs: Sequence[Spec], extra: Mapping[str, Any]) -> bytes:
+    return json.dumps({**extra, key: [
+        {"name": name, "datatype": datatype(dt), "shape": list(shape),
+         "parameters": {"binary_data_size": int(np.prod(shape, dtype=np.int64)) * dt.itemsize}}
+        for name, dt, shape in specs]}).encode()
+
+
+def response_extra(model: str, version: str, rid: str = "") -> dict[str, str]:
+    """What a response says besides its tensors."""
+    extra = {"model_name": model, "model_version": version}
+    if rid:
+        extra["id"] = rid
+    return extra
 
 
 def encode_response(model: str, version: str, outputs: Sequence[tuple[str, np.ndarray]],
                     binary: bool, rid: str = "") -> tuple[bytes, int | None]:
-    extra: dict[str, Any] = {"model_name": model, "model_version": version}
-    if rid:
-        extra["id"] = rid
-    return encode_tensors("outputs", outputs, binary, extra)
+    return encode_tensors("outputs", outputs, binary, response_extra(model, version, rid))
 
 
 def encode_request(inputs: Sequence[tuple[str, np.ndarray]], binary: bool = True

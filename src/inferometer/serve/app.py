@@ -17,7 +17,14 @@ from starlette.routing import Route
 
 from .. import __version__
 from .._wire import Packed
-from ..oip import HEADER_LENGTH, ProtocolError, decode_request, encode_response
+from ..oip import (
+    HEADER_LENGTH,
+    ProtocolError,
+    binary_header,
+    decode_request,
+    encode_response,
+    response_extra,
+)
 from .model import VERSION, ServedModel
 
 SERVER = "inferometer"
@@ -110,10 +117,10 @@ class _Infer:
             # the instance's packed outputs straight into the body: the response header for
             # these names, dtypes and shapes is made once (oip), the bytes are joined as they are
             key = (m.name, outs.head, req.id)
-            head = self._heads.get(key)
+            head = self._heads.get(key)  # the packed header's bytes: a cheaper key than oip's
             if head is None:
-                body, n = encode_response(m.name, VERSION, list(outs.items()), True, req.id)
-                head = body[:n]
+                head = binary_header("outputs", tuple(e[:3] for e in outs.entries),
+                                     tuple(response_extra(m.name, VERSION, req.id).items()))
                 if len(self._heads) >= 64:
                     self._heads.clear()
                 self._heads[key] = head

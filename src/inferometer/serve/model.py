@@ -10,6 +10,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import count
 from typing import Any
 
@@ -82,7 +83,9 @@ class ServedModel:
         self.max_batch, self.platform, self.max_body = max_batch, platform, max_body
         self.inputs, self.outputs = describe(model, max_batch)
         self.output_names = tuple(t.name for t in self.outputs)
-        self._checked: dict[tuple[tuple[str, np.dtype, tuple[int, ...]], ...], int] = {}
+        # a layout (names, dtypes, shapes) seen before is not checked again: every line of a
+        # served request counts (see oip._Plan); refusals are not kept
+        self._check_layout = lru_cache(maxsize=64)(self._check)
         self.counters = Counters()
         self._lock = threading.Lock()
         self._pending: dict[int, Future[Served]] = {}
@@ -115,42 +118,35 @@ class ServedModel:
         return self.pool.live > 0
 
     def check(self, inputs: Mapping[str, np.ndarray]) -> int:
-        """The request's batch; a ProtocolError naming what is wrong otherwise.  The answer
-        for names, dtypes and shapes seen before is looked up (a served request's every
-        line counts, see oip._Plan)."""
-        key = tuple((name, a.dtype, a.shape) for name, a in inputs.items())
-        n = self._checked.get(key)
-        if n is None:
-            n = self._check(inputs)
-            if len(self._checked) >= 64:
-                self._checked.clear()
-            self._checked[key] = n
-        return n
+        """The request's batch; a ProtocolError naming what is wrong otherwise."""
+        return self._check_layout(tuple([(name, a.dtype, a.shape)
+                                         for name, a in inputs.items()]))
 
-    def _check(self, inputs: Mapping[str, np.ndarray]) -> int:
+    def _check(self, layout: tuple[tuple[str, np.dtype, tuple[int, ...]], ...]) -> int:
         want = {t.name: t for t in self.inputs}
-        extra = sorted(set(inputs) - set(want))
-        missing = sorted(set(want) - set(inputs))
+        given = [name for name, _, _ in layout]
+        extra = sorted(set(given) - set(want))
+        missing = sorted(set(want) - set(given))
         if extra or missing:
             raise ProtocolError(
                 (f"unknown input(s) {', '.join(extra)}; " if extra else "")
                 + (f"missing input(s) {', '.join(missing)}; " if missing else "")
                 + f"model '{self.name}' takes {', '.join(want)}")
         batch = None
-        for name, arr in inputs.items():
+        for name, dtype, shape in layout:
             t = want[name]
-            if datatype(arr.dtype) != t.datatype:
-                raise ProtocolError(f"input '{name}': datatype {datatype(arr.dtype)}, the model "
+            if datatype(dtype) != t.datatype:
+                raise ProtocolError(f"input '{name}': datatype {datatype(dtype)}, the model "
                                     f"takes {t.datatype}")
-            ok = len(arr.shape) == len(t.shape) and all(
-                w in (-1, g) for w, g in zip(t.shape, arr.shape, strict=True))
+            ok = len(shape) == len(t.shape) and all(
+                w in (-1, g) for w, g in zip(t.shape, shape, strict=True))
             if not ok:
-                raise ProtocolError(f"input '{name}': shape {list(arr.shape)}, the model takes "
+                raise ProtocolError(f"input '{name}': shape {list(shape)}, the model takes "
                                     f"{list(t.shape)} (-1: any batch)")
             if t.shape and t.shape[0] == -1:
-                if batch is not None and arr.shape[0] != batch:
+                if batch is not None and shape[0] != batch:
                     raise ProtocolError("inputs disagree on the batch size")
-                batch = arr.shape[0]
+                batch = shape[0]
         n = batch if batch is not None else 1
         if not 1 <= n <= self.max_batch:
             raise ProtocolError(f"batch {n} is outside 1..{self.max_batch} (the server's "
