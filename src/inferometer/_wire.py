@@ -156,15 +156,12 @@ class InPlace:
 
     def __init__(self, buf: memoryview) -> None:
         self.buf = buf
-        self._views: dict[tuple[bytes, int], dict[str, np.ndarray]] = {}
+        self._views = lru_cache(maxsize=16)(self._made)
+
+    def _made(self, head: bytes, size: int) -> dict[str, np.ndarray]:
+        return unpack(self.buf[:size])  # checks the layout fills `size`
 
     def unpack(self, size: int) -> dict[str, np.ndarray]:
         n = int.from_bytes(self.buf[:4], "little")
-        key = (bytes(self.buf[4:4 + n]), size)
-        views = self._views.get(key)
-        if views is None:
-            views = unpack(self.buf[:size])  # checks the layout fills `size`
-            if len(self._views) >= 16:
-                self._views.clear()
-            self._views[key] = views
-        return dict(views)  # the caller may change its dict, not the one kept
+        # the caller may change its dict, not the one kept
+        return dict(self._views(bytes(self.buf[4:4 + n]), size))
