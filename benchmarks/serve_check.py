@@ -12,7 +12,9 @@
              over the same requests' inference as the instance timed it (prepare + run: the
              in-process timed region), the in-process stream's mean over its own inference,
              and the difference of the last two: what serve adds a request, with neither
-             drift nor two processes' speeds in it (pass: <= 1 ms).
+             drift nor two processes' speeds in it; and request by request (each answer's
+             latency minus the inference its Server-Timing header gives), the p50 of what
+             serve adds, the in-process stream's own part taken off (bar: <= 1 ms).
 3. triton:   `serve` against `serve --engine triton` on the same runtime and layout: p50 at
              concurrency 1 and the max QPS whose p99 meets --slo (a scan of each), side by side.
 4. soak:     a 60 s run at concurrency 8 against `serve` (--soak-seconds): every request
@@ -98,6 +100,32 @@ def ours(target: str, concurrency: int, out: Path, window: str = "5s") -> dict[s
     st = json.loads((out / "results.json").read_text())["scan"][0]["step"]
     return {"mean_ms": st["mean_s"] * 1e3, "qps": st["achieved_qps"],
             "p50_ms": st["tiles_s"]["50"] * 1e3, "server": st["server"], "valid": st["valid"]}
+
+
+def per_request(target: str, seconds: float) -> dict[str, Any]:
+    """Concurrency 1 with our client's HTTP connection and request bytes (those `loadtest
+    --target` sends), each answer's latency next to the inference the server says it ran
+    for that request (its Server-Timing header): what serving added, request by request."""
+    from inferometer.loadgen.remote import Remote, parse_target, remote_model, request_feeds
+
+    added: list[float] = []
+    with Remote(parse_target(target), connections=1) as remote:
+        feeds = request_feeds(remote_model(remote.target, remote.meta), 1, [])
+        reqs = [remote.client.encode(f) for f in feeds]
+        warm_until, stop = time.monotonic() + 2.0, time.monotonic() + 2.0 + seconds
+        i = 0
+        while time.monotonic() < stop:
+            t = time.monotonic_ns()
+            answer = remote.client.infer(reqs[i % len(reqs)])
+            d = time.monotonic_ns() - t
+            remote.client.check(answer)
+            i += 1
+            timing = dict(part.strip().split(";dur=")
+                          for part in answer[1]["server-timing"].split(","))
+            if time.monotonic() > warm_until:
+                added.append(d / 1e6 - float(timing["compute_infer"]))
+    return {"added_p50_ms": statistics.median(added), "added_mean_ms": statistics.fmean(added),
+            "requests": len(added)}
 
 
 def tritonclient_loop(proto: str, port: int, model: str, concurrency: int, seconds: float,
@@ -281,6 +309,7 @@ def main() -> int:
             report["client"] = rows
         if "overhead" in parts:
             added, split, over_infer, inproc_over, added_same = [], [], [], [], []
+            added_p50: list[float] = []
             for _ in range(args.rounds):
                 inproc = single_stream(args.model, args.runtime, fresh("inprocess"), *layout)
                 s = ours(http_url, 1, fresh("serve-c1"))
@@ -298,17 +327,28 @@ def main() -> int:
                     # neither the host's drift nor the two processes' speeds in it
                     inproc_over.append(inproc["mean_ms"] - inproc["server"]["compute_ms"])
                     added_same.append(over_infer[-1] - inproc_over[-1])
+                    # request by request (the server's Server-Timing): the p50 the issue
+                    # asks for, with the in-process stream's own part taken off as above
+                    pr = per_request(http_url, 15.0)
+                    added_p50.append(pr["added_p50_ms"] - inproc_over[-1])
             report["overhead"] = {"added_p50_ms": added, "client_minus_server_ms": split,
                                   "client_minus_infer_ms": over_infer,
                                   "inprocess_minus_infer_ms": inproc_over,
-                                  "added_over_infer_ms": added_same}
+                                  "added_over_infer_ms": added_same,
+                                  "added_p50_per_request_ms": added_p50}
             print(f"overhead: serve p50 - in-process p50 {spread(added)} ms (two processes, "
                   f"measured one after the other); client mean - server request mean "
                   f"{spread(split) if split else '-'} ms; client mean - the same requests' "
                   f"inference {spread(over_infer) if over_infer else '-'} ms; in-process "
                   f"mean - its inference {spread(inproc_over) if inproc_over else '-'} ms; "
                   f"so serve adds {spread(added_same) if added_same else '-'} ms a request "
-                  "(pass: <= 1 ms)", flush=True)
+                  "on average", flush=True)
+            if added_p50:
+                met = sum(x <= 1.0 for x in added_p50)
+                print(f"overhead: serve's added p50 per request (each answer's latency minus "
+                      f"the inference its Server-Timing gives, minus the in-process stream's "
+                      f"mean over its inference) {spread(added_p50)} ms; bar <= 1 ms met in "
+                      f"{met} of {len(added_p50)} rounds", flush=True)
         if "triton" in parts:
             # both servers up at once (an idle one costs nothing), measured interleaved
             with served(args.model, args.runtime, out / "triton-logs", "--engine",

@@ -30,6 +30,12 @@ def images(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
 
 
+def server_timing(headers: dict[str, str]) -> dict[str, float]:
+    """An answer's Server-Timing header: name -> ms."""
+    parts = [p.strip().split(";dur=") for p in headers["server-timing"].split(",")]
+    return {name: float(ms) for name, ms in parts}
+
+
 # --- the codec --------------------------------------------------------------------------
 @pytest.mark.parametrize("binary", [True, False])
 def test_codec_round_trip(binary: bool) -> None:
@@ -141,6 +147,7 @@ def test_json_tensors_as_curl_sends_them(server) -> None:  # type: ignore[no-unt
     status, headers, data = server.post("/v2/models/tinynet/infer", body,
                                         {"Content-Type": "application/json"})
     assert status == 200 and HEADER_LENGTH.lower() not in headers
+    assert set(server_timing(headers)) == {"queue", "compute_infer"}
     out = json.loads(data)["outputs"][0]
     assert out["shape"] == [1, 10]
     assert np.allclose(np.array(out["data"], np.float32).reshape(1, 10), echo(x))
@@ -259,9 +266,10 @@ def test_sigterm_drains_in_flight_requests_and_leaves_nothing(tmp_path) -> None:
         results: list = []
 
         def ask() -> None:
+            t = time.monotonic()
             code, headers, data = server.post("/v2/models/tinynet/infer", body,
                                               {HEADER_LENGTH: str(hl)})
-            results.append((code, data, headers))
+            results.append((code, data, headers, (time.monotonic() - t) * 1e3))
         threads = [threading.Thread(target=ask) for _ in range(2)]
         for t in threads:
             t.start()
@@ -271,9 +279,12 @@ def test_sigterm_drains_in_flight_requests_and_leaves_nothing(tmp_path) -> None:
             t.join(timeout=30)
         assert server.proc.wait(timeout=60) == 0
         assert [r[0] for r in results] == [200, 200]
-        for _code, data, headers in results:
+        for _code, data, headers, ms in results:
             out = decode_response(data, int(headers[HEADER_LENGTH.lower()]))["output"]
             assert np.array_equal(out, echo(x))
+            # each answer says its own inference (the instance's 1 s sleep), inside its latency
+            timing = server_timing(headers)
+            assert 1000 <= timing["compute_infer"] < ms and 0 <= timing["queue"] < 500, timing
         assert all(not k.is_running() or k.status() == "zombie" for k in kids)
 
 

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from .. import __version__
 from .._wire import Packed
+from ..loadgen.pool import Served
 from ..oip import (
     HEADER_LENGTH,
     ProtocolError,
@@ -128,10 +129,19 @@ class _Infer:
         else:
             out, hlen = encode_response(m.name, VERSION, [(n, outs[n]) for n in wanted],
                                         req.binary, req.id)
+        timing = (b"server-timing", server_timing(served))
         if hlen is None:
-            return 200, out, [(b"content-type", b"application/json")]
+            return 200, out, [(b"content-type", b"application/json"), timing]
         return 200, out, [(b"content-type", b"application/octet-stream"),
-                          (HEADER_LENGTH.lower().encode(), str(hlen).encode())]
+                          (_HL, str(hlen).encode()), timing]
+
+
+def server_timing(served: Served) -> bytes:
+    """The request's own queue and inference time (ms) as a W3C Server-Timing header, named
+    as the statistics extension names them: its figures are per window, these per request,
+    so a client can take its latency minus the inference request by request."""
+    return b"queue;dur=%.3f, compute_infer;dur=%.3f" % (
+        served.queue_ns / 1e6, (served.infer_ns or served.compute_ns) / 1e6)
 
 
 def build_app(models: dict[str, ServedModel], lifespan: Any = None) -> Any:
