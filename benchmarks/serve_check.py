@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from inferometer.loadgen.engine import server_delta
+from inferometer.measure.speed import speed_probe
 
 CLI = [sys.executable, "-m", "inferometer"]
 
@@ -310,7 +311,11 @@ def main() -> int:
         if "overhead" in parts:
             added, split, over_infer, inproc_over, added_same = [], [], [], [], []
             added_p50: list[float] = []
+            host: list[float] = []
             for _ in range(args.rounds):
+                # the host's pace this round (the tool's own probe, as `run` takes before
+                # each process): on this shared machine the added time follows it
+                host.append(speed_probe().loop_ms)
                 inproc = single_stream(args.model, args.runtime, fresh("inprocess"), *layout)
                 s = ours(http_url, 1, fresh("serve-c1"))
                 added.append(s["p50_ms"] - inproc["p50_ms"])
@@ -335,7 +340,8 @@ def main() -> int:
                                   "client_minus_infer_ms": over_infer,
                                   "inprocess_minus_infer_ms": inproc_over,
                                   "added_over_infer_ms": added_same,
-                                  "added_p50_per_request_ms": added_p50}
+                                  "added_p50_per_request_ms": added_p50,
+                                  "host_loop_probe_ms": host}
             print(f"overhead: serve p50 - in-process p50 {spread(added)} ms (two processes, "
                   f"measured one after the other); client mean - server request mean "
                   f"{spread(split) if split else '-'} ms; client mean - the same requests' "
@@ -348,7 +354,10 @@ def main() -> int:
                 print(f"overhead: serve's added p50 per request (each answer's latency minus "
                       f"the inference its Server-Timing gives, minus the in-process stream's "
                       f"mean over its inference) {spread(added_p50)} ms; bar <= 1 ms met in "
-                      f"{met} of {len(added_p50)} rounds", flush=True)
+                      f"{met} of {len(added_p50)} rounds (each round: "
+                      + ", ".join(f"{x:.3f}" for x in added_p50) + " ms; the host's fixed "
+                      "Python loop before each: " + ", ".join(f"{x:.2f}" for x in host)
+                      + " ms)", flush=True)
         if "triton" in parts:
             # both servers up at once (an idle one costs nothing), measured interleaved
             with served(args.model, args.runtime, out / "triton-logs", "--engine",
