@@ -103,11 +103,18 @@ def ours(target: str, concurrency: int, out: Path, window: str = "5s") -> dict[s
             "p50_ms": st["tiles_s"]["50"] * 1e3, "server": st["server"], "valid": st["valid"]}
 
 
-def per_request(target: str, seconds: float) -> dict[str, Any]:
+def per_request(target: str, seconds: float) -> float:
     """Concurrency 1 with our client's HTTP connection and request bytes (those `loadtest
     --target` sends), each answer's latency next to the inference the server says it ran
-    for that request (its Server-Timing header): what serving added, request by request."""
-    from inferometer.loadgen.remote import Remote, parse_target, remote_model, request_feeds
+    for that request (its Server-Timing header): the p50 of what serving added, taken
+    request by request."""
+    from inferometer.loadgen.remote import (
+        Remote,
+        parse_target,
+        remote_model,
+        request_feeds,
+        server_timing,
+    )
 
     added: list[float] = []
     with Remote(parse_target(target), connections=1) as remote:
@@ -121,12 +128,9 @@ def per_request(target: str, seconds: float) -> dict[str, Any]:
             d = time.monotonic_ns() - t
             remote.client.check(answer)
             i += 1
-            timing = dict(part.strip().split(";dur=")
-                          for part in answer[1]["server-timing"].split(","))
             if time.monotonic() > warm_until:
-                added.append(d / 1e6 - float(timing["compute_infer"]))
-    return {"added_p50_ms": statistics.median(added), "added_mean_ms": statistics.fmean(added),
-            "requests": len(added)}
+                added.append(d / 1e6 - server_timing(answer[1])["compute_infer"])
+    return statistics.median(added)
 
 
 def tritonclient_loop(proto: str, port: int, model: str, concurrency: int, seconds: float,
@@ -334,8 +338,7 @@ def main() -> int:
                     added_same.append(over_infer[-1] - inproc_over[-1])
                     # request by request (the server's Server-Timing): the p50 the issue
                     # asks for, with the in-process stream's own part taken off as above
-                    pr = per_request(http_url, 15.0)
-                    added_p50.append(pr["added_p50_ms"] - inproc_over[-1])
+                    added_p50.append(per_request(http_url, 15.0) - inproc_over[-1])
             report["overhead"] = {"added_p50_ms": added, "client_minus_server_ms": split,
                                   "client_minus_infer_ms": over_infer,
                                   "inprocess_minus_infer_ms": inproc_over,

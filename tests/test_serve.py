@@ -14,6 +14,7 @@ import pytest
 from fake_runtimes import echo
 from servers import serving
 
+from inferometer.loadgen.remote import server_timing
 from inferometer.oip import (
     HEADER_LENGTH,
     ProtocolError,
@@ -28,12 +29,6 @@ pytestmark = pytest.mark.usefixtures("fakes")
 
 def images(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
-
-
-def server_timing(headers: dict[str, str]) -> dict[str, float]:
-    """An answer's Server-Timing header: name -> ms."""
-    parts = [p.strip().split(";dur=") for p in headers["server-timing"].split(",")]
-    return {name: float(ms) for name, ms in parts}
 
 
 # --- the codec --------------------------------------------------------------------------

@@ -66,6 +66,11 @@ class Served:
     infer_ns: int = 0
     output_ns: int = 0
 
+    @property
+    def inference_ns(self) -> int:
+        """The inference as the instance timed it; the whole call where that is not known."""
+        return self.infer_ns or self.compute_ns
+
 
 @dataclass(frozen=True)
 class PoolSpec:

@@ -15,7 +15,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -208,6 +208,14 @@ class _Wire:
 
 class _Closed(ConnectionError):
     """The server closed the connection before answering."""
+
+
+def server_timing(headers: Mapping[str, str]) -> dict[str, float]:
+    """An answer's W3C Server-Timing header (`serve` gives its queue and compute_infer), name
+    -> ms; empty when the server sent none."""
+    text = headers.get("server-timing", "")
+    parts = [p.strip().partition(";dur=") for p in text.split(",") if p.strip()]
+    return {name: float(ms) for name, _, ms in parts}
 
 
 def _error_text(data: bytes) -> str:

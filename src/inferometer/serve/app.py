@@ -141,7 +141,7 @@ def server_timing(served: Served) -> bytes:
     as the statistics extension names them: its figures are per window, these per request,
     so a client can take its latency minus the inference request by request."""
     return b"queue;dur=%.3f, compute_infer;dur=%.3f" % (
-        served.queue_ns / 1e6, (served.infer_ns or served.compute_ns) / 1e6)
+        served.queue_ns / 1e6, served.inference_ns / 1e6)
 
 
 def build_app(models: dict[str, ServedModel], lifespan: Any = None) -> Any:

@@ -197,7 +197,7 @@ class ServedModel:
                 c.queue[0] += 1
                 c.queue[1] += served.queue_ns
                 for pair, ns in ((c.compute_input, served.input_ns),
-                                 (c.compute_infer, served.infer_ns or served.compute_ns),
+                                 (c.compute_infer, served.inference_ns),
                                  (c.compute_output, served.output_ns)):
                     pair[0] += 1
                     pair[1] += ns
