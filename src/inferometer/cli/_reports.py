@@ -62,16 +62,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 1 if any(bad for _, bad in verdicts) else 0
 
 
-def _kind_pair(args: argparse.Namespace, kind: type, what: str) -> list | None:
-    """Both runs of `kind` (tune or load runs compare only with their own kind), or None when
-    neither is; --fail-on gates speed runs only."""
+def _kind_pair(args: argparse.Namespace, kind: type, what: str) -> tuple[list, list] | None:
+    """Each side's runs of `kind` (tune or load runs compare only with their own kind), or
+    None when none is; --fail-on gates speed runs only."""
+    from ..report.compare import split_runs
     from ..results.store import RunDirError, load_result
 
     try:
-        runs = [load_result(Path(p)) for p in (args.run_a, args.run_b)]
+        sides = [[load_result(Path(p)) for p in split_runs(side)]
+                 for side in (args.run_a, args.run_b)]
     except RunDirError:
-        return None  # several runs a side, or not runs: the speed-run path says why
-    kinds = [isinstance(r, kind) for r in runs]
+        return None  # not runs of one file each: the speed-run path says why
+    kinds = [isinstance(r, kind) for side in sides for r in side]
     if not any(kinds):
         return None
     if not all(kinds):
@@ -79,7 +81,7 @@ def _kind_pair(args: argparse.Namespace, kind: type, what: str) -> list | None:
     if any(a.startswith("--fail-on") for a in args.command_line):
         raise UsageError(f"--fail-on gates speed runs (p50/p99/memory per cell), not {what} "
                          "runs")
-    return runs
+    return sides[0], sides[1]
 
 
 def _tune_pair(args: argparse.Namespace) -> bool:
@@ -87,21 +89,26 @@ def _tune_pair(args: argparse.Namespace) -> bool:
     from ..report.tunecompare import tune_comparison_text
     from ..results.tunerun import TuneRun
 
-    runs = _kind_pair(args, TuneRun, "tune")
-    if runs:
-        print(tune_comparison_text(runs[0], runs[1], args.run_a, args.run_b))
-    return runs is not None
+    sides = _kind_pair(args, TuneRun, "tune")
+    if sides is None:
+        return False
+    if len(sides[0]) != 1 or len(sides[1]) != 1:
+        raise UsageError("compare: one tune run a side (each holds its own head-to-head "
+                         "re-tests)")
+    print(tune_comparison_text(sides[0][0], sides[1][0], args.run_a, args.run_b))
+    return True
 
 
 def _load_pair(args: argparse.Namespace) -> bool:
-    """Two load runs (loadtest or scan, in-process or remote): steps side by side."""
+    """Load runs (loadtest or scan, in-process or remote), one or several a side: steps side
+    by side."""
     from ..report.loadcompare import load_comparison_text
     from ..results.loadrun import LoadRun
 
-    runs = _kind_pair(args, LoadRun, "load")
-    if runs:
-        print(load_comparison_text(runs[0], runs[1], args.run_a, args.run_b))
-    return runs is not None
+    sides = _kind_pair(args, LoadRun, "load")
+    if sides is not None:
+        print(load_comparison_text(sides[0], sides[1], args.run_a, args.run_b))
+    return sides is not None
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -288,8 +288,8 @@ def parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser
     rp.add_argument("--open", action="store_true", help="open report.html in a browser")
     c = sub.add_parser("compare", help="B vs A per cell with confidence intervals; exit 1 on "
                        "regression")
-    c.add_argument("run_a", help="baseline run directory (A1,A2,...: several runs pooled as "
-                   "processes)")
+    c.add_argument("run_a", help="baseline run directory (A1,A2,...: several runs, pooled as "
+                   "processes for speed runs, each a repetition for load runs)")
     c.add_argument("run_b", nargs="?", help="candidate run directory (B1,B2,...)")
     c.add_argument("--by", choices=("machine",),
                    help="machine: one run's cells on each machine type of its cluster, B/A "

@@ -1,17 +1,20 @@
-"""compare for two load runs (loadtest or scan; our pool or a remote server): the same steps
-and scan answers side by side.  One measurement a side has no interval, so a difference is
-marked only beyond the measurement's own resolution (a scan bisects to 10%; a concurrency
-step is stable within 10%), and the words say that this is not a noise-tested verdict."""
+"""compare for load runs (loadtest or scan; our pool or a remote server): the same steps and
+scan answers side by side, one or several runs a side.  A run measures each figure once, so
+runs are what show the noise: several runs a side are tested by the process-level rule of
+every verdict (report.repeated), one run a side is shown and not called."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..results.loadrun import LoadRun, StepResult
+from .repeated import NO_CHANGE, UNTESTED, call, interval_text, rule_text
 from .table import render
 
-RESOLUTION = 0.10
+Key = tuple[str, ...]
 
 
-def _step_key(config: str, st: StepResult, by_config: bool) -> tuple:
+def _step_key(config: str, st: StepResult, by_config: bool) -> Key:
     where = (config,) if by_config else ()
     if st.concurrency is not None:
         return (*where, f"concurrency {st.concurrency}")
@@ -21,65 +24,101 @@ def _step_key(config: str, st: StepResult, by_config: bool) -> tuple:
     return (*where, st.scenario)
 
 
-def _word(ratio: float, higher_is_better: bool) -> str:
-    if abs(ratio - 1) <= RESOLUTION:
-        return "within resolution"
-    better = ratio > 1 if higher_is_better else ratio < 1
-    return "better in B" if better else "worse in B"
+def _side(runs: Sequence[LoadRun], label: str) -> list[str]:
+    def what(run: LoadRun) -> str:
+        return (f"{run.kind} of {run.model.name} at "
+                + (run.target or f"{run.runtime}:{run.variant} (our pool)"))
+
+    kinds = sorted({what(r) for r in runs})
+    count = f" ({len(runs)} runs)" if len(runs) > 1 else ""
+    out = [f"{label}{count}: {kinds[0]}"]
+    if len(kinds) > 1:
+        out.append(f"note: {label.split()[0]}'s runs are not repetitions of one load test "
+                   f"({'; '.join(kinds[1:])})")
+    return out
 
 
-def _side(run: LoadRun, label: str) -> str:
-    what = run.target or f"{run.runtime}:{run.variant} (our pool)"
-    return f"{label}: {run.kind} of {run.model.name} at {what}"
+def _answers(run: LoadRun, by_config: bool) -> dict[Key, float]:
+    return {(*((c,) if by_config else ()), arr, t): q for c, by_a in run.results.items()
+            for arr, by_t in by_a.items() for t, q in by_t.items()}
 
 
-def load_comparison_text(a: LoadRun, b: LoadRun, label_a: str, label_b: str) -> str:
-    out = [_side(a, f"A {label_a}"), _side(b, f"B {label_b}")]
-    by_config = not (len({s.config for s in a.scan}) <= 1 and len({s.config for s in b.scan})
-                     <= 1)
-    if a.percentile != b.percentile:
-        out.append(f"note: the runs bound different percentiles (p{a.percentile:g} vs "
-                   f"p{b.percentile:g}); their scan answers do not compare")
+def _steps(run: LoadRun, by_config: bool) -> dict[Key, StepResult]:
+    return {} if run.results else {_step_key(s.config, s.step, by_config): s.step
+                                   for s in run.scan}
+
+
+def _common(sides: Sequence[Sequence[dict]]) -> list:
+    """Keys every run of both sides has, in the first run's order."""
+    first, *rest = [d for runs in sides for d in runs]
+    return [k for k in first if all(k in d for d in rest)]
+
+
+def _row(name: str, xs: Sequence[float], ys: Sequence[float], higher_is_better: bool,
+         fmt: str = "{:.2f}") -> list[str]:
+    c = call(xs, ys, higher_is_better)
+    return [name, fmt.format(sum(xs) / len(xs)), fmt.format(sum(ys) / len(ys)),
+            f"{c.ratio:.2f}", interval_text(c), c.word]
+
+
+def _met(qs: Sequence[float]) -> str:
+    met = sum(q > 0 for q in qs)
+    return f"{qs[0]:g}" if met == len(qs) == 1 else f"met in {met} of {len(qs)}"
+
+
+def _met_word(xs: Sequence[float], ys: Sequence[float]) -> str:
+    """Some runs found no load that met the bound: only "every run of one side, none of the
+    other" is a finding, and only with several runs a side."""
+    met_a, met_b = sum(x > 0 for x in xs), sum(y > 0 for y in ys)
+    if met_a == met_b == 0:
+        return "met in no run"
+    if min(len(xs), len(ys)) < 2:
+        return UNTESTED
+    if (met_a, met_b) == (len(xs), 0):
+        return "met only in A"
+    if (met_a, met_b) == (0, len(ys)):
+        return "met only in B"
+    return NO_CHANGE
+
+
+def load_comparison_text(a: Sequence[LoadRun], b: Sequence[LoadRun], label_a: str,
+                         label_b: str) -> str:
+    out = _side(a, f"A {label_a}") + _side(b, f"B {label_b}")
+    by_config = len({s.config for r in (*a, *b) for s in r.scan}) > 1
+    if len({r.percentile for r in (*a, *b)}) > 1:
+        out.append("note: the runs bound different percentiles; their scan answers do not "
+                   "compare")
     rows = []
-    qa = {(*((c,) if by_config else ()), arr, t): q for c, by_a in a.results.items()
-          for arr, by_t in by_a.items() for t, q in by_t.items()}
-    qb = {(*((c,) if by_config else ()), arr, t): q for c, by_a in b.results.items()
-          for arr, by_t in by_a.items() for t, q in by_t.items()}
-    for k in [k for k in qa if k in qb]:
-        x, y = qa[k], qb[k]
-        if x > 0 and y > 0:
-            rows.append([" ".join(k[:-1]) + f" max QPS, p{a.percentile:g} <= {k[-1]}s",
-                         f"{x:g}", f"{y:g}", f"{y / x:.2f}", _word(y / x, True)])
+    qa, qb = [_answers(r, by_config) for r in a], [_answers(r, by_config) for r in b]
+    for k in _common([qa, qb]):
+        xs, ys = [q[k] for q in qa], [q[k] for q in qb]
+        name = " ".join(k[:-1]) + f" max QPS, p{a[0].percentile:g} <= {k[-1]}s"
+        if min(xs) > 0 and min(ys) > 0:
+            rows.append(_row(name, xs, ys, True, "{:g}"))
         else:
-            rows.append([" ".join(k[:-1]) + f" max QPS, p{a.percentile:g} <= {k[-1]}s",
-                         f"{x:g}", f"{y:g}", "-", "none met it" if x <= 0 and y <= 0 else
-                         ("met only in B" if y > 0 else "met only in A")])
-    sa = {_step_key(s.config, s.step, by_config): s.step for s in a.scan} if not a.results \
-        else {}
-    sb = {_step_key(s.config, s.step, by_config): s.step for s in b.scan} if not b.results \
-        else {}
-    for k in [k for k in sa if k in sb]:
-        x, y = sa[k], sb[k]
+            rows.append([name, _met(xs), _met(ys), "-", "-", _met_word(xs, ys)])
+    sa, sb = [_steps(r, by_config) for r in a], [_steps(r, by_config) for r in b]
+    for k in _common([sa, sb]):
+        xs, ys = [s[k] for s in sa], [s[k] for s in sb]
         name = " ".join(k)
-        if x.achieved_qps > 0 and y.achieved_qps > 0:
-            r = y.achieved_qps / x.achieved_qps
-            rows.append([f"{name}: throughput", f"{x.achieved_qps:.2f}", f"{y.achieved_qps:.2f}",
-                         f"{r:.2f}", _word(r, True)])
+        if not all(s.valid for s in (*xs, *ys)):
+            rows.append([f"{name}: verdict", " ".join("VALID" if s.valid else "INVALID"
+                                                      for s in xs),
+                         " ".join("VALID" if s.valid else "INVALID" for s in ys), "-", "-",
+                         "an INVALID step does not compare"])
+            continue
+        if min(s.achieved_qps for s in (*xs, *ys)) > 0:
+            rows.append(_row(f"{name}: throughput", [s.achieved_qps for s in xs],
+                             [s.achieved_qps for s in ys], True))
         for tile in ("50", "99"):
-            lx, ly = x.tiles_s.get(tile, 0.0), y.tiles_s.get(tile, 0.0)
-            if lx > 0 and ly > 0:
-                rows.append([f"{name}: p{tile} ms", f"{lx * 1e3:.2f}", f"{ly * 1e3:.2f}",
-                             f"{ly / lx:.2f}", _word(ly / lx, False)])
-        if not (x.valid and y.valid):
-            rows.append([f"{name}: verdict", "VALID" if x.valid else "INVALID",
-                         "VALID" if y.valid else "INVALID", "-", "an INVALID step does not "
-                         "compare"])
+            lx, ly = [s.tiles_s.get(tile, 0.0) * 1e3 for s in xs], [
+                s.tiles_s.get(tile, 0.0) * 1e3 for s in ys]
+            if min(*lx, *ly) > 0:
+                rows.append(_row(f"{name}: p{tile} ms", lx, ly, False))
     if not rows:
         out.append("no common steps or scan answers: compare load runs of the same scenario "
                    "(scan targets, concurrency levels, or offered loads)")
         return "\n".join(out)
-    out += [render(("measure", "A", "B", "B/A", "difference"), rows, wrap={0: 60}),
-            f"one measurement a side has no interval: differences are marked beyond the "
-            f"measurements' {RESOLUTION:.0%} resolution (scan bisection, concurrency "
-            "stability), not tested against noise; repeat the runs to see how much they move"]
+    out += [render(("measure", "A", "B", "B/A", "95% CI", "difference"), rows, wrap={0: 60}),
+            rule_text(len(a), len(b))]
     return "\n".join(out)

@@ -1,11 +1,13 @@
 """compare for two tune runs: the two recommendations side by side, and the max QPS of every
-candidate both measured.  A scan's answer is one bisected number, not a set of processes, so
-no interval is claimed: a difference is marked only beyond the scans' resolution, and the
-words say that this is not a noise-tested verdict."""
+candidate both measured.  A scan's answer is one bisected number that moves 10-15% between
+identical runs here, and a tune run scans a candidate once: the figures are shown, and no
+difference is called on them (report.repeated); each run's recommendation rests on its own
+head-to-head re-tests."""
 
 from __future__ import annotations
 
 from ..results.tunerun import TuneRun
+from .repeated import call, rule_text
 from .table import render
 
 
@@ -25,19 +27,15 @@ def tune_comparison_text(a: TuneRun, b: TuneRun, label_a: str, label_b: str) -> 
     qa = {v.candidate.id: v for v in a.verdicts if v.max_qps and v.max_qps > 0}
     qb = {v.candidate.id: v for v in b.verdicts if v.max_qps and v.max_qps > 0}
     rows = []
-    resolution = 0.1
     for cid in sorted(set(qa) & set(qb)):
         x, y = qa[cid].max_qps, qb[cid].max_qps
-        ratio = y / x  # type: ignore[operator]
-        word = "within the scans' resolution" if abs(ratio - 1) <= resolution else (
-            "higher in B" if ratio > 1 else "lower in B")
-        rows.append([qa[cid].candidate.label(), f"{x:g}", f"{y:g}", f"{ratio:.2f}", word])
+        c = call([x], [y], True, ("higher in B", "lower in B"))  # type: ignore[list-item]
+        rows.append([qa[cid].candidate.label(), f"{x:g}", f"{y:g}", f"{c.ratio:.2f}", c.word])
     if rows:
         out += [render(("candidate", "A max QPS", "B max QPS", "B/A", "difference"), rows,
                        wrap={0: 60}),
-                f"differences are marked beyond the scans' {resolution:.0%} bisection "
-                "resolution; one scan a side has no interval (a head-to-head is the tested "
-                "verdict: see each run's recommendation)"]
+                rule_text(1, 1, "scan", repeat=False) + "; within each run, its head-to-head "
+                "re-tests are the tested verdict (see its recommendation)"]
     else:
         out.append("no candidate was scanned in both runs")
     return "\n".join(out)
