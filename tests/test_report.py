@@ -345,3 +345,36 @@ def test_the_run_length_says_the_pooled_target_and_the_warm_up_limit(tmp_path: P
     assert "stop at +-1.7% CI of the median" in md
     # the footer's warning on an unstable cell names the target too
     assert "stayed wider than +-1.7%)" in run_tables(load_result(path))
+
+
+def test_the_cheapest_line_calls_the_next_machine_only_beyond_noise(tmp_path: Path) -> None:
+    """Cost is price times latency: machine types a few percent apart in cost, with processes
+    that spread more than that, are tied, not ranked; one process a side is not tested."""
+    from dataclasses import replace
+
+    from inferometer.report.table import cheapest_lines
+    from inferometer.results.store import load_result
+
+    def line(name: str, prices: dict[str, float], a: list, b: list) -> str:
+        write_run(tmp_path / name, [Cell("ort", "default", 1, 1, a),
+                                    Cell("ov", "default", 1, 1, b)])
+        run = load_result(tmp_path / name)
+        cells = [replace(c, spec=replace(c.spec, machine=m))
+                 for c, m in zip(run.cells, ("small", "big"), strict=True)]
+        run = replace(run, cells=tuple(cells),
+                      settings=replace(run.settings, cost_per_hour=prices))
+        (out,) = cheapest_lines(run.cells, run)
+        return out
+
+    tight = [1.0, 1.01, 0.99]
+    four = line("four", {"small": 0.1, "big": 0.4}, processes(10e6, tight, seed=1),
+                processes(10e6, tight, seed=2))
+    assert four.startswith("cheapest fp32 at batch 1: ort/default on small"), four
+    assert "; next ov/default on big threads=1 at 4.0" in four and "3 vs 3 processes" in four
+    assert "tied" not in four
+    tied = line("tied", {"small": 0.1, "big": 0.1}, processes(10e6, [0.92, 1.0, 1.07], seed=1),
+                processes(10.5e6, [0.93, 1.0, 1.08], seed=2))
+    assert "; tied with ov/default on big threads=1 (1.0" in tied, tied
+    assert tied.endswith("cannot tell them apart)")
+    one = line("one", {"small": 0.1, "big": 0.1}, noisy(10e6, seed=1), noisy(10.5e6, seed=2))
+    assert "(1 vs 1 processes: not tested)" in one, one

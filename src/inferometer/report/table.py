@@ -18,11 +18,13 @@ from .compare import (
     NOISE,
     SENSITIVITY,
     Comparison,
+    _process_figures,
     compare_cells,
     gemm_probes,
     key_label,
     machine_probes,
 )
+from .repeated import UNTESTED, call, interval_text
 
 
 def render(headers: Sequence[str], rows: Sequence[Sequence[str]],
@@ -166,8 +168,34 @@ def cheapest_lines(cells: Sequence[CellResult], run: RunResult) -> list[str]:
             x, c = priced[0]
             out.append(f"cheapest {prec} at batch {batch}: {_where(c)} "
                        f"threads={c.spec.threads_label}: {x:.4g} per million inferences "
-                       f"({c.items_per_s:.1f} items/s)")
+                       f"({c.items_per_s:.1f} items/s)"
+                       + (_next_cheapest(priced[0], priced[1]) if len(priced) > 1 else ""))
     return out
+
+
+def _next_cheapest(best: tuple[float, CellResult], other: tuple[float, CellResult]) -> str:
+    """How much more the next cheapest cell costs, called by the rule of every verdict: a
+    process's cost is its cell's price an hour times its own median latency (throughput's
+    inverse), so two machine types a few percent apart in cost are tied, not ranked, when
+    their processes' spread covers it."""
+    def costs(x: float, c: CellResult) -> list[float]:
+        price = x * (c.items_per_s or 0.0)  # per hour, up to a constant
+        return [price * f for f in _process_figures(c, "p50")]
+
+    a, b = costs(*best), costs(*other)
+    c = other[1]
+    label = f"{_where(c)} threads={c.spec.threads_label}"
+    if not a or not b:
+        return ""
+    called = call(a, b, higher_is_better=False, words=("less", "more"), resolution=NOISE)
+    evidence = f"{len(a)} vs {len(b)} processes"
+    if called.word == UNTESTED:
+        return f"; next {label} at {called.ratio:.2f}x the cost ({evidence}: not tested)"
+    ci = interval_text(called)
+    if called.word in ("less", "more"):
+        return f"; next {label} at {called.ratio:.2f}x the cost (95% CI {ci}, {evidence})"
+    return (f"; tied with {label} ({called.ratio:.2f}x the cost, 95% CI {ci}, {evidence}: "
+            "cannot tell them apart)")
 
 
 def fastest_lines(cells: Sequence[CellResult]) -> list[str]:
