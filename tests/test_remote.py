@@ -133,6 +133,12 @@ def test_loadtest_concurrency_against_serve_over_http(server, tmp_path) -> None:
     both = cli("compare", f"{out},{out}", f"{out},{out}")  # several runs a side: tested
     assert both.returncode == 0, both.stderr
     assert "2 vs 2 runs" in both.stdout and "no change beyond noise" in both.stdout
+    as_json = cli("compare", f"{out},{out}", f"{out},{out}", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    rows = {r["measure"]: r for r in json.loads(as_json.stdout)["rows"]}
+    thr = rows["concurrency 2: throughput"]
+    assert len(thr["a_runs"]) == 2 and thr["ratio"] == pytest.approx(1.0)
+    assert thr["difference"] == "no change beyond noise"
 
 
 def _load_run(qps: dict[int, float], results: dict | None = None):  # type: ignore[no-untyped-def]

@@ -147,6 +147,8 @@ def test_two_tune_runs_compare_their_picks(tuned) -> None:  # type: ignore[no-un
     assert r.returncode == 0, r.stderr
     assert "same pick" in r.stdout and "not tested: one run a side" in r.stdout
     assert "higher in B" not in r.stdout and "lower in B" not in r.stdout
+    r = cli("compare", str(out), str(out), "--json")  # text only, said rather than ignored
+    assert r.returncode == 2 and "two tune runs compare as text" in r.stderr
     r = cli("compare", str(out), str(out), "--fail-on", "p50:5%")
     assert r.returncode == 2 and "not tune runs" in r.stderr
 

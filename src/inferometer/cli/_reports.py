@@ -95,6 +95,9 @@ def _tune_pair(args: argparse.Namespace) -> bool:
     if len(sides[0]) != 1 or len(sides[1]) != 1:
         raise UsageError("compare: one tune run a side (each holds its own head-to-head "
                          "re-tests)")
+    if args.json:
+        raise UsageError("compare --json: speed and load runs; two tune runs compare as text "
+                         "(each run's results.json holds its figures)")
     print(tune_comparison_text(sides[0][0], sides[1][0], args.run_a, args.run_b))
     return True
 
@@ -102,12 +105,13 @@ def _tune_pair(args: argparse.Namespace) -> bool:
 def _load_pair(args: argparse.Namespace) -> bool:
     """Load runs (loadtest or scan, in-process or remote), one or several a side: steps side
     by side."""
-    from ..report.loadcompare import load_comparison_text
+    from ..report.loadcompare import load_comparison
     from ..results.loadrun import LoadRun
 
     sides = _kind_pair(args, LoadRun, "load")
     if sides is not None:
-        print(load_comparison_text(sides[0], sides[1], args.run_a, args.run_b))
+        cmp = load_comparison(sides[0], sides[1], args.run_a, args.run_b)
+        print(json.dumps(to_dict(cmp), indent=1) if args.json else cmp.text())
     return sides is not None
 
 

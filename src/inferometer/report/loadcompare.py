@@ -6,9 +6,10 @@ every verdict (report.repeated), one run a side is shown and not called."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ..results.loadrun import LoadRun, StepResult
-from .repeated import NO_CHANGE, UNTESTED, call, interval_text, rule_text
+from .repeated import NO_CHANGE, UNTESTED, call, rule_text
 from .table import render
 
 Key = tuple[str, ...]
@@ -54,11 +55,41 @@ def _common(sides: Sequence[Sequence[dict]]) -> list:
     return [k for k in first if all(k in d for d in rest)]
 
 
+@dataclass(frozen=True)
+class Row:
+    measure: str
+    a: str  # as shown: the runs' mean, or what the runs say
+    b: str
+    a_runs: tuple[float, ...]  # each run's figure (none for a row of verdicts)
+    b_runs: tuple[float, ...]
+    ratio: float | None
+    low: float | None  # the ratio's 95% interval over the runs (None: one run a side)
+    high: float | None
+    difference: str
+
+
+@dataclass(frozen=True)
+class LoadComparison:
+    sides: tuple[str, ...]  # what each side is, and notes on the runs
+    rows: tuple[Row, ...]
+    rule: str  # how the differences were called
+
+    def text(self) -> str:
+        if not self.rows:
+            return "\n".join(self.sides)
+        table = render(("measure", "A", "B", "B/A", "95% CI", "difference"),
+                       [[r.measure, r.a, r.b, "-" if r.ratio is None else f"{r.ratio:.2f}",
+                         "-" if r.low is None or r.high is None
+                         else f"[{r.low:.2f}, {r.high:.2f}]", r.difference]
+                        for r in self.rows], wrap={0: 60})
+        return "\n".join([*self.sides, table, self.rule])
+
+
 def _row(name: str, xs: Sequence[float], ys: Sequence[float], higher_is_better: bool,
-         fmt: str = "{:.2f}") -> list[str]:
+         fmt: str = "{:.2f}") -> Row:
     c = call(xs, ys, higher_is_better)
-    return [name, fmt.format(sum(xs) / len(xs)), fmt.format(sum(ys) / len(ys)),
-            f"{c.ratio:.2f}", interval_text(c), c.word]
+    return Row(name, fmt.format(sum(xs) / len(xs)), fmt.format(sum(ys) / len(ys)),
+               tuple(xs), tuple(ys), c.ratio, c.low, c.high, c.word)
 
 
 def _met(qs: Sequence[float]) -> str:
@@ -81,8 +112,8 @@ def _met_word(xs: Sequence[float], ys: Sequence[float]) -> str:
     return NO_CHANGE
 
 
-def load_comparison_text(a: Sequence[LoadRun], b: Sequence[LoadRun], label_a: str,
-                         label_b: str) -> str:
+def load_comparison(a: Sequence[LoadRun], b: Sequence[LoadRun], label_a: str,
+                    label_b: str) -> LoadComparison:
     out = _side(a, f"A {label_a}") + _side(b, f"B {label_b}")
     by_config = len({s.config for r in (*a, *b) for s in r.scan}) > 1
     if len({r.percentile for r in (*a, *b)}) > 1:
@@ -96,16 +127,15 @@ def load_comparison_text(a: Sequence[LoadRun], b: Sequence[LoadRun], label_a: st
         if min(xs) > 0 and min(ys) > 0:
             rows.append(_row(name, xs, ys, True, "{:g}"))
         else:
-            rows.append([name, _met(xs), _met(ys), "-", "-", _met_word(xs, ys)])
+            rows.append(Row(name, _met(xs), _met(ys), tuple(xs), tuple(ys), None, None, None,
+                            _met_word(xs, ys)))
     sa, sb = [_steps(r, by_config) for r in a], [_steps(r, by_config) for r in b]
     for k in _common([sa, sb]):
         xs, ys = [s[k] for s in sa], [s[k] for s in sb]
         name = " ".join(k)
         if not all(s.valid for s in (*xs, *ys)):
-            rows.append([f"{name}: verdict", " ".join("VALID" if s.valid else "INVALID"
-                                                      for s in xs),
-                         " ".join("VALID" if s.valid else "INVALID" for s in ys), "-", "-",
-                         "an INVALID step does not compare"])
+            rows.append(Row(f"{name}: verdict", _validity(xs), _validity(ys), (), (), None,
+                            None, None, "an INVALID step does not compare"))
             continue
         if min(s.achieved_qps for s in (*xs, *ys)) > 0:
             rows.append(_row(f"{name}: throughput", [s.achieved_qps for s in xs],
@@ -118,7 +148,13 @@ def load_comparison_text(a: Sequence[LoadRun], b: Sequence[LoadRun], label_a: st
     if not rows:
         out.append("no common steps or scan answers: compare load runs of the same scenario "
                    "(scan targets, concurrency levels, or offered loads)")
-        return "\n".join(out)
-    out += [render(("measure", "A", "B", "B/A", "95% CI", "difference"), rows, wrap={0: 60}),
-            rule_text(len(a), len(b))]
-    return "\n".join(out)
+    return LoadComparison(tuple(out), tuple(rows), rule_text(len(a), len(b)))
+
+
+def _validity(steps: Sequence[StepResult]) -> str:
+    return " ".join("VALID" if s.valid else "INVALID" for s in steps)
+
+
+def load_comparison_text(a: Sequence[LoadRun], b: Sequence[LoadRun], label_a: str,
+                         label_b: str) -> str:
+    return load_comparison(a, b, label_a, label_b).text()
