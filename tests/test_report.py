@@ -378,3 +378,27 @@ def test_the_cheapest_line_calls_the_next_machine_only_beyond_noise(tmp_path: Pa
     assert tied.endswith("cannot tell them apart)")
     one = line("one", {"small": 0.1, "big": 0.1}, noisy(10e6, seed=1), noisy(10.5e6, seed=2))
     assert "(1 vs 1 processes: not tested)" in one, one
+
+
+def test_best_thread_count_and_the_gpu_table_name_what_they_are_tied_with(
+        tmp_path: Path) -> None:
+    """A "best" that an identical rerun can swap (2 threads vs auto, which is 2 here) is
+    said as a tie; what is clearly slower is not named."""
+    path = tmp_path / "ties"
+    tight = [1.0, 1.01, 0.99]
+    cells = [Cell("alpha", "default", t, 1, processes(m * 1e6, tight, seed=k), model=name)
+             for name in ("a", "b")
+             for k, (t, m) in enumerate(((1, 10.0), (2, 10.02), (4, 15.0)))]
+    cells += [Cell("beta", "default", 1, 1, processes(10.01e6, tight, seed=9), model="a"),
+              Cell("beta", "default", 1, 1, processes(20e6, tight, seed=9), model="b")]
+    write_run(path, cells)
+    write_report(path)
+    md = (path / "report.md").read_text()
+    block = md.split("## a (", 1)[1].split("\n## ", 1)[0]
+    row = next(ln for ln in block.splitlines() if ln.startswith("| alpha/default | fp32 | 1 |"))
+    assert "| 1 (tied: 2) |" in row, row
+    table = md.split("## Items/s by model, batch and precision", 1)[1]
+    a = next(ln for ln in table.splitlines() if ln.startswith("| a | 1 |"))
+    b = next(ln for ln in table.splitlines() if ln.startswith("| b | 1 |"))
+    assert "alpha/default (tied: beta/default)" in a, a
+    assert "tied" not in b and "alpha/default" in b, b

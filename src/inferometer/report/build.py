@@ -32,6 +32,7 @@ from .table import (
     precision_title,
     spread_cell,
     throughput_pivot,
+    tied_with,
     train_rows,
     train_title,
 )
@@ -141,7 +142,11 @@ def _speed(run: RunResult, plots: Sequence[Plot]) -> Document:
             for c in best_per_series(cells, b):
                 sm = c.summary
                 dev = c.device_summary
-                rows.append((series_label(c), c.precision, str(b), c.spec.threads_label,
+                tied = tied_with(c, [x for x in cells if x.spec.batch == b
+                                     and series_label(x) == series_label(c)])
+                threads = c.spec.threads_label + (
+                    f" (tied: {', '.join(x.spec.threads_label for x in tied)})" if tied else "")
+                rows.append((series_label(c), c.precision, str(b), threads,
                              f"{sm.p50_ms:.2f}", f"{sm.p99_ms:.2f}",  # type: ignore[union-attr]
                              spread_cell(c),
                              *(["-" if dev is None else f"{dev.p50_ms:.3f}"] if on_device

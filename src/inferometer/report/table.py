@@ -128,11 +128,6 @@ def _ranked(cells: Sequence[CellResult]) -> dict[tuple[int, str], list[CellResul
             for k, v in ranked.items()}
 
 
-def best_cells(cells: Sequence[CellResult]) -> dict[tuple[int, str], CellResult]:
-    """Per (batch size, precision): the lowest median latency (see _ranked)."""
-    return {k: v[0] for k, v in _ranked(cells).items()}
-
-
 def _runner_up(best: CellResult, ranked: Sequence[CellResult]) -> str:
     """The fastest other runtime, and whether the lead is beyond noise, by compare's rule on
     the stored process medians: the ratio's interval excludes 1, the ratio clears the
@@ -153,6 +148,20 @@ def _runner_up(best: CellResult, ranked: Sequence[CellResult]) -> str:
     if change.verdict == "slower":
         return f"; next runtime {label} {change.ratio:.2f}x slower{evidence}"
     return f"; tied with {label} ({change.ratio:.2f}x{evidence}: cannot tell them apart)"
+
+
+def tied_with(best: CellResult, others: Sequence[CellResult]) -> list[CellResult]:
+    """The cells the fastest one cannot be told apart from by compare's rule on p50 (the
+    `fastest` line's tie): a table that names one "best" names these beside it, so an
+    identical rerun that swaps two of them says the same thing."""
+    out = []
+    for o in others:
+        if o is best or o.status != "ok" or o.summary is None:
+            continue
+        change = compare_cells(best, o, None, None, NOISE).get("p50")
+        if change is not None and change.verdict != "slower":
+            out.append(o)
+    return out
 
 
 def _where(c: CellResult) -> str:
@@ -258,17 +267,24 @@ def run_tables(run: RunResult) -> str:
 
 def throughput_pivot(run: RunResult) -> tuple[tuple[str, ...], list[list[str]]]:
     """The GPU study's table: model x batch rows, one column per precision, each the fastest
-    passing cell's items/s (and which runtime/variant it was)."""
+    passing cell's items/s (and which runtime/variant it was, with those it is tied with)."""
     precisions = list(dict.fromkeys(c.precision for c in run.cells if c.status == "ok"))
     rows = []
     for label, _, cells in model_groups(run):
-        best = best_cells(cells)
-        for b in sorted({k[0] for k in best}):
+        ranked = _ranked(cells)
+        for b in sorted({k[0] for k in ranked}):
             row = [label, str(b)]
             for p in precisions:
-                c = best.get((b, p))
-                row.append("-" if c is None else
-                           f"{c.items_per_s:.1f} {c.spec.runtime}/{c.spec.variant}")
+                if (b, p) not in ranked:
+                    row.append("-")
+                    continue
+                c, *rest = ranked[(b, p)]
+                # each other runtime/variant by its fastest cell
+                others = list({_where(x): x for x in reversed(rest)
+                               if _where(x) != _where(c)}.values())
+                tied = sorted({_where(x) for x in tied_with(c, others)})
+                row.append(f"{c.items_per_s:.1f} {c.spec.runtime}/{c.spec.variant}"
+                           + (f" (tied: {', '.join(tied)})" if tied else ""))
             rows.append(row)
     return ("model", "batch", *precisions), rows
 
