@@ -173,6 +173,11 @@ def test_load_compare_calls_nothing_on_one_run_a_side() -> None:
         assert "not tested: one run a side" in rows[name]
     assert "better in B" not in text and "worse in B" not in text
     assert "A1,A2,A3 B1,B2,B3" in text
+    # a step some runs lack is named, not dropped unsaid
+    text = load_comparison_text([_load_run({1: 100.0, 2: 150.0}), _load_run({1: 101.0})],
+                                [_load_run({1: 99.0, 2: 140.0})], "A", "B")
+    assert "not in every run, so not compared: concurrency 2" in text
+    assert "concurrency 2: throughput" not in text
     scans = load_comparison_text([_load_run({}, {"remote": {"exponential": {"0.1": 20.0}}})],
                                  [_load_run({}, {"remote": {"exponential": {"0.1": 15.0}}})],
                                  "A", "B")

@@ -85,6 +85,13 @@ class LoadComparison:
         return "\n".join([*self.sides, table, self.rule])
 
 
+def _partial(sides: Sequence[Sequence[dict]]) -> list:
+    """Keys some runs have and others lack."""
+    common = set(_common(sides))
+    return [k for k in dict.fromkeys(k for runs in sides for d in runs for k in d)
+            if k not in common]
+
+
 def _row(name: str, xs: Sequence[float], ys: Sequence[float], higher_is_better: bool,
          fmt: str = "{:.2f}") -> Row:
     c = call(xs, ys, higher_is_better)
@@ -145,6 +152,10 @@ def load_comparison(a: Sequence[LoadRun], b: Sequence[LoadRun], label_a: str,
                 s.tiles_s.get(tile, 0.0) * 1e3 for s in ys]
             if min(*lx, *ly) > 0:
                 rows.append(_row(f"{name}: p{tile} ms", lx, ly, False))
+    partial = [" ".join(k[:-1]) + f" max QPS <= {k[-1]}s" for k in _partial([qa, qb])]
+    partial += [" ".join(k) for k in _partial([sa, sb])]
+    if partial and rows:
+        out.append("not in every run, so not compared: " + "; ".join(partial))
     if not rows:
         out.append("no common steps or scan answers: compare load runs of the same scenario "
                    "(scan targets, concurrency levels, or offered loads)")
