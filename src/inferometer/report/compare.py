@@ -133,7 +133,7 @@ def _value(c: CellResult, metric: str) -> float | None:
             "items_per_s": c.items_per_s, "peak_rss": c.peak_rss_mb, "load_s": c.load_s}[metric]
 
 
-def _process_figures(c: CellResult, metric: str) -> list[float]:
+def process_figures(c: CellResult, metric: str) -> list[float]:
     """The metric as each process of the cell measured it (items/s: its inverse median, a
     ratio test on logs gives the same answer); empty where processes keep no such figure."""
     if metric in _PER_PROCESS:
@@ -149,7 +149,7 @@ def noise_floor(ca: CellResult, cb: CellResult, noise: float = NOISE,
     """The fixed floor, raised to how far apart identical processes of these cells lie
     (stats.between_floor: a difference smaller than that is not a change) and to `machine`,
     how much the machine's own speed differed between the two sides."""
-    shown = between_floor(_process_figures(ca, "p50"), _process_figures(cb, "p50"))
+    shown = between_floor(process_figures(ca, "p50"), process_figures(cb, "p50"))
     return max(noise, machine, shown or 0.0)
 
 
@@ -262,7 +262,7 @@ def compare_cells(ca: CellResult, cb: CellResult, samples_a: Sequence[Sequence[i
                                                    list(_SAMPLED.values())), strict=True))
     for metric in METRICS:
         va, vb = _value(ca, metric), _value(cb, metric)
-        fa, fb = _process_figures(ca, metric), _process_figures(cb, metric)
+        fa, fb = process_figures(ca, metric), process_figures(cb, metric)
         if metric == "peak_rss" and fa and fb and len(fa) != len(fb):
             # a cell's peak memory is its largest process's, and the largest of five is no
             # figure to hold one process against (a bimodal 323/331 MB read as -3%): with

@@ -18,11 +18,11 @@ from .compare import (
     NOISE,
     SENSITIVITY,
     Comparison,
-    _process_figures,
     compare_cells,
     gemm_probes,
     key_label,
     machine_probes,
+    process_figures,
 )
 from .repeated import UNTESTED, call, interval_text
 
@@ -189,7 +189,7 @@ def _next_cheapest(best: tuple[float, CellResult], other: tuple[float, CellResul
     their processes' spread covers it."""
     def costs(x: float, c: CellResult) -> list[float]:
         price = x * (c.items_per_s or 0.0)  # per hour, up to a constant
-        return [price * f for f in _process_figures(c, "p50")]
+        return [price * f for f in process_figures(c, "p50")]
 
     a, b = costs(*best), costs(*other)
     c = other[1]
