@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..results.loadrun import LoadRun, StepResult
-from .repeated import NO_CHANGE, UNTESTED, call, rule_text
+from .repeated import NO_CHANGE, UNTESTED, call, interval_text, rule_text
 from .table import render
 
 Key = tuple[str, ...]
@@ -49,10 +49,13 @@ def _steps(run: LoadRun, by_config: bool) -> dict[Key, StepResult]:
                                    for s in run.scan}
 
 
-def _common(sides: Sequence[Sequence[dict]]) -> list:
-    """Keys every run of both sides has, in the first run's order."""
-    first, *rest = [d for runs in sides for d in runs]
-    return [k for k in first if all(k in d for d in rest)]
+def _keys(sides: Sequence[Sequence[dict]]) -> tuple[list, list]:
+    """The keys every run of both sides has (in the first run's order), and those only some
+    runs have."""
+    runs = [d for side in sides for d in side]
+    common = [k for k in runs[0] if all(k in d for d in runs[1:])]
+    partial = [k for k in dict.fromkeys(k for d in runs for k in d) if k not in common]
+    return common, partial
 
 
 @dataclass(frozen=True)
@@ -79,17 +82,9 @@ class LoadComparison:
             return "\n".join(self.sides)
         table = render(("measure", "A", "B", "B/A", "95% CI", "difference"),
                        [[r.measure, r.a, r.b, "-" if r.ratio is None else f"{r.ratio:.2f}",
-                         "-" if r.low is None or r.high is None
-                         else f"[{r.low:.2f}, {r.high:.2f}]", r.difference]
+                         interval_text(r.low, r.high), r.difference]
                         for r in self.rows], wrap={0: 60})
         return "\n".join([*self.sides, table, self.rule])
-
-
-def _partial(sides: Sequence[Sequence[dict]]) -> list:
-    """Keys some runs have and others lack."""
-    common = set(_common(sides))
-    return [k for k in dict.fromkeys(k for runs in sides for d in runs for k in d)
-            if k not in common]
 
 
 def _row(name: str, xs: Sequence[float], ys: Sequence[float], higher_is_better: bool,
@@ -128,7 +123,8 @@ def load_comparison(a: Sequence[LoadRun], b: Sequence[LoadRun], label_a: str,
                    "compare")
     rows = []
     qa, qb = [_answers(r, by_config) for r in a], [_answers(r, by_config) for r in b]
-    for k in _common([qa, qb]):
+    common_q, partial_q = _keys([qa, qb])
+    for k in common_q:
         xs, ys = [q[k] for q in qa], [q[k] for q in qb]
         name = " ".join(k[:-1]) + f" max QPS, p{a[0].percentile:g} <= {k[-1]}s"
         if min(xs) > 0 and min(ys) > 0:
@@ -137,7 +133,8 @@ def load_comparison(a: Sequence[LoadRun], b: Sequence[LoadRun], label_a: str,
             rows.append(Row(name, _met(xs), _met(ys), tuple(xs), tuple(ys), None, None, None,
                             _met_word(xs, ys)))
     sa, sb = [_steps(r, by_config) for r in a], [_steps(r, by_config) for r in b]
-    for k in _common([sa, sb]):
+    common_s, partial_s = _keys([sa, sb])
+    for k in common_s:
         xs, ys = [s[k] for s in sa], [s[k] for s in sb]
         name = " ".join(k)
         if not all(s.valid for s in (*xs, *ys)):
@@ -152,8 +149,8 @@ def load_comparison(a: Sequence[LoadRun], b: Sequence[LoadRun], label_a: str,
                 s.tiles_s.get(tile, 0.0) * 1e3 for s in ys]
             if min(*lx, *ly) > 0:
                 rows.append(_row(f"{name}: p{tile} ms", lx, ly, False))
-    partial = [" ".join(k[:-1]) + f" max QPS <= {k[-1]}s" for k in _partial([qa, qb])]
-    partial += [" ".join(k) for k in _partial([sa, sb])]
+    partial = [" ".join(k[:-1]) + f" max QPS <= {k[-1]}s" for k in partial_q]
+    partial += [" ".join(k) for k in partial_s]
     if partial and rows:
         out.append("not in every run, so not compared: " + "; ".join(partial))
     if not rows:

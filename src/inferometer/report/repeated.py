@@ -43,8 +43,8 @@ def call(a: Sequence[float], b: Sequence[float], higher_is_better: bool,
     return Called(ratio, low, high, words[0] if better else words[1])
 
 
-def interval_text(c: Called) -> str:
-    return "-" if c.low is None or c.high is None else f"[{c.low:.2f}, {c.high:.2f}]"
+def interval_text(low: float | None, high: float | None) -> str:
+    return "-" if low is None or high is None else f"[{low:.2f}, {high:.2f}]"
 
 
 def rule_text(runs_a: int, runs_b: int, what: str = "run", repeat: bool = True) -> str:

@@ -200,7 +200,7 @@ def _next_cheapest(best: tuple[float, CellResult], other: tuple[float, CellResul
     evidence = f"{len(a)} vs {len(b)} processes"
     if called.word == UNTESTED:
         return f"; next {label} at {called.ratio:.2f}x the cost ({evidence}: not tested)"
-    ci = interval_text(called)
+    ci = interval_text(called.low, called.high)
     if called.word in ("less", "more"):
         return f"; next {label} at {called.ratio:.2f}x the cost (95% CI {ci}, {evidence})"
     return (f"; tied with {label} ({called.ratio:.2f}x the cost, 95% CI {ci}, {evidence}: "
