@@ -32,6 +32,15 @@ def test_each_module_is_called_once_per_forward(name: str) -> None:
             else torch.ones(shapes[i.name], dtype=getattr(torch, i.tensor.dtype))
             for i in entry.io.inputs]
     with torch.no_grad():
-        net(*args)
+        out = net(*args)
     assert calls, "no module ran"
     assert [n for n, k in calls.items() if k > 1] == []
+    # the sizes the zoo states (a server's metadata and the exported file carry them) are the
+    # module's: a classifier says [-1, 1000], not [-1, -1]
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    for o, t in zip(entry.io.outputs, outs, strict=True):
+        assert len(t.shape) == len(o.shape), o.name
+        assert [(k, d) for k, d in enumerate(o.shape) if isinstance(d, int)] == \
+            [(k, t.shape[k]) for k, d in enumerate(o.shape) if isinstance(d, int)], o.name
+    if entry.io.inputs[0].is_image:
+        assert all(isinstance(d, int) for d in entry.io.outputs[0].shape[1:])

@@ -165,11 +165,12 @@ class ModelIO:
 
 
 def image_io(name: str, chw: tuple[int, int, int], output: str = "output",
-             kind: str = "classes", batch: Dim = "batch") -> ModelIO:
-    """The description of a one-image classifier: input NCHW float32, output [batch, K]."""
+             kind: str = "classes", batch: Dim = "batch", classes: Dim = "classes") -> ModelIO:
+    """The description of a one-image classifier: input NCHW float32, output [batch, K]
+    (K a number where it is known, so that a server's metadata and the exported file say it)."""
     t = Tensor(name, "float32", (batch, *chw))
     return ModelIO(inputs=(Input(t, Values("image", why="NCHW float, 3 channels")),),
-                   outputs=(Tensor(output, "float32", (batch, "classes"), kind),),
+                   outputs=(Tensor(output, "float32", (batch, classes), kind),),
                    batch_dim=batch if isinstance(batch, str) else None)
 
 

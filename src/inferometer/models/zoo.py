@@ -36,9 +36,10 @@ class ZooEntry:
 
 
 def _e(name: str, builder: str, size: int, norm: tuple = _IMAGENET, kind: str = "classes",
-       about: str = "", trainer: str | None = None) -> ZooEntry:
-    return ZooEntry(name, f"inferometer.models.arch.{builder}", image_io("input", (3, size, size),
-                    kind=kind), *norm, about, trainer and f"inferometer.models.arch.{trainer}")
+       about: str = "", trainer: str | None = None, out: int = 1000) -> ZooEntry:
+    io = image_io("input", (3, size, size), kind=kind, classes=out)
+    return ZooEntry(name, f"inferometer.models.arch.{builder}", io, *norm, about,
+                    trainer and f"inferometer.models.arch.{trainer}")
 
 
 def _tokens(vocab: int, *names: str) -> tuple[Input, ...]:
@@ -69,10 +70,11 @@ ZOO: dict[str, ZooEntry] = {e.name: e for e in (
     _e("inception_v3", "inception:inception_v3", 299, about="Inception v3, no aux head"),
     _e("mobilenet_v2", "mobilenet:mobilenet_v2", 224, about="MobileNet v2, width 1.0"),
     _e("arcface_r100", "iresnet:iresnet100", 112, _ARCFACE, "embedding",
-       about="insightface IResNet-100, 512-d embedding"),
-    _e("tinynet", "tiny:tinynet", 32, about="3 conv layers at 32x32, for tests and smoke runs"),
+       about="insightface IResNet-100, 512-d embedding", out=512),
+    _e("tinynet", "tiny:tinynet", 32, about="3 conv layers at 32x32, for tests and smoke runs",
+       out=10),
     _e("digits", "digits:digitsnet", 16, _ARCFACE, about="small CNN trained on sklearn's digits "
-       "(real labels: accuracy runs)", trainer="digits:train"),
+       "(real labels: accuracy runs)", trainer="digits:train", out=10),
     _hf("bert_base", "bert_base", _tokens(30522, *_BERT),
         (_f("last_hidden_state", "seq", 768), _f("pooler_output", 768, kind="embedding")),
         "BERT-base encoder (transformers BertModel, seeded), seq 128 by default"),
