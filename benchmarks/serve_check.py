@@ -14,7 +14,9 @@
              and the difference of the last two: what serve adds a request, with neither
              drift nor two processes' speeds in it; and request by request (each answer's
              latency minus the inference its Server-Timing header gives), the p50 of what
-             serve adds, the in-process stream's own part taken off (bar: <= 1 ms).
+             serve adds, the in-process stream's own part taken off (bar: <= 1 ms); and
+             the same, in turn with serve's, of the architecture's floor on this host
+             (benchmarks/serve_floor.py: uvicorn and one instance process, nothing else).
 3. triton:   `serve` against `serve --engine triton` on the same runtime and layout: p50 at
              concurrency 1 and the max QPS whose p99 meets --slo (a scan of each), side by side.
 4. soak:     a 60 s run at concurrency 8 against `serve` (--soak-seconds): every request
@@ -58,19 +60,39 @@ def free_port() -> int:
 
 @contextmanager
 def served(model: str, runtime: str, logs: Path, *extra: str):  # type: ignore[no-untyped-def]
-    import http.client
-
     hp, gp = free_port(), free_port()
     cmd = [*CLI, "serve", model, "--runtime", runtime, "--port", str(hp), "--grpc-port",
            str(gp), "--logs", str(logs), *extra]
     if "triton" in extra:
         cmd += ["--metrics-port", str(free_port())]
+    with _up(cmd, hp, model, "serve"):
+        yield hp, gp
+
+
+@contextmanager
+def floor_served(model: str, runtime: str, threads: str | None):  # type: ignore[no-untyped-def]
+    """benchmarks/serve_floor.py: uvicorn and one instance process with nothing else, the
+    least a server built as serve is can add on this host."""
+    port = free_port()
+    cmd = [sys.executable, str(Path(__file__).with_name("serve_floor.py")), model,
+           "--runtime", runtime, "--port", str(port),
+           *(["--threads", threads] if threads else [])]
+    with _up(cmd, port, model, "the floor server"):
+        yield f"http://127.0.0.1:{port}/v2/models/{model}"
+
+
+@contextmanager
+def _up(cmd: list[str], hp: int, model: str, what: str):  # type: ignore[no-untyped-def]
+    """A server process, once it answers ready; SIGTERM after (and SIGKILL to its group if it
+    does not stop)."""
+    import http.client
+
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     deadline = time.monotonic() + 300
     while True:
         if proc.poll() is not None:
-            raise SystemExit(f"serve exited: {proc.stderr.read() if proc.stderr else ''}")
+            raise SystemExit(f"{what} exited: {proc.stderr.read() if proc.stderr else ''}")
         try:
             c = http.client.HTTPConnection("127.0.0.1", hp, timeout=5)
             c.request("GET", f"/v2/models/{model}/ready")
@@ -80,10 +102,10 @@ def served(model: str, runtime: str, logs: Path, *extra: str):  # type: ignore[n
             pass
         if time.monotonic() > deadline:
             proc.kill()
-            raise SystemExit("serve did not become ready in 300 s")
+            raise SystemExit(f"{what} did not become ready in 300 s")
         time.sleep(0.5)
     try:
-        yield hp, gp
+        yield
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -315,35 +337,42 @@ def main() -> int:
         if "overhead" in parts:
             added, split, over_infer, inproc_over, added_same = [], [], [], [], []
             added_p50: list[float] = []
+            floor_p50: list[float] = []
             host: list[float] = []
-            for _ in range(args.rounds):
-                # the host's pace this round (the tool's own probe, as `run` takes before
-                # each process): on this shared machine the added time follows it
-                host.append(speed_probe().loop_ms)
-                inproc = single_stream(args.model, args.runtime, fresh("inprocess"), *layout)
-                s = ours(http_url, 1, fresh("serve-c1"))
-                added.append(s["p50_ms"] - inproc["p50_ms"])
-                sv = s["server"]
-                if sv.get("request_ms"):
-                    split.append(s["mean_ms"] - sv["request_ms"])
-                if sv.get("compute_ms"):
-                    # the same requests' inference (prepare + run, the in-process timed
-                    # region) as the instance timed it: what serving adds, drift cancelled
-                    over_infer.append(s["mean_ms"] - sv["compute_ms"])
-                if inproc["server"].get("compute_ms") and sv.get("compute_ms"):
-                    # the same for the in-process stream (its latency over its own
-                    # inference): the difference is serve's added time per request with
-                    # neither the host's drift nor the two processes' speeds in it
-                    inproc_over.append(inproc["mean_ms"] - inproc["server"]["compute_ms"])
-                    added_same.append(over_infer[-1] - inproc_over[-1])
-                    # request by request (the server's Server-Timing): the p50 the issue
-                    # asks for, with the in-process stream's own part taken off as above
-                    added_p50.append(per_request(http_url, 15.0) - inproc_over[-1])
+            with floor_served(args.model, args.runtime, args.threads_per_instance) as floor_url:
+                for _ in range(args.rounds):
+                    # the host's pace this round (the tool's own probe, as `run` takes before
+                    # each process): on this shared machine the added time follows it
+                    host.append(speed_probe().loop_ms)
+                    inproc = single_stream(args.model, args.runtime, fresh("inprocess"), *layout)
+                    s = ours(http_url, 1, fresh("serve-c1"))
+                    added.append(s["p50_ms"] - inproc["p50_ms"])
+                    sv = s["server"]
+                    if sv.get("request_ms"):
+                        split.append(s["mean_ms"] - sv["request_ms"])
+                    if sv.get("compute_ms"):
+                        # the same requests' inference (prepare + run, the in-process timed
+                        # region) as the instance timed it: what serving adds, drift cancelled
+                        over_infer.append(s["mean_ms"] - sv["compute_ms"])
+                    if inproc["server"].get("compute_ms") and sv.get("compute_ms"):
+                        # the same for the in-process stream (its latency over its own
+                        # inference): the difference is serve's added time per request with
+                        # neither the host's drift nor the two processes' speeds in it
+                        inproc_over.append(inproc["mean_ms"] - inproc["server"]["compute_ms"])
+                        added_same.append(over_infer[-1] - inproc_over[-1])
+                        # request by request (the server's Server-Timing): the p50 the issue
+                        # asks for, with the in-process stream's own part taken off as above
+                        # and the same of the architecture's floor (serve_floor.py), the two
+                        # taken in turn, first one then the other
+                        pair = [(added_p50, http_url), (floor_p50, floor_url)]
+                        for into, url in pair[::-1] if len(added_p50) % 2 else pair:
+                            into.append(per_request(url, 15.0) - inproc_over[-1])
             report["overhead"] = {"added_p50_ms": added, "client_minus_server_ms": split,
                                   "client_minus_infer_ms": over_infer,
                                   "inprocess_minus_infer_ms": inproc_over,
                                   "added_over_infer_ms": added_same,
                                   "added_p50_per_request_ms": added_p50,
+                                  "floor_added_p50_per_request_ms": floor_p50,
                                   "host_loop_probe_ms": host}
             print(f"overhead: serve p50 - in-process p50 {spread(added)} ms (two processes, "
                   f"measured one after the other); client mean - server request mean "
@@ -361,6 +390,12 @@ def main() -> int:
                       + ", ".join(f"{x:.3f}" for x in added_p50) + " ms; the host's fixed "
                       "Python loop before each: " + ", ".join(f"{x:.2f}" for x in host)
                       + " ms)", flush=True)
+                over = [a - f for a, f in zip(added_p50, floor_p50, strict=True)]
+                print(f"overhead: the architecture's floor (benchmarks/serve_floor.py: uvicorn "
+                      f"and one instance process, nothing else) added p50 {spread(floor_p50)} "
+                      f"ms the same rounds, so serve adds {spread(over)} ms over its floor "
+                      "(each round: " + ", ".join(f"{x:.3f}" for x in floor_p50) + " ms)",
+                      flush=True)
         if "triton" in parts:
             # both servers up at once (an idle one costs nothing), measured interleaved
             with served(args.model, args.runtime, out / "triton-logs", "--engine",
