@@ -342,6 +342,9 @@ def test_a_two_input_model_is_served_and_load_tested(tmp_path) -> None:  # type:
         assert status == 200, meta
         assert {i["name"]: i["datatype"] for i in meta["inputs"]} == {"x": "FP32",
                                                                       "ids": "INT64"}
+        # the token ids' range travels with the metadata: no --value-range needed
+        assert {i["name"]: i.get("parameters") for i in meta["inputs"]} == {
+            "x": {"values": "normal"}, "ids": {"values": "tokens", "low": 0, "high": VOCAB}}
         rng = np.random.default_rng(0)
         x = rng.standard_normal((2, 8)).astype(np.float32)
         ids = rng.integers(0, VOCAB, (2, 5)).astype(np.int64)
@@ -358,6 +361,31 @@ def test_a_two_input_model_is_served_and_load_tested(tmp_path) -> None:  # type:
         r = _run("loadtest", "--target", s.url, "--concurrency", "2", "--window", "0.5s",
                  "--value-range", f"ids:0,{VOCAB}", "--output", str(tmp_path / "lt"))
         assert r.returncode == 0, r.stderr
+        r = _run("loadtest", "--target", s.url, "--concurrency", "1", "--window", "0.5s",
+                 "--output", str(tmp_path / "lt2"))
+        assert r.returncode == 0, r.stderr
+        assert "VALID" in r.stdout
+
+
+def test_stated_values_are_taken_only_when_whole() -> None:
+    """A server's stated values win over the guess from name and dtype; a statement we cannot
+    use (an unknown kind, a range without both ends) leaves the guess, which for an integer of
+    unknown range is a refusal naming --value-range."""
+    from inferometer.loadgen.remote import remote_model
+
+    t = parse_target("http://127.0.0.1:1/v2/models/m")
+
+    def values(params: object) -> object:
+        meta = {"inputs": [{"name": "ids", "datatype": "INT64", "shape": [-1, 4],
+                            **({"parameters": params} if params is not None else {})}]}
+        return remote_model(t, meta).io.inputs[0].values
+
+    v = values({"values": "tokens", "low": 0, "high": 50})
+    assert (v.kind, v.low, v.high) == ("tokens", 0, 50)
+    assert values({"values": "ones"}).kind == "ones"
+    for bad in (None, {"values": "tokens", "low": 0}, {"values": "tokens", "low": 5, "high": 5},
+                {"values": "mystery"}, "tokens"):
+        assert values(bad).kind == "range" and values(bad).low is None, bad
 
 
 def test_a_request_completes_when_its_answer_is_in_not_when_it_is_decoded() -> None:

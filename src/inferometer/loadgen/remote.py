@@ -317,22 +317,26 @@ class _Grpc:
 # --- the model as the server describes it ---------------------------------------------------
 def remote_model(t: Target, meta: dict[str, Any]) -> ModelRef:
     """The server's model metadata as an I/O description: a -1 leading dim shared by every
-    input is the batch dim; any other -1 must be bound with --shape.  Values by name and dtype
-    as for a file (bytes fill uint8/int8 inputs whole)."""
+    input is the batch dim; any other -1 must be bound with --shape.  Values as the server
+    states them (`serve` gives each input's in its parameters), else by name and dtype as for
+    a file (bytes fill uint8/int8 inputs whole); --value-range overrides either."""
     raw = []
     for spec in meta["inputs"]:
         dt = DATATYPES.get(spec.get("datatype", ""))
         if dt is None:
             raise RemoteError(f"{t.url}: input '{spec.get('name')}' has datatype "
                               f"{spec.get('datatype')}, which we cannot generate")
-        raw.append((spec["name"], dt, [int(d) for d in spec.get("shape", [])]))
-    batched = bool(raw) and all(s and s[0] == -1 for _, _, s in raw)
+        raw.append((spec["name"], dt, [int(d) for d in spec.get("shape", [])], spec))
+    batched = bool(raw) and all(s and s[0] == -1 for _, _, s, _ in raw)
     inputs = []
-    for name, dt, shape in raw:
+    for name, dt, shape, spec in raw:
         dims = tuple("batch" if (a == 0 and batched) else (f"{name}_{a}" if d == -1 else d)
                      for a, d in enumerate(shape))
         tensor = Tensor(name, dt, dims)
-        if dt in ("uint8", "int8"):
+        stated = stated_values(t, spec)
+        if stated is not None:
+            values = stated
+        elif dt in ("uint8", "int8"):
             info = np.iinfo(dt)
             values = Values("range", int(info.min), int(info.max) + 1, f"{dt}: every value")
         else:
@@ -350,6 +354,25 @@ def remote_model(t: Target, meta: dict[str, Any]) -> ModelRef:
     # will ever be asked to open it.
     return ModelRef(name=t.model, onnx_path=t.url, io=io, mean=(0.0, 0.0, 0.0),
                     std=(1.0, 1.0, 1.0), sha256="", onnx_error="served remotely: no file here")
+
+
+_KINDS = ("tokens", "range", "ones", "zeros", "positions", "normal", "bool")
+
+
+def stated_values(t: Target, spec: Mapping[str, Any]) -> Values | None:
+    """The input's values as the server's metadata states them (`inferometer serve` gives
+    them as the tensor's parameters); None where it says nothing we can use."""
+    params = spec.get("parameters")
+    kind = params.get("values") if isinstance(params, dict) else None
+    if kind not in _KINDS:
+        return None
+    low, high = params.get("low"), params.get("high")
+    if kind in ("tokens", "range"):
+        if not isinstance(low, (int, float)) or not isinstance(high, (int, float)) \
+                or not low < high:
+            return None
+        return Values(kind, low, high, f"as {t.url} states it")
+    return Values(kind, why=f"as {t.url} states it")
 
 
 def request_feeds(model: ModelRef, batch: int, data: Sequence[tuple[str, str]],

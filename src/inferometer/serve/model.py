@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..loadgen.pool import InstancePool, Served
-from ..models.io import host_shape
+from ..models.io import Values, host_shape
 from ..models.ref import ModelRef
 from ..oip import ProtocolError, datatype
 from .dispatch import LoopDispatcher
@@ -31,9 +31,28 @@ class TensorMeta:
     name: str
     datatype: str
     shape: tuple[int, ...]  # -1: the batch dim
+    # an input's values where the model says more than its dtype does (token ids below the
+    # vocabulary size, a mask of ones): HTTP metadata gives them as the tensor's parameters,
+    # so a load test of this server needs no --value-range (gRPC's metadata has no room)
+    values: Values | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
+        d: dict[str, Any] = {"name": self.name, "datatype": self.datatype,
+                             "shape": list(self.shape)}
+        v = self.values
+        if v is not None:
+            d["parameters"] = {"values": v.kind, **({"low": v.low, "high": v.high}
+                                                    if v.low is not None else {})}
+        return d
+
+
+def _stated(v: Values) -> Values | None:
+    """What metadata says of an input's values: a kind a client can generate from the name
+    alone, or a range with both ends (an image is uint8 on the wire: every value will do)."""
+    if v.kind == "image" or (v.kind in ("tokens", "range") and (v.low is None
+                                                                or v.high is None)):
+        return None
+    return v
 
 
 class UnknownModel(LookupError):
@@ -51,7 +70,8 @@ def describe(model: ModelRef, max_batch: int) -> tuple[tuple[TensorMeta, ...],
         return ((-1, *shape[1:]) if free and shape else shape)
 
     ins = tuple(TensorMeta(i.name, "UINT8" if i.is_image else datatype(i.tensor.dtype),
-                           lead(host_shape(i, shapes[i.name]))) for i in io.inputs)
+                           lead(host_shape(i, shapes[i.name])), _stated(i.values))
+                for i in io.inputs)
     outs = []
     for o in io.outputs:
         dims = tuple(-1 if isinstance(d, str) else d for d in o.shape)
