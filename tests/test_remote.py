@@ -253,6 +253,10 @@ class _Fake(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.mode == "html":
             self._send(200, b"<html>hello</html>", "text/html")
+        elif self.mode == "v2-ints":  # an integer input its metadata says nothing more of
+            self._send(200, json.dumps({"name": "m", "platform": "fake", "inputs": [
+                {"name": "ids", "datatype": "INT64", "shape": [-1, 4]}], "outputs": []}
+                ).encode(), "application/json")
         else:
             self._send(200, json.dumps({"name": "m", "platform": "fake", "inputs": [
                 {"name": "x", "datatype": "FP32", "shape": [-1, 4]}], "outputs": [
@@ -289,6 +293,15 @@ def test_a_target_that_is_not_a_v2_server_says_what_answered() -> None:
                  "--concurrency", "1")
     assert r.returncode == 2
     assert "not a v2 server" in r.stderr and "text/html" in r.stderr
+
+
+def test_an_integer_input_the_server_does_not_describe_is_refused_naming_the_flag() -> None:
+    with fake_server("v2-ints") as port:
+        r = _run("loadtest", "--target", f"http://127.0.0.1:{port}/v2/models/m",
+                 "--concurrency", "1")
+    assert r.returncode == 2
+    assert "the server's metadata does not state it" in r.stderr
+    assert "--value-range ids:LOW,HIGH" in r.stderr
 
 
 def test_server_errors_are_counted_and_make_the_run_invalid(tmp_path) -> None:

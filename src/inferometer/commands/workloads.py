@@ -48,7 +48,7 @@ def _remote_model(args: argparse.Namespace):  # type: ignore[no-untyped-def]
                                parse_value_ranges(args.value_range))
     data = parse_inputs(args.inputs)
     if not data:
-        check_generable(model)
+        check_generable(model, "the server's metadata does not state it")
     return model, platform, data
 
 

@@ -129,13 +129,14 @@ def apply_value_ranges(model: ModelRef, ranges: Mapping[str, tuple[float, float]
     return replace(model, io=io)
 
 
-def check_generable(model: ModelRef) -> None:
+def check_generable(model: ModelRef, unknown: str = "no embedding table shows it") -> None:
     """An integer input of unknown range would get values that index out of bounds (the trap
-    of perf_analyzer and benchmark_app): refuse it, naming the flag."""
+    of perf_analyzer and benchmark_app): refuse it, naming the flag.  `unknown`: why the
+    range is not known (the file's graph, a server's metadata)."""
     bad = model.io.unresolved()
     if bad and not model.data:
         raise ModelError(f"{model.name}: input(s) {', '.join(bad)} are integers of unknown range "
-                         f"(no embedding table shows it); give --value-range {bad[0]}:LOW,HIGH "
+                         f"({unknown}); give --value-range {bad[0]}:LOW,HIGH "
                          "or real data with --inputs FILE.npz")
 
 
