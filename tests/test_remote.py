@@ -466,3 +466,43 @@ def test_concurrency_mode_loops_each_client_thread_as_perf_analyzer_does(
                                              window_requests=20, stability=10.0)
     assert step.errors == 0 and len(senders) > 3 * 20
     assert len(set(senders)) == concurrency
+
+
+def test_two_targets_take_turns_and_end_with_their_tested_comparison(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`--target A,B --repeat 2`: A1 B1 A2 B2 (turns, so a drifting host lands on both
+    sides), stored as OUT/A/1.. and OUT/B/1..; the output ends with compare's table over
+    the runs, and `compare OUT/A OUT/B` reads each directory as its runs."""
+    out = tmp_path / "ab"
+    with fake_server("v2-ok") as pa, fake_server("v2-ok") as pb:
+        a, b = (f"http://127.0.0.1:{p}/v2/models/m" for p in (pa, pb))
+        r = _run("loadtest", "--target", f"{a},{b}", "--repeat", "2", "--concurrency", "1",
+                 "--window", "0.3s", "--output", str(out))
+    assert r.returncode == 0, r.stderr
+    turns = [line.split("--- loadtest ")[1] for line in r.stdout.splitlines()
+             if line.startswith("--- loadtest ")]
+    assert turns == [f"1 of 2, A: {a}", f"1 of 2, B: {b}", f"2 of 2, A: {a}",
+                     f"2 of 2, B: {b}"]
+    assert sorted(str(p.relative_to(out)) for p in out.glob("*/*/results.json")) == [
+        "A/1/results.json", "A/2/results.json", "B/1/results.json", "B/2/results.json"]
+    assert "95% CI" in r.stdout and f"inferometer compare {out / 'A'} {out / 'B'}" in r.stdout
+    r = _run("compare", str(out / "A"), str(out / "B"), "--json")
+    assert r.returncode == 0, r.stderr
+    figures = [row for row in json.loads(r.stdout)["rows"] if row["a_runs"]]
+    assert figures and all(len(row["a_runs"]) == len(row["b_runs"]) == 2 for row in figures)
+    r = _run("report", str(out / "A"))  # a directory of runs is not one run
+    assert r.returncode == 2 and "holds 2 runs of one test" in r.stderr
+
+
+def test_repeat_alone_stores_numbered_runs_and_refuses_nonsense(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "three"
+    with fake_server("v2-ok") as port:
+        url = f"http://127.0.0.1:{port}/v2/models/m"
+        r = _run("loadtest", "--target", url, "--repeat", "3", "--concurrency", "1",
+                 "--window", "0.3s", "--output", str(out))
+        assert r.returncode == 0, r.stderr
+        assert [p.name for p in sorted(out.iterdir())] == ["1", "2", "3"]
+        assert f"3 runs: {out}" in r.stdout
+        bad = _run("loadtest", "--target", f"{url},{url},{url}", "--concurrency", "1")
+        assert bad.returncode == 2 and "or two (A,B)" in bad.stderr
+        bad = _run("loadtest", "--target", url, "--repeat", "0", "--concurrency", "1")
+        assert bad.returncode == 2 and "--repeat" in bad.stderr

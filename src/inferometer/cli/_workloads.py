@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..commands.common import out_dir
-from ..commands.workloads import start_accuracy, start_load
+from ..commands.workloads import load_targets, repeat_load, start_accuracy, start_load
 from ..plan import (
     parse_threads,
     require_device,
     split_list,
 )
+
+if TYPE_CHECKING:
+    from ..results.loadrun import LoadRun
 
 
 def _concurrency_table(steps) -> str:  # type: ignore[no-untyped-def]
@@ -36,7 +41,31 @@ def _concurrency_table(steps) -> str:  # type: ignore[no-untyped-def]
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    run, out = start_load(args)
+    if args.repeat == 1 and len(load_targets(args)) == 1:
+        run, out = start_load(args)
+        return _shown(args, run, out)
+    from ..report.loadcompare import load_comparison
+
+    sides: dict[str, list[LoadRun]] = {}
+    dirs: dict[str, Path] = {}
+    failed = 0
+    for label, one, run, out in repeat_load(args):
+        failed |= _shown(one, run, out)
+        sides.setdefault(label, []).append(run)
+        dirs[label] = out.parent
+    if len(sides) == 2:
+        a, b = dirs["A"], dirs["B"]
+        print(load_comparison(sides["A"], sides["B"], str(a), str(b)).text())
+        print(f"runs: {a}, {b} (again: inferometer compare {a} {b})")
+    else:
+        print(f"{len(sides[''])} runs: {dirs['']} (inferometer compare {dirs['']} OTHER tests "
+              "a change against their spread; take the two sides' runs in turn, or give "
+              "--target A,B)")
+    return failed
+
+
+def _shown(args: argparse.Namespace, run: LoadRun, out: Path) -> int:
+    """One run's answer as loadtest and scan print it; 1 when a request failed."""
     if run.kind == "scan":
         res = run.results
         final = next(iter(res.values())) if len(res) == 1 else res  # one config: unnested

@@ -222,6 +222,10 @@ def parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser
                        "(5s, and at least 50 answers)")
         p.add_argument("--request-timeout", default="30s",
                        help="a remote target's request unanswered this long failed (30s)")
+        p.add_argument("--repeat", type=int, default=1,
+                       help="run the whole test N times, each with fresh processes and "
+                       "connections, into OUTPUT/1..N (1); `compare` reads that directory "
+                       "as its N runs and tests a difference against their spread")
         p.add_argument("--stability", type=float, default=0.10,
                        help="concurrency mode: stable when the last 3 windows agree within "
                        "this fraction (0.10)")
@@ -235,7 +239,9 @@ def parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser
     lt.add_argument("--qps", type=float, help="offered queries per second (server)")
     lt.add_argument("--arrivals", default="exponential", help="linear or exponential")
     lt.add_argument("--target", help="a remote v2 server: http://HOST:PORT/v2/models/NAME or "
-                    "grpc://HOST:PORT/NAME (a latency such as 100ms is read as --targets)")
+                    "grpc://HOST:PORT/NAME (a latency such as 100ms is read as --targets); "
+                    "two, A,B: they take turns run by run (with --repeat) and their "
+                    "comparison ends the output")
     lt.add_argument("--targets", dest="latency_target",
                     help="latency bound for VALID, e.g. 100ms (server)")
     lt.add_argument("--queries", type=int, default=256, help="items (offline; 256)")
@@ -244,7 +250,8 @@ def parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser
     load_args(sc)
     sc.add_argument("--targets", default="10ms,50ms,100ms,200ms", help="latency bounds")
     sc.add_argument("--target", help="a remote v2 server: http://HOST:PORT/v2/models/NAME or "
-                    "grpc://HOST:PORT/NAME")
+                    "grpc://HOST:PORT/NAME; two, A,B: they take turns run by run (with "
+                    "--repeat) and their comparison ends the output")
     sc.add_argument("--arrivals", default="linear,exponential", help="arrival processes")
     sc.add_argument("--precision", type=float, default=0.1,
                     help="stop bisecting when the QPS bracket is within this fraction (0.1)")

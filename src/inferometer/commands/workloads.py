@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -112,6 +112,38 @@ def _split_target(args: argparse.Namespace) -> None:
         args.latency_target, args.target = t, None
 
 
+def load_targets(args: argparse.Namespace) -> list[str | None]:
+    """--target: one server's URL, two (A,B) to compare, or none (in-process)."""
+    t = getattr(args, "target", None)
+    if not t or "://" not in t:
+        return [t]
+    urls = split_list(t)
+    if len(urls) > 2:
+        raise UsageError("--target: one server's URL, or two (A,B) to compare")
+    return list(urls)
+
+
+def repeat_load(args: argparse.Namespace, echo: Callable[[str], None] = print
+                ) -> Iterator[tuple[str, argparse.Namespace, LoadRun, Path]]:
+    """--repeat N and --target A,B: the whole test N times, each with fresh processes and
+    connections, A and B taking turns run by run (a host drifts: one side's runs taken
+    together would put the drift into the difference), into OUTPUT/1..N or OUTPUT/A/1..N
+    and OUTPUT/B/1..N; each run as it is stored, with its side's label."""
+    targets = load_targets(args)
+    n = args.repeat
+    if n < 1:
+        raise UsageError("--repeat: a number of runs, 1 or more")
+    labels = ("A", "B") if len(targets) == 2 else ("",)
+    base = out_dir(args.output, f"{args.command}-x{n}")
+    for k in range(1, n + 1):
+        for label, target in zip(labels, targets, strict=True):
+            one = argparse.Namespace(**vars(args))
+            one.target, one.repeat, one.output = target, 1, str(base / label / str(k))
+            echo(f"--- {args.command} {k} of {n}" + (f", {label}: {target}" if label else ""))
+            run, out = start_load(one, echo)
+            yield label, one, run, out
+
+
 def start_load(args: argparse.Namespace, echo: Callable[[str], None] = print
                ) -> tuple[LoadRun, Path]:
     """loadtest's and scan's work, for the CLI and the Python API: the config checked, the
@@ -119,6 +151,9 @@ def start_load(args: argparse.Namespace, echo: Callable[[str], None] = print
     from ..loadgen import run as load
     from ..measure.machine import machine_info
 
+    if getattr(args, "repeat", 1) != 1 or len(load_targets(args)) > 1:
+        raise UsageError("one run here: --repeat N and --target A,B are the command line's "
+                         "(or call this once per run)")
     kind = args.command
     if kind == "scan":
         cfg = _load_config(args, args.targets, args.arrivals)

@@ -367,11 +367,14 @@ def _side_of(entries: Sequence[Stored], label: str) -> _Side:
 
 
 def split_runs(text: str) -> list[str]:
-    """'A1,A2,A3' -> the run directories it names (a comma inside a path: use one run)."""
+    """'A1,A2,A3' -> the run directories it names (a comma inside a path: use one run); a
+    directory of repeated runs (`--repeat N`) stands for its runs."""
+    from ..results.store import repeated_runs
+
     paths = [p for p in (t.strip() for t in text.split(",")) if p]
     if not paths:
         raise UsageError("compare: name a run directory on each side")
-    return paths
+    return [str(r) for p in paths for r in (repeated_runs(Path(p)) or [p])]
 
 
 def _repetition_notes(sa: _Side, sb: _Side, common: Sequence[Key]) -> list[str]:

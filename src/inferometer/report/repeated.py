@@ -53,8 +53,9 @@ def rule_text(runs_a: int, runs_b: int, what: str = "run", repeat: bool = True) 
     if min(runs_a, runs_b) < 2:
         return (f"one {what} a side cannot show how far an identical rerun moves (a p99 from "
                 f"a few hundred queries can move by a third): no difference is called"
-                + ("; repeat each side, alternating A and B runs (a host drifts), and "
-                   "compare them as A1,A2,A3 B1,B2,B3 to test" if repeat else ""))
+                + ("; repeat each side, A and B runs taking turns (a host drifts): "
+                   "`--target A,B --repeat 3` for two servers, or compare runs made by hand "
+                   "as A1,A2,A3 B1,B2,B3" if repeat else ""))
     return (f"{runs_a} vs {runs_b} {what}s: a difference is called when the 95% interval of "
             f"B/A over the {what}s excludes 1, Welch's test on the {what}s' figures gives "
             f"p < 0.05, and it exceeds the larger of {RESOLUTION:.0%} (a step's stability, a "

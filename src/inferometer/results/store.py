@@ -205,6 +205,16 @@ class RunDir:
         return result
 
 
+def repeated_runs(path: Path) -> list[Path]:
+    """The runs of one test repeated into a directory (`loadtest --repeat N`: PATH/1 ..
+    PATH/N), in order; [] for a run directory or anything else."""
+    if not path.is_dir() or (path / "results.json").exists():
+        return []
+    return sorted((d for d in path.iterdir()
+                   if d.name.isdigit() and (d / "results.json").exists()),
+                  key=lambda d: int(d.name))
+
+
 def _kinds() -> dict[str, type]:
     from .accuracyrun import AccuracyRun
     from .loadrun import LoadRun
@@ -220,6 +230,10 @@ def load_result(path: Path) -> Any:
     TrainRun."""
     if not path.is_dir():
         raise RunDirError(f"{path} is not a directory")
+    runs = repeated_runs(path)
+    if runs:
+        raise RunDirError(f"{path} holds {len(runs)} runs of one test ({runs[0]} .. "
+                          f"{runs[-1]}): name one, or compare the directory with another")
     where = path / "results.json"
     data = _read_json(where)
     if not isinstance(data, dict):
