@@ -72,14 +72,12 @@ class FloorApp:
 
     def __init__(self, args: argparse.Namespace) -> None:
         from inferometer import oip
-        from inferometer.serve.model import VERSION, describe
+        from inferometer.serve.model import VERSION, describe, model_metadata
 
         model, inputs = _layout(args.model)
         (self.in_bytes,) = (a.nbytes for a in inputs.values())
-        ins, outs = describe(model, 1)
-        self.meta = json.dumps({"name": args.model, "versions": [VERSION], "platform": "floor",
-                                "inputs": [t.as_json() for t in ins],
-                                "outputs": [t.as_json() for t in outs]}).encode()
+        self.meta = json.dumps(model_metadata(args.model, "floor",
+                                              *describe(model, 1))).encode()
         o = model.io.outputs[0]
         shape = tuple(d if isinstance(d, int) else 1 for d in o.shape)
         zero = np.zeros(shape, o.dtype)

@@ -63,6 +63,23 @@ class Server:
                 if "inferometer._serve" in " ".join(p.cmdline())]
 
 
+def wait_ready(server: Server, seconds: float, what: str = "serve") -> None:
+    """Until the server says its model is ready; its exit or the deadline fails the test."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if server.proc.poll() is not None:
+            stderr = server.proc.stderr.read() if server.proc.stderr else ""
+            raise AssertionError(f"{what} exited {server.proc.returncode}: {stderr}")
+        try:
+            if server.get(f"/v2/models/{server.model}/ready")[0] == 200:
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not become ready in {seconds:g} s")
+        time.sleep(0.2)
+
+
 def env(**extra: str) -> dict[str, str]:
     from conftest import FAKES
 
@@ -85,18 +102,7 @@ def serving(logs: Path, *args: str, model: str = "tinynet", runtime: str = "echo
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     server = Server(proc, hp, gp, name or model)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"serve exited {proc.returncode}: {proc.stderr.read()}")
-            try:
-                if server.get(f"/v2/models/{server.model}/ready")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("serve did not become ready in 180 s")
-            time.sleep(0.2)
+        wait_ready(server, 180)
         yield server
     finally:
         kids = psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None else []

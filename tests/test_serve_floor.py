@@ -7,12 +7,11 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import psutil
-from servers import free_port
+from servers import Server, free_port, wait_ready
 
 from inferometer.loadgen.remote import (
     Remote,
@@ -28,21 +27,6 @@ from inferometer.runtimes import LoadOptions, get
 FLOOR = Path(__file__).resolve().parents[1] / "benchmarks" / "serve_floor.py"
 
 
-def _wait_ready(proc: subprocess.Popen, url: str) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        try:
-            with urllib.request.urlopen(url + "/ready", timeout=5) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError("the floor server did not come up")
-
-
 def test_floor_answers_the_models_output_and_stops_clean() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/v2/models/tinynet"
@@ -50,7 +34,7 @@ def test_floor_answers_the_models_output_and_stops_clean() -> None:
                              "--port", str(port)], stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
-        _wait_ready(proc, url)
+        wait_ready(Server(proc, port, 0, "tinynet"), 120, "the floor server")
         children = psutil.Process(proc.pid).children(recursive=True)
         assert children, "no instance process"
         with Remote(parse_target(url), connections=1) as remote:

@@ -55,6 +55,13 @@ def _stated(v: Values) -> Values | None:
     return v
 
 
+def model_metadata(name: str, platform: str, inputs: tuple[TensorMeta, ...],
+                   outputs: tuple[TensorMeta, ...]) -> dict[str, Any]:
+    """The protocol's model metadata object."""
+    return {"name": name, "versions": [VERSION], "platform": platform,
+            "inputs": [t.as_json() for t in inputs], "outputs": [t.as_json() for t in outputs]}
+
+
 class UnknownModel(LookupError):
     """A model name this server does not serve (a 404)."""
 
@@ -129,9 +136,7 @@ class ServedModel:
 
     # metadata -----------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
-        return {"name": self.name, "versions": [VERSION], "platform": self.platform,
-                "inputs": [t.as_json() for t in self.inputs],
-                "outputs": [t.as_json() for t in self.outputs]}
+        return model_metadata(self.name, self.platform, self.inputs, self.outputs)
 
     @property
     def ready(self) -> bool:
